@@ -1,0 +1,72 @@
+# Basis vault suite. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Project tools first: the venv (ape, vyper, pytest) and the pinned anvil from npm.
+export PATH := $(CURDIR)/$(VENV)/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+# The standalone node that scripts and the keeper share (ape network ethereum:local:node).
+export BASIS_RPC_URL ?= http://127.0.0.1:8545
+NODE_PORT ?= $(lastword $(subst :, ,$(BASIS_RPC_URL)))
+# ape-vyper's settings model warns about itself on every run; it is not ours to fix.
+export PYTHONWARNINGS ?= ignore:Field 'import_remapping'
+TEST_NETWORK := ethereum:local:foundry
+
+.PHONY: help setup test compile lint format node bench demo lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed node_modules/.installed ## create the venv and install pinned Python and npm dependencies (idempotent)
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
+	  echo "error: Python 3.11+ is required ('$(PYTHON)' is missing or older); install it or run make PYTHON=python3.11 ..." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@# Default BASIS_RPC_URL inside the venv too, so `ape ... --network ethereum:local:node` works without make.
+	@echo "import os; os.environ.setdefault('BASIS_RPC_URL', 'http://127.0.0.1:8545')" \
+	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/basis_rpc_default.pth"
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "error: Node.js with npm is required for the local chain (anvil); install Node 18+" >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+compile: setup ## compile the contracts
+	ape compile
+
+test: setup compile ## the whole suite: contracts + Python tests on anvil, ruff, mypy
+	ape test tests --network $(TEST_NETWORK) -p no:cacheprovider -q
+	$(MAKE) --no-print-directory lint
+
+lint: setup ## ruff (lint + format check) and mypy on keeper/
+	ruff check .
+	ruff format --check .
+	mypy keeper
+
+format: setup ## apply ruff's formatting and safe fixes
+	ruff check --fix .
+	ruff format .
+
+node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops it)
+	anvil --host 127.0.0.1 --port $(NODE_PORT)
+
+bench: setup compile ## print (and write reports/bench.json) gas figures for the venue
+	ape run bench --network $(TEST_NETWORK)
+
+demo: setup compile ## deploy the reference venue on a throwaway anvil and walk one hedge through a funding day
+	ape run demo --network $(TEST_NETWORK)
+
+lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet -e '.[dev]'
+	.lockenv/bin/pip freeze --exclude-editable > constraints.txt && rm -rf .lockenv
+
+clean: ## remove build outputs and caches (keeps the venv and node_modules)
+	rm -rf .build reports .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,162 @@
+# pragma version 0.4.3
+"""
+@title PriceFeed
+@custom:contract-name PriceFeed
+@license MIT
+@notice A Chainlink AggregatorV3-compatible USD price feed (8 decimals) whose answers are
+        pushed by accounts holding `FEEDER_ROLE`. Each `set_price` starts a new round with
+        `startedAt = updatedAt = block.timestamp` and `answeredInRound = roundId`, exactly
+        what a consumer of a real Chainlink feed reads. Staleness is the consumer's check,
+        as with Chainlink: the feed keeps returning its last answer.
+"""
+
+from ethereum.ercs import IERC165
+implements: IERC165
+
+from snekmate.auth.interfaces import IAccessControl
+implements: IAccessControl
+
+from ..interfaces import IAggregatorV3
+implements: IAggregatorV3
+
+from snekmate.auth import access_control
+initializes: access_control
+
+exports: access_control.__interface__
+
+
+# ============================================================================
+#                                  CONSTANTS
+# ============================================================================
+
+# @dev The role allowed to push answers.
+FEEDER_ROLE: public(constant(bytes32)) = keccak256("FEEDER_ROLE")
+
+# @dev Chainlink USD feeds answer with 8 decimals.
+decimals: public(constant(uint8)) = 8
+
+# @dev Chainlink's current aggregator interface version.
+version: public(constant(uint256)) = 4
+
+
+# ============================================================================
+#                                  STORAGE
+# ============================================================================
+
+struct Round:
+    answer: int256
+    started_at: uint256
+    updated_at: uint256
+
+
+# @dev Human-readable pair, e.g. "ETH / USD".
+description: public(immutable(String[64]))
+
+# @dev Id of the latest round; rounds are numbered from 1.
+latest_round: public(uint80)
+
+_rounds: HashMap[uint80, Round]
+
+
+# ============================================================================
+#                                   EVENTS
+# ============================================================================
+
+# @dev Chainlink's `AnswerUpdated`, emitted on every new answer.
+event AnswerUpdated:
+    current: indexed(int256)
+    roundId: indexed(uint256)
+    updatedAt: uint256
+
+
+# @dev Chainlink's `NewRound`, emitted when a round starts.
+event NewRound:
+    roundId: indexed(uint256)
+    startedBy: indexed(address)
+    startedAt: uint256
+
+
+# ============================================================================
+#                                CONSTRUCTOR
+# ============================================================================
+
+@deploy
+def __init__(description_: String[64], initial_answer: int256):
+    """
+    @dev The deployer gets `DEFAULT_ADMIN_ROLE` and `FEEDER_ROLE`; round 1 holds
+         `initial_answer`, so the feed never reports "no data".
+    @param description_ The pair, e.g. "ETH / USD".
+    @param initial_answer The first answer, 8 decimals, > 0.
+    """
+    access_control.__init__()
+    access_control._grant_role(FEEDER_ROLE, msg.sender)
+    description = description_
+    self._set_price(initial_answer)
+
+
+# ============================================================================
+#                                   FEEDER
+# ============================================================================
+
+@external
+def set_price(answer: int256):
+    """
+    @dev Starts a new round with `answer`, timestamped now. Only `FEEDER_ROLE`.
+    @param answer The price in USD with 8 decimals; must be > 0.
+    """
+    access_control._check_role(FEEDER_ROLE, msg.sender)
+    self._set_price(answer)
+
+
+# ============================================================================
+#                                    VIEW
+# ============================================================================
+
+@external
+@view
+def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @dev Chainlink's latest round: (roundId, answer, startedAt, updatedAt, answeredInRound).
+    """
+    return self._round_data(self.latest_round)
+
+
+@external
+@view
+def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @dev A past round; reverts with Chainlink's "No data present" for unknown rounds.
+    @param _roundId The round id, 1 ..= latest_round.
+    """
+    assert _roundId != 0 and _roundId <= self.latest_round, "No data present"
+    return self._round_data(_roundId)
+
+
+@external
+@view
+def latestAnswer() -> int256:
+    """
+    @dev The latest answer (Chainlink's legacy v2 getter).
+    """
+    return self._rounds[self.latest_round].answer
+
+
+# ============================================================================
+#                                  INTERNAL
+# ============================================================================
+
+@internal
+def _set_price(answer: int256):
+    assert answer > 0, "PriceFeed: answer must be positive"
+    round_id: uint80 = self.latest_round + 1
+    self.latest_round = round_id
+    self._rounds[round_id] = Round(answer=answer, started_at=block.timestamp, updated_at=block.timestamp)
+    log NewRound(roundId=convert(round_id, uint256), startedBy=msg.sender, startedAt=block.timestamp)
+    log AnswerUpdated(current=answer, roundId=convert(round_id, uint256), updatedAt=block.timestamp)
+
+
+@internal
+@view
+def _round_data(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80):
+    r: Round = self._rounds[round_id]
+    return (round_id, r.answer, r.started_at, r.updated_at, round_id)

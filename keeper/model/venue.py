@@ -1,0 +1,298 @@
+"""Exact models of the reference venue: `SpotPool.vy` and `PerpMarket.vy`.
+
+Units follow the contracts: sizes in 1e18 base units, prices with 8 decimals (`*_e8`),
+funding rates per second in 1e18 fixed point, money in asset wei. Every function
+reproduces the contract's rounding, so model and chain agree to the wei.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SIZE_UNIT = 10**18
+PRICE_UNIT = 10**8
+RATE_UNIT = 10**18
+BPS = 10_000
+PPM = 1_000_000
+MAX_FUNDING_RATE = 11_111_111_111_111  # 4 %/hour per second, 1e18 scale
+MINIMUM_LIQUIDITY = 1_000
+FUNDING_DENOMINATOR = SIZE_UNIT * RATE_UNIT * PRICE_UNIT
+
+
+class ModelRevert(Exception):
+    """The contract would revert with this reason."""
+
+
+def mul_div(x: int, y: int, d: int, round_up: bool) -> int:
+    """snekmate `math._mul_div` for non-negative integers."""
+    q, r = divmod(x * y, d)
+    return q + 1 if round_up and r else q
+
+
+def mul_div_signed(x: int, y: int, d: int, round_up: bool) -> int:
+    """`PerpMarket._mul_div_signed`: x * y / d rounded towards +inf (round_up) or -inf."""
+    negative = (x < 0) != (y < 0)
+    mag = mul_div(abs(x), abs(y), d, negative != round_up)
+    return -mag if negative else mag
+
+
+def value(size: int, price_e8: int, asset_unit: int, round_up: bool) -> int:
+    """`PerpMarket._value`: signed asset-wei value of `size` at `price_e8`."""
+    mag = mul_div(abs(size), price_e8 * asset_unit, SIZE_UNIT * PRICE_UNIT, (size > 0) == round_up)
+    return -mag if size < 0 else mag
+
+
+def rate_per_second(rate_per_hour: float | int) -> int:
+    """A decimal hourly funding rate as the contract's 1e18-per-second integer (truncated)."""
+    return int(rate_per_hour * RATE_UNIT / 3600)
+
+
+# ----------------------------------------------------------------------------- spot pool
+
+
+@dataclass
+class SpotPoolModel:
+    """`SpotPool.vy`: constant product with the fee taken off the input."""
+
+    reserve_base: int
+    reserve_asset: int
+    fee_bps: int = 5
+
+    def amount_out(self, base_in: bool, amount_in: int) -> int:
+        r_in, r_out = (
+            (self.reserve_base, self.reserve_asset) if base_in else (self.reserve_asset, self.reserve_base)
+        )
+        in_after_fee = amount_in * (BPS - self.fee_bps)
+        return in_after_fee * r_out // (r_in * BPS + in_after_fee)
+
+    def amount_in(self, base_out: bool, amount_out: int) -> int | None:
+        """`get_amount_in`; None where the contract returns max_value(uint256)."""
+        r_out, r_in = (
+            (self.reserve_base, self.reserve_asset) if base_out else (self.reserve_asset, self.reserve_base)
+        )
+        if amount_out == 0:
+            return 0
+        if amount_out >= r_out:
+            return None
+        return mul_div(r_in * BPS, amount_out, (r_out - amount_out) * (BPS - self.fee_bps), True)
+
+    def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
+        if amount_in == 0:
+            raise ModelRevert("SpotPool: zero amount")
+        out = self.amount_out(base_in, amount_in)
+        if out == 0:
+            raise ModelRevert("SpotPool: zero output")
+        if out < min_out:
+            raise ModelRevert("SpotPool: output below minimum")
+        if base_in:
+            self.reserve_base += amount_in
+            self.reserve_asset -= out
+        else:
+            self.reserve_asset += amount_in
+            self.reserve_base -= out
+        return out
+
+    def price_e8(self, base_unit: int, asset_unit: int) -> int:
+        if self.reserve_base == 0:
+            return 0
+        return mul_div(self.reserve_asset * base_unit, PRICE_UNIT, self.reserve_base * asset_unit, False)
+
+
+# ----------------------------------------------------------------------------- perp market
+
+
+@dataclass
+class Account:
+    margin: int = 0
+    size: int = 0
+    cost: int = 0
+    funding_entry: int = 0
+
+
+@dataclass
+class PerpModel:
+    """`PerpMarket.vy` accounting: funding index, fills, PnL, fees, margin, liquidation."""
+
+    asset_unit: int
+    price_e8: int
+    now: int
+    taker_fee_ppm: int = 450
+    initial_margin_bps: int = 500
+    maintenance_margin_bps: int = 250
+    liquidation_fee_bps: int = 50
+    depth: int = 0
+    funding_rate: int = 0
+    funding_index: int = 0
+    last_funding_time: int = 0
+    pool_liquidity: int = 0
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.last_funding_time == 0:
+            self.last_funding_time = self.now
+
+    # -- time, price, funding
+
+    def current_funding_index(self) -> int:
+        return self.funding_index + self.funding_rate * (self.now - self.last_funding_time) * self.price_e8
+
+    def accrue(self) -> None:
+        if self.now != self.last_funding_time:
+            self.funding_index = self.current_funding_index()
+            self.last_funding_time = self.now
+
+    def warp(self, seconds: int) -> None:
+        self.now += seconds
+
+    def set_price(self, price_e8: int) -> None:
+        """The feeder's order: checkpoint funding at the old price, then push the new one."""
+        self.accrue()
+        self.price_e8 = price_e8
+
+    def set_funding_rate(self, rate: int) -> None:
+        if abs(rate) > MAX_FUNDING_RATE:
+            raise ModelRevert("perp: funding rate above bound")
+        self.accrue()
+        self.funding_rate = rate
+
+    # -- views
+
+    def account(self, who: str) -> Account:
+        return self.accounts.setdefault(who, Account(funding_entry=self.funding_index))
+
+    def accrued_funding(self, who: str, index: int | None = None) -> int:
+        a = self.account(who)
+        if a.size == 0:
+            return 0
+        idx = self.current_funding_index() if index is None else index
+        return mul_div_signed(-a.size, idx - a.funding_entry, FUNDING_DENOMINATOR // self.asset_unit, False)
+
+    def unrealized_pnl(self, who: str) -> int:
+        a = self.account(who)
+        return value(a.size, self.price_e8, self.asset_unit, False) - a.cost if a.size else 0
+
+    def equity(self, who: str) -> int:
+        return self.account(who).margin + self.unrealized_pnl(who) + self.accrued_funding(who)
+
+    def notional(self, size: int) -> int:
+        return abs(value(size, self.price_e8, self.asset_unit, False))
+
+    def margin_requirement(self, size: int, bps: int) -> int:
+        return mul_div(self.notional(size), bps, BPS, True)
+
+    def margin_ratio_bps(self, who: str) -> int | None:
+        """None where the contract returns max_value(uint256) (flat account)."""
+        a = self.account(who)
+        notional = self.notional(a.size)
+        if notional == 0:
+            return None
+        eq = self.equity(who)
+        return 0 if eq <= 0 else eq * BPS // notional
+
+    def is_liquidatable(self, who: str) -> bool:
+        a = self.account(who)
+        return a.size != 0 and self.equity(who) < self.margin_requirement(a.size, self.maintenance_margin_bps)
+
+    def fill_price(self, size_delta: int) -> int:
+        notional = abs(value(size_delta, self.price_e8, self.asset_unit, False))
+        if size_delta > 0:
+            return mul_div(self.price_e8, self.depth + notional, self.depth, True)
+        if notional >= self.depth:
+            raise ModelRevert("perp: trade larger than depth")
+        return mul_div(self.price_e8, self.depth - notional, self.depth, False)
+
+    # -- state changes
+
+    def _book(self, who: str, amount: int) -> None:
+        a = self.account(who)
+        if amount > 0:
+            if amount > self.pool_liquidity:
+                raise ModelRevert("perp: counterparty pool cannot pay")
+            self.pool_liquidity -= amount
+            a.margin += amount
+        elif amount < 0:
+            if -amount > a.margin:
+                raise ModelRevert("perp: loss exceeds margin")
+            a.margin += amount
+            self.pool_liquidity -= amount
+
+    def _settle_funding(self, who: str) -> int:
+        a = self.account(who)
+        amount = self.accrued_funding(who, self.funding_index)
+        if a.size != 0:
+            self._book(who, amount)
+        a.funding_entry = self.funding_index
+        return amount
+
+    def deposit_margin(self, who: str, amount: int) -> None:
+        if amount == 0:
+            raise ModelRevert("perp: zero amount")
+        self.accrue()
+        self.account(who).margin += amount
+        self._settle_funding(who)
+
+    def withdraw_margin(self, who: str, amount: int) -> None:
+        if amount == 0:
+            raise ModelRevert("perp: zero amount")
+        self.accrue()
+        self._settle_funding(who)
+        a = self.account(who)
+        if amount > a.margin:
+            raise ModelRevert("perp: amount above margin")
+        a.margin -= amount
+        if a.size != 0 and self.equity(who) < self.margin_requirement(a.size, self.initial_margin_bps):
+            raise ModelRevert("perp: below initial margin")
+
+    def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
+        """Returns (fill_price_e8, fee, realized_pnl)."""
+        if size_delta == 0:
+            raise ModelRevert("perp: zero size")
+        self.accrue()
+        self._settle_funding(who)
+        fill = self.fill_price(size_delta)
+        a = self.account(who)
+        old_size = a.size
+        close_delta = 0
+        if old_size != 0 and (old_size > 0) != (size_delta > 0):
+            close_delta = size_delta if abs(size_delta) <= abs(old_size) else -old_size
+        open_delta = size_delta - close_delta
+        realized = closed_cost = notional = 0
+        if close_delta:
+            close_value = value(close_delta, fill, self.asset_unit, True)
+            closed_cost = a.cost
+            if close_delta != -old_size:
+                closed_cost = mul_div_signed(a.cost, abs(close_delta), abs(old_size), True)
+            realized = -(close_value + closed_cost)
+            notional += abs(close_value)
+        open_value = value(open_delta, fill, self.asset_unit, True) if open_delta else 0
+        notional += abs(open_value)
+        fee = mul_div(notional, self.taker_fee_ppm, PPM, True)
+        self._book(who, realized - fee)
+        a.size = old_size + size_delta
+        a.cost = a.cost - closed_cost + open_value
+        if open_delta and self.equity(who) < self.margin_requirement(a.size, self.initial_margin_bps):
+            raise ModelRevert("perp: below initial margin")
+        return fill, fee, realized
+
+    def liquidate(self, who: str) -> tuple[int, int]:
+        """Returns (liquidator_fee, bad_debt)."""
+        self.accrue()
+        a = self.account(who)
+        if a.size == 0:
+            raise ModelRevert("perp: no position")
+        eq = self.equity(who)
+        if eq >= self.margin_requirement(a.size, self.maintenance_margin_bps):
+            raise ModelRevert("perp: account not liquidatable")
+        notional = self.notional(a.size)
+        fee = remaining = bad_debt = 0
+        if eq > 0:
+            fee = min(eq, notional * self.liquidation_fee_bps // BPS)
+            remaining = eq - fee
+        else:
+            bad_debt = -eq
+        pool_delta = a.margin - (remaining + fee)
+        if pool_delta < 0 and -pool_delta > self.pool_liquidity:
+            raise ModelRevert("perp: counterparty pool cannot pay")
+        self.pool_liquidity += pool_delta
+        self.accounts[who] = Account(margin=remaining, funding_entry=self.funding_index)
+        return fee, bad_debt

@@ -1,0 +1,114 @@
+"""Deploying the reference venue (test tokens, price feed, spot pool, perp market).
+
+One place holds the venue's default parameters and the deploy order, so tests, the
+benchmarks, the demo and the deploy script all build the same market. Contract objects
+are ape's; this module takes ape's `project` and an account as arguments, so importing it
+needs no connected network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PRICE_DECIMALS = 8
+
+
+@dataclass(frozen=True)
+class VenueParams:
+    """What the reference venue is deployed with. Money in whole token units unless `_wei`."""
+
+    asset_name: str = "USD Coin (test)"
+    asset_symbol: str = "USDC"
+    asset_decimals: int = 6
+    base_name: str = "Wrapped Ether (test)"
+    base_symbol: str = "WETH"
+    base_decimals: int = 18
+    # Faucet: the most one `mint` call creates, whole units.
+    asset_mint_cap: int = 1_000_000
+    base_mint_cap: int = 1_000
+    price_description: str = "ETH / USD"
+    price_e8: int = 3_000 * 10**PRICE_DECIMALS
+    # Spot pool: Uniswap's 5 bps tier, seeded deep enough that a $1M trade moves it ~0.2 %.
+    spot_fee_bps: int = 5
+    spot_seed_asset: int = 1_000_000_000
+    # Perp market: Hyperliquid-like taker fee and leverage limits.
+    taker_fee_ppm: int = 450  # 4.5 bps
+    initial_margin_bps: int = 500  # 20x
+    maintenance_margin_bps: int = 250
+    liquidation_fee_bps: int = 50
+    max_oracle_age: int = 86_400
+    # A $1M trade fills 2 bps from the index.
+    depth_asset: int = 5_000_000_000
+    perp_pool_seed_asset: int = 50_000_000
+
+    def asset_wei(self, units: int) -> int:
+        return units * 10**self.asset_decimals
+
+    def base_wei(self, units: int) -> int:
+        return units * 10**self.base_decimals
+
+    @property
+    def spot_seed_base_wei(self) -> int:
+        """Base that balances `spot_seed_asset` at `price_e8`."""
+        return (
+            self.asset_wei(self.spot_seed_asset)
+            * 10**self.base_decimals
+            * 10**PRICE_DECIMALS
+            // (self.price_e8 * 10**self.asset_decimals)
+        )
+
+
+@dataclass
+class Venue:
+    asset: Any
+    base: Any
+    price_feed: Any
+    spot_pool: Any
+    perp_market: Any
+
+    def addresses(self) -> dict[str, str]:
+        return {
+            "asset": self.asset.address,
+            "base": self.base.address,
+            "price_feed": self.price_feed.address,
+            "spot_pool": self.spot_pool.address,
+            "perp_market": self.perp_market.address,
+        }
+
+
+def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None) -> Venue:
+    """Deploys and seeds the whole venue from `deployer`, who keeps admin, feeder and
+    operator roles (grant them onwards and renounce as the deployment requires)."""
+    p = params or VenueParams()
+    spot_base = p.spot_seed_base_wei
+    asset = deployer.deploy(
+        project.TestToken,
+        p.asset_name,
+        p.asset_symbol,
+        p.asset_decimals,
+        p.asset_wei(p.asset_mint_cap),
+        p.asset_wei(p.spot_seed_asset + p.perp_pool_seed_asset),
+    )
+    base = deployer.deploy(
+        project.TestToken, p.base_name, p.base_symbol, p.base_decimals, p.base_wei(p.base_mint_cap), spot_base
+    )
+    feed = deployer.deploy(project.PriceFeed, p.price_description, p.price_e8)
+    pool = deployer.deploy(project.SpotPool, base.address, asset.address, p.spot_fee_bps)
+    perp = deployer.deploy(
+        project.PerpMarket,
+        asset.address,
+        feed.address,
+        p.taker_fee_ppm,
+        p.initial_margin_bps,
+        p.maintenance_margin_bps,
+        p.liquidation_fee_bps,
+        p.max_oracle_age,
+        p.asset_wei(p.depth_asset),
+    )
+    asset.approve(pool.address, p.asset_wei(p.spot_seed_asset), sender=deployer)
+    base.approve(pool.address, spot_base, sender=deployer)
+    pool.add_liquidity(spot_base, p.asset_wei(p.spot_seed_asset), 0, deployer.address, sender=deployer)
+    asset.approve(perp.address, p.asset_wei(p.perp_pool_seed_asset), sender=deployer)
+    perp.add_liquidity(p.asset_wei(p.perp_pool_seed_asset), 0, sender=deployer)
+    return Venue(asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp)

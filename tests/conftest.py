@@ -1,0 +1,91 @@
+"""Shared fixtures: personas (yearn-style) and the reference venue."""
+
+import pytest
+
+from keeper.venue import VenueParams, deploy_venue
+
+pytest_plugins = ["tests.fixtures.chain"]
+
+USDC = 10**6
+WETH = 10**18
+SIZE = 10**18  # perp size unit: one whole base
+E8 = 10**8
+
+
+@pytest.fixture(scope="session")
+def deployer(accounts):
+    return accounts[0]
+
+
+@pytest.fixture(scope="session")
+def feeder(accounts):
+    return accounts[1]
+
+
+@pytest.fixture(scope="session")
+def operator(accounts):
+    return accounts[2]
+
+
+@pytest.fixture(scope="session")
+def alice(accounts):
+    return accounts[3]
+
+
+@pytest.fixture(scope="session")
+def bob(accounts):
+    return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def liquidator(accounts):
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def stranger(accounts):
+    return accounts[6]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _personas(deployer, feeder, operator, alice, bob, liquidator, stranger):
+    """Resolve the session-scoped personas before any module fixture deploys, so ape's
+    snapshot isolation never has to rebase."""
+
+
+@pytest.fixture(scope="session")
+def params():
+    return VenueParams()
+
+
+@pytest.fixture(scope="module")
+def venue(project, deployer, feeder, operator, params):
+    v = deploy_venue(project, deployer, params)
+    v.price_feed.grantRole(v.price_feed.FEEDER_ROLE(), feeder.address, sender=deployer)
+    v.perp_market.grantRole(v.perp_market.OPERATOR_ROLE(), operator.address, sender=deployer)
+    return v
+
+
+@pytest.fixture(scope="module")
+def usdc(venue):
+    return venue.asset
+
+
+@pytest.fixture(scope="module")
+def weth(venue):
+    return venue.base
+
+
+@pytest.fixture(scope="module")
+def feed(venue):
+    return venue.price_feed
+
+
+@pytest.fixture(scope="module")
+def pool(venue):
+    return venue.spot_pool
+
+
+@pytest.fixture(scope="module")
+def perp(venue):
+    return venue.perp_market
