@@ -154,9 +154,9 @@ def swap(token_in: address, amount_in: uint256, min_out: uint256, receiver: addr
     assert amount_out != 0, "SpotPool: zero output"
     assert amount_out >= min_out, "SpotPool: output below minimum"
 
-    token_out: IERC20 = asset
+    token_out: IERC20 = base
     if base_in:
-        token_out = base
+        token_out = asset
         self.reserve_base += amount_in
         self.reserve_asset -= amount_out
     else:
