@@ -89,3 +89,19 @@ def pool(venue):
 @pytest.fixture(scope="module")
 def perp(venue):
     return venue.perp_market
+
+
+@pytest.fixture
+def harness(chain, venue, feeder, operator, alice, bob):
+    """PerpMarket and its exact model in lockstep, with alice and bob as traders."""
+    from tests.fixtures.perp_harness import PerpHarness
+
+    return PerpHarness(chain, venue, feeder, operator, [alice, bob])
+
+
+@pytest.fixture
+def funded(harness, alice, bob):
+    """alice and bob each hold 1M USDC approved to the market."""
+    harness.fund(alice, 1_000_000 * USDC)
+    harness.fund(bob, 1_000_000 * USDC)
+    return harness

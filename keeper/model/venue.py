@@ -193,6 +193,16 @@ class PerpModel:
         a = self.account(who)
         return a.size != 0 and self.equity(who) < self.margin_requirement(a.size, self.maintenance_margin_bps)
 
+    def pool_value(self) -> int:
+        """`pool_value()`: liquidity minus the open positions' claim (rounded up)."""
+        net_size = sum(a.size for a in self.accounts.values())
+        total_cost = sum(a.cost for a in self.accounts.values())
+        sum_size_entry = sum(a.size * a.funding_entry for a in self.accounts.values())
+        claim = value(net_size, self.price_e8, self.asset_unit, True) - total_cost
+        owed = -(net_size * self.current_funding_index() - sum_size_entry)
+        claim += mul_div_signed(owed, 1, FUNDING_DENOMINATOR // self.asset_unit, True)
+        return self.pool_liquidity - claim
+
     def fill_price(self, size_delta: int) -> int:
         notional = abs(value(size_delta, self.price_e8, self.asset_unit, False))
         if size_delta > 0:
