@@ -39,7 +39,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 compile: setup ## compile the contracts
-	ape compile
+	ape compile --force
 
 test: setup compile ## the whole suite: contracts + Python tests on anvil, ruff, mypy
 	ape test tests --network $(TEST_NETWORK) -p no:cacheprovider -q

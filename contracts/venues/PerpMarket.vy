@@ -224,13 +224,13 @@ event Liquidated:
 
 
 event PoolDeposit:
-    provider: indexed(address)
+    account: indexed(address)
     amount: uint256
     shares: uint256
 
 
 event PoolWithdraw:
-    provider: indexed(address)
+    account: indexed(address)
     amount: uint256
     shares: uint256
 
@@ -514,7 +514,7 @@ def add_liquidity(amount: uint256, min_shares: uint256) -> uint256:
     self.lp_total_shares = supply + shares
     self.pool_liquidity += amount
     self._pull(amount)
-    log PoolDeposit(provider=msg.sender, amount=amount, shares=shares)
+    log PoolDeposit(account=msg.sender, amount=amount, shares=shares)
     return shares
 
 
@@ -543,7 +543,7 @@ def remove_liquidity(shares: uint256, min_amount: uint256) -> uint256:
     self.lp_total_shares -= shares
     self.pool_liquidity -= amount
     self._push(msg.sender, amount)
-    log PoolWithdraw(provider=msg.sender, amount=amount, shares=shares)
+    log PoolWithdraw(account=msg.sender, amount=amount, shares=shares)
     return amount
 
 

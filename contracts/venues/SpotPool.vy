@@ -94,7 +94,7 @@ event Swap:
 
 
 event LiquidityAdded:
-    provider: indexed(address)
+    sender: indexed(address)
     receiver: indexed(address)
     base_amount: uint256
     asset_amount: uint256
@@ -102,7 +102,7 @@ event LiquidityAdded:
 
 
 event LiquidityRemoved:
-    provider: indexed(address)
+    sender: indexed(address)
     receiver: indexed(address)
     base_amount: uint256
     asset_amount: uint256
@@ -221,7 +221,7 @@ def add_liquidity(base_max: uint256, asset_max: uint256, min_shares: uint256, re
     self._pull(base, base_in)
     self._pull(asset, asset_in)
     log LiquidityAdded(
-        provider=msg.sender, receiver=receiver, base_amount=base_in, asset_amount=asset_in, shares=shares
+        sender=msg.sender, receiver=receiver, base_amount=base_in, asset_amount=asset_in, shares=shares
     )
     return shares
 
@@ -252,7 +252,7 @@ def remove_liquidity(shares: uint256, min_base: uint256, min_asset: uint256, rec
     self._push(base, receiver, base_out)
     self._push(asset, receiver, asset_out)
     log LiquidityRemoved(
-        provider=msg.sender, receiver=receiver, base_amount=base_out, asset_amount=asset_out, shares=shares
+        sender=msg.sender, receiver=receiver, base_amount=base_out, asset_amount=asset_out, shares=shares
     )
     return (base_out, asset_out)
 
