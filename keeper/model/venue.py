@@ -121,6 +121,8 @@ class PerpModel:
     maintenance_margin_bps: int = 250
     liquidation_fee_bps: int = 50
     depth: int = 0
+    max_oracle_age: int = 86_400
+    price_updated_at: int = 0
     funding_rate: int = 0
     funding_index: int = 0
     last_funding_time: int = 0
@@ -130,6 +132,12 @@ class PerpModel:
     def __post_init__(self) -> None:
         if self.last_funding_time == 0:
             self.last_funding_time = self.now
+        if self.price_updated_at == 0:
+            self.price_updated_at = self.now
+
+    def _fresh_price(self) -> None:
+        if self.now - self.price_updated_at > self.max_oracle_age:
+            raise ModelRevert("perp: stale oracle")
 
     # -- time, price, funding
 
@@ -148,6 +156,7 @@ class PerpModel:
         """The feeder's order: checkpoint funding at the old price, then push the new one."""
         self.accrue()
         self.price_e8 = price_e8
+        self.price_updated_at = self.now
 
     def set_funding_rate(self, rate: int) -> None:
         if abs(rate) > MAX_FUNDING_RATE:
@@ -244,6 +253,8 @@ class PerpModel:
     def withdraw_margin(self, who: str, amount: int) -> None:
         if amount == 0:
             raise ModelRevert("perp: zero amount")
+        if self.account(who).size != 0:
+            self._fresh_price()
         self.accrue()
         self._settle_funding(who)
         a = self.account(who)
@@ -257,6 +268,7 @@ class PerpModel:
         """Returns (fill_price_e8, fee, realized_pnl)."""
         if size_delta == 0:
             raise ModelRevert("perp: zero size")
+        self._fresh_price()
         self.accrue()
         self._settle_funding(who)
         fill = self.fill_price(size_delta)
@@ -286,6 +298,7 @@ class PerpModel:
 
     def liquidate(self, who: str) -> tuple[int, int]:
         """Returns (liquidator_fee, bad_debt)."""
+        self._fresh_price()
         self.accrue()
         a = self.account(who)
         if a.size == 0:
