@@ -111,7 +111,9 @@ def funded_traders(venue, alice, bob, perp):
     steps=st.lists(ops, min_size=5, max_size=12),
 )
 def test_perp_market_matches_model(chain, venue, feeder, operator, liquidator, funded_traders, opening, steps):
-    with chain.isolate():
+    # Not `chain.isolate()`: it swallows exceptions, so a failing example would pass.
+    snapshot = chain.snapshot()
+    try:
         h = PerpHarness(chain, venue, feeder, operator, list(funded_traders.values()))
         alice, bob = funded_traders["alice"], funded_traders["bob"]
         h.deposit(alice, opening[0])
@@ -154,3 +156,5 @@ def test_perp_market_matches_model(chain, venue, feeder, operator, liquidator, f
                 h.liquidate(who, liquidator)
                 event(f"liquidate {'reverted' if isinstance(h.last_result, Exception) else 'executed'}")
             h.check()
+    finally:
+        chain.restore(snapshot)
