@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PRICE_DECIMALS = 8
+PRICE_UNIT = 100_000_000  # 10 ** PRICE_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -42,21 +43,25 @@ class VenueParams:
     depth_asset: int = 5_000_000_000
     perp_pool_seed_asset: int = 50_000_000
 
+    @property
+    def asset_unit(self) -> int:
+        return int(10**self.asset_decimals)
+
+    @property
+    def base_unit(self) -> int:
+        return int(10**self.base_decimals)
+
     def asset_wei(self, units: int) -> int:
-        return units * 10**self.asset_decimals
+        return units * self.asset_unit
 
     def base_wei(self, units: int) -> int:
-        return units * 10**self.base_decimals
+        return units * self.base_unit
 
     @property
     def spot_seed_base_wei(self) -> int:
         """Base that balances `spot_seed_asset` at `price_e8`."""
-        return (
-            self.asset_wei(self.spot_seed_asset)
-            * 10**self.base_decimals
-            * 10**PRICE_DECIMALS
-            // (self.price_e8 * 10**self.asset_decimals)
-        )
+        asset_value = self.asset_wei(self.spot_seed_asset) * self.base_unit * PRICE_UNIT
+        return asset_value // (self.price_e8 * self.asset_unit)
 
 
 @dataclass

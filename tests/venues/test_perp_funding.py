@@ -119,4 +119,4 @@ def test_accrued_funding__view_equals_settlement(h, perp, alice):
 
 def test_funding_index__units(perp):
     # index per whole base unit, scaled by RATE_UNIT * PRICE_UNIT; settles in asset wei.
-    assert FUNDING_DENOMINATOR == perp.SIZE_UNIT() * perp.RATE_UNIT() * perp.PRICE_UNIT()
+    assert perp.SIZE_UNIT() * perp.RATE_UNIT() * perp.PRICE_UNIT() == FUNDING_DENOMINATOR

@@ -75,7 +75,9 @@ def liquidation_price(h: PerpHarness, who) -> int | None:
     return unsafe
 
 
-leverages = st.one_of(st.integers(1_000, 200_000), st.sampled_from((10_000, 30_000, 100_000, 150_000, 190_000)))
+leverages = st.one_of(
+    st.integers(1_000, 200_000), st.sampled_from((10_000, 30_000, 100_000, 150_000, 190_000))
+)
 
 
 def trade_size(h: PerpHarness, who, leverage_bps: int, sign: int) -> int:
@@ -110,7 +112,9 @@ def funded_traders(venue, alice, bob, perp):
     ),
     steps=st.lists(ops, min_size=5, max_size=12),
 )
-def test_perp_market_matches_model(chain, venue, feeder, operator, liquidator, funded_traders, opening, steps):
+def test_perp_market_matches_model(
+    chain, venue, feeder, operator, liquidator, funded_traders, opening, steps
+):
     # Not `chain.isolate()`: it swallows exceptions, so a failing example would pass.
     snapshot = chain.snapshot()
     try:
@@ -151,7 +155,8 @@ def test_perp_market_matches_model(chain, venue, feeder, operator, liquidator, f
                     continue
                 h.set_price(max(1, price + step[2]), dt=0)
                 h.liquidate(who, liquidator)
-                event(f"at threshold: liquidate {'reverted' if isinstance(h.last_result, Exception) else 'executed'}")
+                outcome = "reverted" if isinstance(h.last_result, Exception) else "executed"
+                event(f"at threshold: liquidate {outcome}")
             elif kind == "liquidate":
                 h.liquidate(who, liquidator)
                 event(f"liquidate {'reverted' if isinstance(h.last_result, Exception) else 'executed'}")

@@ -92,4 +92,3 @@ def test_price_feed_decimals_must_be_8(project, deployer, usdc):
     feed = deployer.deploy(project.TestToken, "Not a feed", "NF", 18, 1, 0)  # decimals() == 18
     with ape.reverts("perp: oracle must have 8 decimals"):
         deployer.deploy(project.PerpMarket, usdc, feed, 450, 500, 250, 50, 3600, 10**15)
-

@@ -70,7 +70,7 @@ def test_modify_position__realized_pnl_at_index_moves(h, perp, alice):
     h.trade(alice, -10 * SIZE)
     entry_cost = h.model.account(alice.address).cost
     h.set_price(2_700 * E8)
-    fill, fee, realized = h.trade(alice, 10 * SIZE)
+    fill, _, realized = h.trade(alice, 10 * SIZE)
     assert realized == -(value(10 * SIZE, fill, USDC, True) + entry_cost)
     assert realized == pytest.approx(3_000 * USDC, rel=1e-3)  # a 10 % fall on a 30k short
     h.check()

@@ -64,7 +64,9 @@ def test_spot_pool_matches_model(chain, small_pool, alice, usdc, weth, steps):
                 base_max = max(1, model.reserve_base * step[1] // 10**6)
                 asset_max = max(1, model.reserve_asset * step[2] // 10**6)
                 supply = pool.totalSupply()
-                shares = min(base_max * supply // model.reserve_base, asset_max * supply // model.reserve_asset)
+                shares = min(
+                    base_max * supply // model.reserve_base, asset_max * supply // model.reserve_asset
+                )
                 if shares == 0:
                     continue
                 pool.add_liquidity(base_max, asset_max, shares, alice, sender=alice)
