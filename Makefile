@@ -58,10 +58,10 @@ node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops i
 	anvil --host 127.0.0.1 --port $(NODE_PORT)
 
 bench: setup compile ## print (and write reports/bench.json) gas figures for the venue
-	ape run bench --network $(TEST_NETWORK)
+	ape run bench --network $(TEST_NETWORK) -v WARNING
 
 demo: setup compile ## deploy the reference venue on a throwaway anvil and walk one hedge through a funding day
-	ape run demo --network $(TEST_NETWORK)
+	ape run demo --network $(TEST_NETWORK) -v WARNING
 
 lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
