@@ -49,7 +49,9 @@ def main() -> None:
     record("perp: modify_position increase", perp.modify_position(-5 * size, 0, sender=hedger))
     chain.mine(deltatime=3_600)
     record("perp: modify_position reduce", perp.modify_position(3 * size, 2**256 - 1, sender=hedger))
-    record("perp: withdraw_margin (open position)", perp.withdraw_margin(params.asset_wei(1_000), sender=hedger))
+    record(
+        "perp: withdraw_margin (open position)", perp.withdraw_margin(params.asset_wei(1_000), sender=hedger)
+    )
     record("perp: modify_position close", perp.modify_position(12 * size, 2**256 - 1, sender=hedger))
     record("perp: accrue_funding", perp.accrue_funding(sender=keeper_acct))
     record("feed: set_price", feed.set_price(3_010 * E8, sender=deployer))

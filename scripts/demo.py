@@ -53,7 +53,9 @@ def main() -> None:
         spot_value = weth.balanceOf(depositor) * price * 10**6 // (SIZE * E8)
         return spot_value, perp.position(depositor).equity
 
-    print(f"\n{'day':>3} {'ETH/USD':>9} {'spot (USDC)':>12} {'perp equity':>12} {'total':>12} {'funding':>12}")
+    print(
+        f"\n{'day':>3} {'ETH/USD':>9} {'spot (USDC)':>12} {'perp equity':>12} {'total':>12} {'funding':>12}"
+    )
     funding_total = 0
     for day, price in enumerate(PRICES):
         if day:
@@ -62,9 +64,8 @@ def main() -> None:
             feed.set_price(price * E8, sender=deployer)
         spot_value, equity = legs()
         funding_total = perp.position(depositor).accrued_funding
-        print(
-            f"{day:>3} {price:>9,} {usd(spot_value)} {usd(equity)} {usd(spot_value + equity)} {usd(funding_total)}"
-        )
+        total = usd(spot_value + equity)
+        print(f"{day:>3} {price:>9,} {usd(spot_value)} {usd(equity)} {total} {usd(funding_total)}")
     spot_value, equity = legs()
     total = spot_value + equity
     print(
