@@ -30,6 +30,11 @@ def test_constructor__bad_params__revert(project, deployer, usdc, feed, override
         deploy(project, deployer, usdc, feed, **overrides)
 
 
+def test_constructor__zero_asset__reverts(project, deployer, feed):
+    with ape.reverts("perp: zero asset"):
+        deployer.deploy(project.PerpMarket, ape.utils.ZERO_ADDRESS, feed, 450, 500, 250, 50, 3_600, 10**15)
+
+
 def test_constructor__records_params_and_roles(project, deployer, usdc, feed):
     m = deploy(project, deployer, usdc, feed)
     assert (m.taker_fee_ppm(), m.initial_margin_bps(), m.maintenance_margin_bps()) == (450, 500, 250)

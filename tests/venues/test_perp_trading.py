@@ -134,6 +134,12 @@ def test_modify_position__pool_cannot_pay__reverts(project, deployer, usdc, feed
     feed.set_price(2_700 * E8, sender=feeder)
     with ape.reverts("perp: counterparty pool cannot pay"):
         market.modify_position(10 * SIZE, 2**256 - 1, sender=alice)
+    # The pool owes more than it holds: nobody may buy into it or redeem from it.
+    assert market.pool_value() < 0
+    with ape.reverts("perp: pool value not positive"):
+        market.add_liquidity(USDC, 0, sender=alice)
+    with ape.reverts("perp: pool value not positive"):
+        market.remove_liquidity(1, 0, sender=deployer)
 
 
 def test_position_view__fields(h, perp, alice):

@@ -184,3 +184,22 @@ def test_remove_liquidity__more_than_balance__reverts(pool, trader):
 def test_remove_liquidity__zero__reverts(pool, trader):
     with ape.reverts("SpotPool: zero shares"):
         pool.remove_liquidity(0, 0, 0, trader, sender=trader)
+
+
+def test_add_liquidity__dust_rounds_to_zero_shares__reverts(pool, trader):
+    with ape.reverts("SpotPool: zero shares"):
+        pool.add_liquidity(1, 3_000 * USDC, 0, trader, sender=trader)
+
+
+def test_liquidity__zero_receiver__reverts(pool, trader):
+    with ape.reverts("SpotPool: zero receiver"):
+        pool.add_liquidity(WETH, 3_000 * USDC, 0, ape.utils.ZERO_ADDRESS, sender=trader)
+    pool.add_liquidity(WETH, 3_000 * USDC, 0, trader, sender=trader)
+    with ape.reverts("SpotPool: zero receiver"):
+        pool.remove_liquidity(1, 0, 0, ape.utils.ZERO_ADDRESS, sender=trader)
+
+
+def test_remove_liquidity__dust_with_zero_output__reverts(pool, trader):
+    pool.add_liquidity(WETH, 3_000 * USDC, 0, trader, sender=trader)
+    with ape.reverts("SpotPool: zero output"):
+        pool.remove_liquidity(1, 0, 0, trader, sender=trader)
