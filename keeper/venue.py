@@ -117,3 +117,69 @@ def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None)
     asset.approve(perp.address, p.asset_wei(p.perp_pool_seed_asset), sender=deployer)
     perp.add_liquidity(p.asset_wei(p.perp_pool_seed_asset), 0, sender=deployer)
     return Venue(asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp)
+
+
+@dataclass(frozen=True)
+class VaultRules:
+    """BasisVault's immutable collateral rules (constructor struct `Rules`)."""
+
+    max_leverage_bps: int = 40_000  # short notional / perp equity <= 4x
+    min_margin_ratio_bps: int = 2_000  # perp equity / notional >= 20 % after a rebalance
+    critical_margin_ratio_bps: int = 1_000  # below 10 % anyone may deleverage
+    max_delta_bps: int = 200  # |spot - short| <= 2 % of NAV after a rebalance
+    max_slippage_bps: int = 50  # every fill within 0.5 % of the oracle
+    max_oracle_age: int = 3 * 3_600
+    max_nav_loss_bps: int = 50  # one rebalance may cost at most 0.5 % of NAV
+    max_management_fee_bps: int = 200
+    max_performance_fee_bps: int = 2_000
+    deposit_cap_ceiling: int = 10_000_000 * 10**6
+    dead_man_interval: int = 3 * 86_400
+
+    def as_tuple(self) -> tuple[int, ...]:
+        return (
+            self.max_leverage_bps,
+            self.min_margin_ratio_bps,
+            self.critical_margin_ratio_bps,
+            self.max_delta_bps,
+            self.max_slippage_bps,
+            self.max_oracle_age,
+            self.max_nav_loss_bps,
+            self.max_management_fee_bps,
+            self.max_performance_fee_bps,
+            self.deposit_cap_ceiling,
+            self.dead_man_interval,
+        )
+
+
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+def deploy_vault(
+    project: Any,
+    deployer: Any,
+    venue: Venue,
+    rules: VaultRules | None = None,
+    *,
+    owner: str | None = None,
+    guardian: str = ZERO_ADDRESS,
+    keeper: str = ZERO_ADDRESS,
+    fee_recipient: str = ZERO_ADDRESS,
+    name: str = "Basis Vault USDC",
+    symbol: str = "bvUSD",
+) -> Any:
+    """Deploys a BasisVault on `venue`; the deployer keeps no role unless it is `owner`."""
+    return deployer.deploy(
+        project.BasisVault,
+        venue.asset.address,
+        venue.base.address,
+        venue.price_feed.address,
+        venue.perp_market.address,
+        venue.spot_pool.address,
+        name,
+        symbol,
+        (rules or VaultRules()).as_tuple(),
+        owner or deployer.address,
+        guardian,
+        keeper,
+        fee_recipient,
+    )
