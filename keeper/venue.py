@@ -183,3 +183,29 @@ def deploy_vault(
         keeper,
         fee_recipient,
     )
+
+
+def arb_trade(
+    reserve_base: int,
+    reserve_asset: int,
+    target_price_e8: int,
+    base_unit: int,
+    asset_unit: int,
+    fee_bps: int,
+) -> tuple[bool, int]:
+    """The swap that brings a constant-product pool's mid price to `target_price_e8`.
+
+    Returns (base_in, amount_in): sell `amount_in` base when `base_in`, else sell that much
+    asset. Solves for the reserves on the same k at the target ratio, grossed up for the fee
+    taken off the input. (0 when already there.)
+    """
+    from math import isqrt
+
+    k = reserve_base * reserve_asset
+    target_asset = isqrt(k * target_price_e8 * asset_unit // (base_unit * 10**PRICE_DECIMALS))
+    if target_asset > reserve_asset:
+        return False, (target_asset - reserve_asset) * 10_000 // (10_000 - fee_bps)
+    target_base = k // max(target_asset, 1)
+    if target_base > reserve_base:
+        return True, (target_base - reserve_base) * 10_000 // (10_000 - fee_bps)
+    return False, 0

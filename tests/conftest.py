@@ -105,3 +105,33 @@ def funded(harness, alice, bob):
     harness.fund(alice, 1_000_000 * USDC)
     harness.fund(bob, 1_000_000 * USDC)
     return harness
+
+
+@pytest.fixture(scope="session")
+def arb(accounts):
+    """Trade a spot pool back to the oracle price (what the market feeder's `arb` does)."""
+    from keeper.venue import arb_trade
+
+    arbitrageur = accounts[6]
+
+    def _arb(venue):
+        pool, feed = venue.spot_pool, venue.price_feed
+        base_in, amount = arb_trade(
+            *pool.get_reserves(),
+            feed.latestAnswer(),
+            10 ** venue.base.decimals(),
+            10 ** venue.asset.decimals(),
+            pool.fee_bps(),
+        )
+        if amount == 0:
+            return
+        token = venue.base if base_in else venue.asset
+        left = amount
+        while left:
+            step = min(left, token.mint_cap())
+            token.mint(arbitrageur, step, sender=arbitrageur)
+            left -= step
+        token.approve(pool, amount, sender=arbitrageur)
+        pool.swap(token, amount, 0, arbitrageur, sender=arbitrageur)
+
+    return _arb
