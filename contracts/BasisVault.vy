@@ -1160,7 +1160,8 @@ def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
 
 @internal
 def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
-    if amount == 0:
+    # Dust worth nothing on the pool stays put (a swap would revert on zero output).
+    if amount == 0 or staticcall spot_pool.get_amount_out(base, amount) == 0:
         return 0
     min_out: uint256 = math._mul_div(self._base_value(amount, price), BPS - slippage, BPS, True)
     self.spot_base -= amount

@@ -18,3 +18,117 @@ def test_rebalance__open__deploys_idle_into_a_neutral_hedge(vault, perp, keeper,
     assert log.short_after == short and log.short_before == 0
     assert log.cost == nav_before - nav_after
     print("open cost bps", (nav_before - nav_after) * 10_000 / nav_before, "idle", vault.idle())
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def funded_vault(vault, fish, whale):
+    vault.deposit(100_000 * USDC, fish, sender=fish)
+    vault.deposit(200_000 * USDC, whale, sender=whale)
+    return vault
+
+
+def test_rebalance__adjust_then_park(funded_vault, perp, keeper, deadline, usdc):
+    vault = funded_vault
+    short, margin = hedge_targets(vault, perp, 2.0)
+    vault.rebalance(short, margin, 50, deadline, sender=keeper)
+    # lever up to 3x
+    short3, margin3 = hedge_targets(vault, perp, 3.0)
+    vault.rebalance(short3, margin3, 50, deadline, sender=keeper)
+    assert vault.short_size() == short3
+    assert abs(delta_bps(vault, perp)) <= 5
+    # park everything back to idle
+    nav = vault.totalAssets()
+    tx = vault.rebalance(0, 0, 50, deadline, sender=keeper)
+    assert vault.short_size() == vault.spot_base() == 0
+    assert perp.position(vault).margin == 0
+    assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
+    assert nav - vault.totalAssets() < nav * 10 // 10_000
+    (log,) = tx.events.filter(vault.Rebalanced)
+    assert log.short_after == 0 and log.margin_after == 0
+
+
+def test_rebalance__only_keepers(funded_vault, gov, guardian, fish, deployer, deadline):
+    for who in (gov, guardian, fish, deployer):
+        with ape.reverts("vault: not keeper"):
+            funded_vault.rebalance(0, 0, 50, deadline, sender=who)
+
+
+def test_rebalance__expired_deadline__reverts(funded_vault, keeper, chain):
+    with ape.reverts("vault: deadline expired"):
+        funded_vault.rebalance(0, 0, 50, chain.blocks.head.timestamp - 1, sender=keeper)
+
+
+def test_rebalance__slippage_above_rule__reverts(funded_vault, keeper, deadline, rules):
+    with ape.reverts("vault: slippage above rule"):
+        funded_vault.rebalance(0, 0, rules.max_slippage_bps + 1, deadline, sender=keeper)
+
+
+def test_rebalance__leverage_above_rule__reverts(funded_vault, perp, keeper, deadline):
+    short, margin = hedge_targets(funded_vault, perp, 6.0)  # 6x > 4x rule
+    with ape.reverts("vault: leverage rule"):
+        funded_vault.rebalance(short, margin, 50, deadline, sender=keeper)
+
+
+def test_rebalance__margin_ratio_below_rule__reverts(project, deployer, venue, keeper, fish, usdc, deadline):
+    from keeper.venue import VaultRules, deploy_vault
+
+    # leverage allowed up to 10x, but the margin ratio must stay >= 20 % (5x)
+    loose = deploy_vault(
+        project, deployer, venue, VaultRules(max_leverage_bps=100_000), keeper=keeper.address
+    )
+    usdc.approve(loose, 2**256 - 1, sender=fish)
+    loose.deposit(100_000 * USDC, fish, sender=fish)
+    short, margin = hedge_targets(loose, venue.perp_market, 6.0)
+    with ape.reverts("vault: margin ratio rule"):
+        loose.rebalance(short, margin, 50, deadline, sender=keeper)
+
+
+def test_rebalance__unaffordable_target__reverts(funded_vault, perp, keeper, deadline):
+    short, margin = hedge_targets(funded_vault, perp, 2.0)
+    with ape.reverts("vault: idle too low"):
+        funded_vault.rebalance(short * 2, margin, 50, deadline, sender=keeper)
+
+
+def test_rebalance__tight_slippage__reverts_on_fill(funded_vault, perp, keeper, deadline):
+    short, margin = hedge_targets(funded_vault, perp, 2.0)
+    with ape.reverts("vault: spot slippage"):
+        funded_vault.rebalance(short, margin, 1, deadline, sender=keeper)
+
+
+def test_rebalance__nav_loss_rule(project, deployer, venue, gov, keeper, fish, usdc, deadline):
+    from keeper.venue import VaultRules, deploy_vault
+
+    strict = deploy_vault(
+        project, deployer, venue, VaultRules(max_nav_loss_bps=1), owner=gov.address, keeper=keeper.address
+    )
+    usdc.approve(strict, 2**256 - 1, sender=fish)
+    strict.deposit(100_000 * USDC, fish, sender=fish)
+    short, margin = hedge_targets(strict, venue.perp_market, 2.0)
+    with ape.reverts("vault: nav loss rule"):
+        strict.rebalance(short, margin, 50, deadline, sender=keeper)
+
+
+def test_rebalance__stale_oracle__reverts(funded_vault, keeper, warp, rules, chain):
+    warp(rules.max_oracle_age + 1)
+    with ape.reverts("vault: stale oracle"):
+        funded_vault.rebalance(0, 0, 50, chain.pending_timestamp + 100, sender=keeper)
+
+
+def test_rebalance__share_price_does_not_jump_when_funding_settles(
+    funded_vault, perp, keeper, operator, warp, chain
+):
+    vault = funded_vault
+    short, margin = hedge_targets(vault, perp, 2.0)
+    vault.rebalance(short, margin, 50, chain.pending_timestamp + 3_600, sender=keeper)
+    perp.set_funding_rate(27_777_777_777, sender=operator)  # 0.01 %/h: shorts earn
+    warp(3_600)
+    before = vault.convertToAssets(10**18)
+    # settling funding into margin (a margin move touches the account) books what NAV
+    # already counted: the share price moves by one second of funding, not an hour's
+    chain.pending_timestamp = chain.blocks.head.timestamp
+    vault.rebalance(short, margin + 1, 50, chain.pending_timestamp + 3_600, sender=keeper)
+    after = vault.convertToAssets(10**18)
+    assert abs(after - before) < before // 100_000
