@@ -1,0 +1,144 @@
+import ape
+import pytest
+
+from tests.conftest import E8, USDC
+from tests.vault.conftest import hedge_targets
+
+
+@pytest.fixture
+def hedged(vault, perp, keeper, fish, whale, deadline):
+    vault.deposit(100_000 * USDC, fish, sender=fish)
+    vault.deposit(200_000 * USDC, whale, sender=whale)
+    short, margin = hedge_targets(vault, perp, 3.0)
+    vault.rebalance(short, margin, 50, deadline, sender=keeper)
+    return vault
+
+
+def squeeze(venue, feeder, arb, price_e8):
+    venue.perp_market.accrue_funding(sender=feeder)
+    venue.price_feed.set_price(price_e8, sender=feeder)
+    arb(venue)
+
+
+def test_pause__guardian_or_owner_only_and_never_blocks_exits(vault, guardian, gov, fish, stranger, keeper):
+    vault.deposit(1_000 * USDC, fish, sender=fish)
+    for who in (fish, stranger, keeper):
+        with ape.reverts("vault: not owner or guardian"):
+            vault.pause(sender=who)
+    tx = vault.pause(sender=guardian)
+    assert vault.paused()
+    assert len(tx.events.filter(vault.Paused)) == 1
+    vault.redeem(vault.balanceOf(fish), fish, fish, sender=fish)  # exits keep working
+    with ape.reverts("vault: not owner or guardian"):
+        vault.unpause(sender=stranger)
+    vault.unpause(sender=gov)
+    assert not vault.paused()
+
+
+def test_shutdown__unwinds_to_idle_and_is_final(hedged, perp, guardian, keeper, fish, whale, usdc, deadline):
+    vault = hedged
+    nav = vault.totalAssets()
+    tx = vault.shutdown(sender=guardian)
+    assert vault.is_shutdown()
+    assert len(tx.events.filter(vault.Shutdown)) == 1
+    assert vault.short_size() == vault.spot_base() == 0
+    assert perp.position(vault).margin == 0
+    assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
+    assert vault.totalAssets() > nav * 9_980 // 10_000
+    assert vault.maxDeposit(fish) == 0
+    with ape.reverts("vault: shut down"):
+        vault.deposit(USDC, fish, sender=fish)
+    with ape.reverts("vault: shut down"):
+        vault.rebalance(0, 0, 50, deadline, sender=keeper)
+    with ape.reverts("vault: shut down"):
+        vault.shutdown(sender=guardian)
+    # everyone gets out, all from idle
+    for who in (fish, whale):
+        vault.redeem(vault.balanceOf(who), who, who, sender=who)
+    assert vault.totalSupply() == vault.balanceOf(vault.fee_recipient())
+
+
+def test_shutdown__only_owner_or_guardian(hedged, keeper, fish):
+    for who in (keeper, fish):
+        with ape.reverts("vault: not owner or guardian"):
+            hedged.shutdown(sender=who)
+
+
+def test_emergency_deleverage__healthy__reverts(hedged, stranger):
+    with ape.reverts("vault: deleverage not allowed"):
+        hedged.emergency_deleverage(sender=stranger)
+
+
+def test_emergency_deleverage__no_position__reverts(vault, stranger):
+    with ape.reverts("vault: no position"):
+        vault.emergency_deleverage(sender=stranger)
+
+
+def test_emergency_deleverage__below_critical__restores_min_ratio(
+    hedged, venue, perp, feeder, arb, stranger, rules
+):
+    vault = hedged
+    # 3x short: margin ratio ~33 %; a +22 % squeeze takes it under the 10 % critical ratio
+    squeeze(venue, feeder, arb, 3_660 * E8)
+    ratio = perp.margin_ratio_bps(vault)
+    assert ratio < rules.critical_margin_ratio_bps
+    price_before = vault.convertToAssets(10**18)
+    tx = vault.emergency_deleverage(sender=stranger)
+    after = perp.margin_ratio_bps(vault)
+    assert rules.min_margin_ratio_bps <= after <= rules.min_margin_ratio_bps + 400
+    (log,) = tx.events.filter(vault.EmergencyDeleveraged)
+    assert log.margin_ratio_before_bps == ratio and log.margin_ratio_after_bps == after
+    assert vault.convertToAssets(10**18) > price_before * 99 // 100  # bounded cost
+    assert not perp.is_liquidatable(vault)
+
+
+def test_emergency_deleverage__dead_man__only_when_below_min(
+    hedged, venue, perp, feeder, arb, stranger, warp, rules
+):
+    vault = hedged
+    squeeze(venue, feeder, arb, 3_400 * E8)  # ratio ~18 %: below min 20 %, above critical
+    ratio = perp.margin_ratio_bps(vault)
+    assert rules.critical_margin_ratio_bps < ratio < rules.min_margin_ratio_bps
+    with ape.reverts("vault: deleverage not allowed"):
+        vault.emergency_deleverage(sender=stranger)
+    warp(rules.dead_man_interval + 1)
+    squeeze(venue, feeder, arb, 3_400 * E8)  # keep the oracle fresh
+    vault.emergency_deleverage(sender=stranger)
+    assert perp.margin_ratio_bps(vault) >= rules.min_margin_ratio_bps
+
+
+def test_roles__owner_only_setters(vault, gov, fish, keeper, guardian):
+    for who in (fish, keeper, guardian):
+        with ape.reverts("ownable: caller is not the owner"):
+            vault.set_keeper(who, True, sender=who)
+        with ape.reverts("ownable: caller is not the owner"):
+            vault.set_guardian(who, sender=who)
+        with ape.reverts("ownable: caller is not the owner"):
+            vault.set_deposit_cap(1, sender=who)
+        with ape.reverts("ownable: caller is not the owner"):
+            vault.set_fees(0, 0, sender=who)
+        with ape.reverts("ownable: caller is not the owner"):
+            vault.set_fee_recipient(who, sender=who)
+
+
+def test_roles__setters_log(vault, gov, fish, rules):
+    tx = vault.set_keeper(fish, True, sender=gov)
+    (log,) = tx.events.filter(vault.KeeperUpdated)
+    assert (log.account, log.status) == (fish.address, True)
+    tx = vault.set_guardian(fish, sender=gov)
+    (log,) = tx.events.filter(vault.GuardianUpdated)
+    assert log.new_guardian == fish.address
+    tx = vault.set_deposit_cap(5 * USDC, sender=gov)
+    (log,) = tx.events.filter(vault.DepositCapUpdated)
+    assert log.new_cap == 5 * USDC
+    with ape.reverts("vault: cap above ceiling"):
+        vault.set_deposit_cap(rules.deposit_cap_ceiling + 1, sender=gov)
+    with ape.reverts("vault: zero address"):
+        vault.set_keeper(ape.utils.ZERO_ADDRESS, True, sender=gov)
+
+
+def test_ownership__two_step(vault, gov, fish):
+    vault.transfer_ownership(fish, sender=gov)
+    assert vault.owner() == gov.address and vault.pending_owner() == fish.address
+    vault.accept_ownership(sender=fish)
+    assert vault.owner() == fish.address
