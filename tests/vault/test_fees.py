@@ -29,6 +29,7 @@ def test_management_fee__one_percent_a_year(vault, gov, fish, treasury, feed, fe
     # totalAssets is net of the accrued fee before anything is minted
     assert vault.totalAssets() == pytest.approx(891_000 * USDC, rel=1e-5)
     preview = vault.previewDeposit(USDC)
+    chain.pending_timestamp = chain.blocks.head.timestamp  # same second as the preview
     shares = vault.deposit(USDC, fish, sender=fish).return_value  # accrues
     assert shares == preview  # depositing around accrual neither gains nor loses
     fee_value = vault.convertToAssets(vault.balanceOf(treasury))

@@ -1,6 +1,6 @@
 import ape
 
-from tests.conftest import E8, SIZE, USDC
+from tests.conftest import USDC
 from tests.vault.conftest import delta_bps, hedge_targets
 
 
