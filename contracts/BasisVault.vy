@@ -808,6 +808,7 @@ def _deposit(receiver: address, assets: uint256, shares: uint256):
     assert receiver != empty(address) and receiver != self, "vault: invalid receiver"
     self.idle += assets
     erc20._mint(receiver, shares)
+
     assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "vault: transferFrom failed"
     log Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
 
@@ -1015,10 +1016,11 @@ def _view_state() -> (uint256, uint256):
 def _accrue_fees(price: uint256) -> (uint256, uint256):
     # Mints the accrued fee shares and moves the high-water mark; returns the state to
     # price against: (gross NAV, supply after the mint).
+    # Runs on every entry, exit and keeper call, even twice in a block: the high-water
+    # mark must follow the share price before the supply changes, or a rounding gain
+    # left unmarked would be charged later on the next depositor's capital.
     nav: uint256 = self._nav(price)
     supply: uint256 = erc20.totalSupply
-    if block.timestamp == self.last_fee_time:
-        return (nav, supply)
     fee_shares: uint256 = 0
     management: uint256 = 0
     performance: uint256 = 0

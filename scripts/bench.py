@@ -152,9 +152,9 @@ def arb(v, params: VenueParams, arbitrageur) -> None:
     base_in, amount = arb_trade(
         *pool.get_reserves(), v.price_feed.latestAnswer(), params.base_unit, params.asset_unit, pool.fee_bps()
     )
-    if amount == 0:
-        return
     token = v.base if base_in else v.asset
+    if amount == 0 or pool.get_amount_out(token, amount) == 0:
+        return
     left = amount
     while left:
         step = min(left, token.mint_cap())

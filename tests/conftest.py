@@ -107,7 +107,7 @@ def funded(harness, alice, bob):
     return harness
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def arb(accounts):
     """Trade a spot pool back to the oracle price (what the market feeder's `arb` does)."""
     from keeper.venue import arb_trade
@@ -123,9 +123,9 @@ def arb(accounts):
             10 ** venue.asset.decimals(),
             pool.fee_bps(),
         )
-        if amount == 0:
-            return
         token = venue.base if base_in else venue.asset
+        if amount == 0 or pool.get_amount_out(token, amount) == 0:
+            return
         left = amount
         while left:
             step = min(left, token.mint_cap())

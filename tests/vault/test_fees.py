@@ -91,3 +91,14 @@ def test_set_fee_recipient__accrues_to_the_old_one_first(
     assert (log.old_recipient, log.new_recipient) == (treasury.address, whale.address)
     with ape.reverts("vault: recipient is the vault"):
         vault.set_fee_recipient(vault, sender=gov)
+
+
+def test_performance_fee__not_charged_on_first_deposit_rounding(vault, gov, fish, whale, chain):
+    # Found by the state machine: a 1-wei first mint lifts the share price 2x against the
+    # virtual shares; that must not read as a 100 % gain to charge later depositors for.
+    vault.set_fees(100, 1_000, sender=gov)
+    vault.mint(1, fish, sender=fish)
+    chain.pending_timestamp = chain.blocks.head.timestamp
+    vault.deposit(38_086 * USDC, whale, sender=whale)
+    assert vault.totalAssets() == 38_086 * USDC + 1
+    assert vault.convertToAssets(vault.balanceOf(whale)) >= 38_086 * USDC - 1

@@ -1,0 +1,240 @@
+"""BasisVault under random histories: a hypothesis RuleBasedStateMachine.
+
+Rules: deposit, mint, withdraw, redeem, share transfers, keeper rebalances to random
+leverage (parking included), oracle moves (the pool arbitraged back, as the market feeder
+does), funding changes, time warps, emergency deleverage attempts and shutdown.
+Invariants after every step: supply = sum of balances; NAV = its components net of fees;
+the vault holds what its books say; the collateral rules hold after every keeper step;
+previews bound execution; no exit lowers the remaining holders' share price beyond
+rounding; and at the end everyone can exit after a shutdown.
+"""
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from web3.exceptions import ContractLogicError
+
+from keeper.venue import arb_trade
+from tests.conftest import E8, SIZE, USDC
+
+USERS = ("fish", "whale", "shark")
+PPS_PROBE = 10**18  # shares whose value we watch (1e6 whole shares)
+
+
+def _expect_revert(chain, method, args, sender) -> str:
+    tx = {"from": sender.address, "to": method.contract.address, "data": method.encode_input(*args)}
+    try:
+        chain.provider.web3.eth.call(tx, "pending")
+    except ContractLogicError as err:
+        return err.message.removeprefix("execution reverted: ")
+    return ""
+
+
+@pytest.fixture(scope="module")
+def world(chain, venue, create_vault, gov, keeper, guardian, treasury, feeder, operator, accounts, usdc):
+    vault = create_vault()
+    vault.set_fees(100, 1_000, sender=gov)
+    users = {"fish": accounts[3], "whale": accounts[4], "shark": accounts[2]}
+    for u in users.values():
+        for _ in range(3):
+            usdc.mint(u, 1_000_000 * USDC, sender=u)
+        usdc.approve(vault, 2**256 - 1, sender=u)
+    return dict(
+        chain=chain, venue=venue, vault=vault, users=users, keeper=keeper, guardian=guardian,
+        treasury=treasury, feeder=feeder, operator=operator, arbitrageur=accounts[6],
+    )  # fmt: skip
+
+
+def run_machine(world):
+    chain, venue, vault = world["chain"], world["venue"], world["vault"]
+    perp, feed, pool = venue.perp_market, venue.price_feed, venue.spot_pool
+    users = world["users"]
+
+    class VaultMachine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.snapshot = chain.snapshot()
+            self.shut = False
+
+        def teardown(self):
+            try:
+                if not self.shut:
+                    vault.shutdown(sender=world["guardian"])
+                for u in users.values():
+                    # nothing is stuck: every balance worth at least a wei comes out
+                    if vault.previewRedeem(vault.balanceOf(u)):
+                        vault.redeem(vault.balanceOf(u), u, u, sender=u)
+                    assert vault.convertToAssets(vault.balanceOf(u)) == 0
+            finally:
+                chain.restore(self.snapshot)
+
+        # ---------------------------------------------------------------- helpers
+
+        def pps(self) -> int:
+            return vault.convertToAssets(PPS_PROBE)
+
+        def same_block(self):
+            chain.pending_timestamp = chain.blocks.head.timestamp
+
+        def push_price(self, price):
+            perp.accrue_funding(sender=world["feeder"])
+            feed.set_price(price, sender=world["feeder"])
+            base_in, amount = arb_trade(*pool.get_reserves(), price, 10**18, USDC, pool.fee_bps())
+            token = venue.base if base_in else venue.asset
+            if amount and pool.get_amount_out(token, amount):
+                arb = world["arbitrageur"]
+                left = amount
+                while left:
+                    step = min(left, token.mint_cap())
+                    token.mint(arb, step, sender=arb)
+                    left -= step
+                token.approve(pool, amount, sender=arb)
+                pool.swap(token, amount, 0, arb, sender=arb)
+
+        # ---------------------------------------------------------------- rules
+
+        @precondition(lambda self: not self.shut)
+        @rule(who=st.sampled_from(USERS), amount=st.integers(1, 300_000 * USDC))
+        def deposit(self, who, amount):
+            u = users[who]
+            self.same_block()
+            preview = vault.previewDeposit(amount)
+            if amount > vault.maxDeposit(u) or preview == 0:
+                assert _expect_revert(chain, vault.deposit, (amount, u.address), u)
+                return
+            pps = self.pps()
+            assert vault.deposit(amount, u, sender=u).return_value == preview
+            assert self.pps() >= pps - 1
+
+        @precondition(lambda self: not self.shut)
+        @rule(who=st.sampled_from(USERS), shares=st.integers(1, 10**17))
+        def mint(self, who, shares):
+            u = users[who]
+            self.same_block()
+            preview = vault.previewMint(shares)
+            if preview > vault.maxDeposit(u):
+                return
+            assert vault.mint(shares, u, sender=u).return_value == preview
+
+        @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
+        def redeem(self, who, fraction):
+            u = users[who]
+            shares = vault.balanceOf(u) * fraction // 10_000
+            if shares == 0:
+                return
+            self.same_block()
+            preview = vault.previewRedeem(shares)
+            pps = self.pps()
+            paid = vault.redeem(shares, u, u, sender=u).return_value
+            assert paid >= preview
+            assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
+
+        @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
+        def withdraw(self, who, fraction):
+            u = users[who]
+            assets = vault.maxWithdraw(u) * fraction // 10_000
+            if assets == 0:
+                return
+            self.same_block()
+            preview = vault.previewWithdraw(assets)
+            pps = self.pps()
+            burned = vault.withdraw(assets, u, u, sender=u).return_value
+            assert burned <= preview
+            assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
+
+        @rule(src=st.sampled_from(USERS), dst=st.sampled_from(USERS), fraction=st.integers(0, 10_000))
+        def transfer(self, src, dst, fraction):
+            amount = vault.balanceOf(users[src]) * fraction // 10_000
+            vault.transfer(users[dst], amount, sender=users[src])
+
+        @precondition(lambda self: not self.shut)
+        @rule(leverage=st.sampled_from((0.0, 1.0, 2.0, 3.0)))
+        def rebalance(self, leverage):
+            nav = vault.totalAssets()
+            if nav == 0:
+                return
+            price = perp.index_price()
+            spot_value = int(nav * leverage / (leverage + 1))
+            size = spot_value * 9_950 // 10_000 * SIZE * E8 // (price * USDC)
+            margin = nav - spot_value if size else 0
+            vault.rebalance(size, margin, 50, chain.pending_timestamp + 3_600, sender=world["keeper"])
+            # the rules hold after every keeper step
+            assert vault.short_size() == size
+            if size:
+                assert perp.margin_ratio_bps(vault) >= vault.min_margin_ratio_bps()
+
+        @rule(move_bps=st.integers(-800, 800))
+        def price_move(self, move_bps):
+            price = feed.latestAnswer() * (10_000 + move_bps) // 10_000
+            self.push_price(min(max(price, 2_400 * E8), 3_600 * E8))
+
+        @rule(rate=st.integers(-55_555_555_555, 55_555_555_555))  # +-0.02 %/h
+        def funding(self, rate):
+            perp.set_funding_rate(rate, sender=world["operator"])
+
+        @rule(seconds=st.integers(1, 2 * 3_600))
+        def warp(self, seconds):
+            chain.mine(deltatime=seconds)
+            self.push_price(feed.latestAnswer())  # the feeder keeps the oracle fresh
+
+        @rule()
+        def emergency(self):
+            reason = _expect_revert(chain, vault.emergency_deleverage, (), world["keeper"])
+            assert reason in (
+                "",
+                "vault: no position",
+                "vault: deleverage not allowed",
+                "vault: margin ratio healthy",
+            )
+
+        @precondition(lambda self: not self.shut)
+        @rule()
+        def shutdown(self):
+            vault.shutdown(sender=world["guardian"])
+            self.shut = True
+            assert vault.short_size() == vault.spot_base() == 0
+
+        # ---------------------------------------------------------------- invariants
+
+        @invariant()
+        def supply_is_sum_of_balances(self):
+            holders = [*users.values(), world["treasury"]]
+            assert vault.totalSupply() == sum(vault.balanceOf(h) for h in holders)
+
+        @invariant()
+        def nav_is_its_components(self):
+            price = feed.latestAnswer()
+            spot = vault.spot_base() * price * USDC // (10**18 * E8)
+            equity = perp.equity(vault) if vault.short_size() or vault.last_perp_equity() else 0
+            gross = vault.idle() + spot + equity
+            net = vault.totalAssets()
+            assert net <= gross
+            assert gross - net <= gross // 1_000 + 1  # only accrued fees in between
+
+        @invariant()
+        def books_are_backed(self):
+            assert venue.asset.balanceOf(vault) >= vault.idle()
+            assert venue.base.balanceOf(vault) >= vault.spot_base()
+            assert -perp.position(vault).size == vault.short_size()
+
+    run_state_machine_as_test(
+        VaultMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=12,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_vault_state_machine(world):
+    run_machine(world)
