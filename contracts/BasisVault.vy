@@ -451,7 +451,7 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
     """
     @dev Burns exactly `shares` of `owner`'s for their assets: from idle at NAV when idle
          covers them (rounded down), otherwise the actual proceeds of unwinding their
-         pro-rata slice of idle, spot, short and margin.
+         pro-rata slice of idle, spot, short and margin, capped at their NAV value.
     @param shares Shares, > 0 and <= the owner's balance.
     @param receiver Who gets the assets; not the zero address nor the vault.
     @param owner Whose shares are burned; the caller needs allowance unless it is `owner`.
@@ -469,7 +469,13 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
     if assets <= self.idle:
         self.idle -= assets
     else:
-        assets = self._unwind_slice(owner, shares, supply, price)
+        proceeds: uint256 = self._unwind_slice(owner, shares, supply, price)
+        # An exit never pays more than NAV: fills better than the oracle (a pool above it)
+        # stay with the holders who remain, so a round trip can never profit.
+        if proceeds > assets:
+            self.idle += proceeds - assets
+        else:
+            assets = proceeds
     assert assets != 0, "vault: zero assets"
     assert assets >= min_assets, "vault: assets below minimum"
     self._after_exit(receiver, owner, assets, shares)

@@ -140,3 +140,20 @@ def test_exit__into_a_dislocated_pool__reverts(hedged, feed, feeder, perp, fish)
     feed.set_price(3_300 * E8, sender=feeder)  # the pool still trades at 3,000
     with ape.reverts("SpotPool: output below minimum"):
         vault.redeem(vault.balanceOf(fish), fish, fish, sender=fish)
+
+
+def test_exit__pool_above_oracle__pays_no_more_than_nav(hedged, venue, whale, stranger, usdc):
+    vault, pool = hedged, venue.spot_pool
+    # push the pool ~0.8 % above the oracle: an exit's spot sale then fills better than NAV
+    for _ in range(4):
+        usdc.mint(stranger, 1_000_000 * USDC, sender=stranger)
+    usdc.approve(pool, 2**256 - 1, sender=stranger)
+    pool.swap(usdc, 4_000_000 * USDC, 0, stranger, sender=stranger)
+    assert pool.price_e8() > venue.price_feed.latestAnswer() * 10_070 // 10_000
+    shares = vault.balanceOf(whale) // 10
+    nav_value = vault.convertToAssets(shares)
+    assert nav_value > vault.idle()  # the exit unwinds
+    price_before = vault.convertToAssets(10**18)
+    paid = vault.redeem(shares, whale, whale, sender=whale).return_value
+    assert paid <= nav_value  # so a deposit-and-redeem round trip can never profit
+    assert vault.convertToAssets(10**18) > price_before  # the better fill stayed in the vault
