@@ -6,8 +6,9 @@ an equal short, and then a week passes with funding at 0.00125 %/h (Binance's 0.
 8 h) and a moving ETH price. Each day it prints the legs at the oracle: price moves cancel,
 funding accrues.
 
-What it does not do yet: there is no BasisVault, deploy/deposit scripts, keeper or replay
-in this tree; those arrive with their issues, and `make demo` grows with them.
+What it does not do yet: run the BasisVault (the contract is built and tested) through
+deploy/deposit scripts, a keeper and a replay; those arrive with their issues, and
+`make demo` grows with them.
 """
 
 from ape import accounts, chain, project
@@ -71,6 +72,7 @@ def main() -> None:
     print(
         f"\nAfter 7 days: {usd(total).strip()} USDC from {usd(nav).strip()}; funding earned "
         f"{usd(funding_total).strip()}, the rest is entry costs (spot fee + impact, perp fee + impact).\n"
-        "Not built yet: the BasisVault, the deploy/deposit scripts, the keeper and the replay report\n"
-        "(see `issues`). This demo exercises the reference venue only."
+        "Not in this demo yet: the BasisVault (built and tested: `make test`, docs/vault.md) driven by\n"
+        "the deploy/deposit scripts, the keeper and the replay report, which are still to come (see `issues`).\n"
+        "This demo exercises the reference venue only."
     )
