@@ -72,7 +72,7 @@ def main() -> None:
     print(
         f"\nAfter 7 days: {usd(total).strip()} USDC from {usd(nav).strip()}; funding earned "
         f"{usd(funding_total).strip()}, the rest is entry costs (spot fee + impact, perp fee + impact).\n"
-        "Not in this demo yet: the BasisVault (built and tested: `make test`, docs/vault.md) driven by\n"
-        "the deploy/deposit scripts, the keeper and the replay report, which are still to come (see `issues`).\n"
+        "Not in this demo yet: the BasisVault (built and tested: `make test`, docs/vault.md) driven\n"
+        "by the deploy/deposit scripts, the keeper and the replay report, still to come (see `issues`).\n"
         "This demo exercises the reference venue only."
     )
