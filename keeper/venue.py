@@ -209,3 +209,33 @@ def arb_trade(
     if target_base > reserve_base:
         return True, (target_base - reserve_base) * 10_000 // (10_000 - fee_bps)
     return False, 0
+
+
+def faucet(token: Any, to: Any, amount: int) -> None:
+    """Mint `amount` of a TestToken to `to`, in as many capped faucet calls as it takes."""
+    cap = token.mint_cap()
+    while amount:
+        step = min(cap, amount)
+        token.mint(to, step, sender=to)
+        amount -= step
+
+
+def arb_to_oracle(venue: Venue, arbitrageur: Any) -> None:
+    """Trade the spot pool back to the oracle price (what the market feeder's `arb` does),
+    with tokens from the faucet. Does nothing when the trade would be dust."""
+    pool = venue.spot_pool
+    reserve_base, reserve_asset = pool.get_reserves()
+    base_in, amount = arb_trade(
+        reserve_base,
+        reserve_asset,
+        venue.price_feed.latestAnswer(),
+        10 ** venue.base.decimals(),
+        10 ** venue.asset.decimals(),
+        pool.fee_bps(),
+    )
+    token = venue.base if base_in else venue.asset
+    if amount == 0 or pool.get_amount_out(token, amount) == 0:
+        return
+    faucet(token, arbitrageur, amount)
+    token.approve(pool, amount, sender=arbitrageur)
+    pool.swap(token, amount, 0, arbitrageur, sender=arbitrageur)

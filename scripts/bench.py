@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ape import accounts, chain, project
 
-from keeper.venue import VaultRules, VenueParams, arb_trade, deploy_vault, deploy_venue
+from keeper.venue import VaultRules, VenueParams, arb_to_oracle, deploy_vault, deploy_venue
 
 REPORT = Path("reports/bench.json")
 E8 = 10**8
@@ -115,7 +115,7 @@ def bench_vault(v, params: VenueParams) -> dict[str, int]:
 
     deadline = chain.pending_timestamp + 3_600
     perp = v.perp_market
-    arb(v, params, feeder)  # the venue section left the oracle away from the pool
+    arb_to_oracle(v, feeder)  # the venue section left the oracle away from the pool
 
     def targets(leverage: float) -> tuple[int, int]:
         nav = vault.totalAssets()
@@ -138,27 +138,9 @@ def bench_vault(v, params: VenueParams) -> dict[str, int]:
     # A squeeze under the critical margin ratio, the pool arbitraged to the oracle.
     perp.accrue_funding(sender=feeder)
     v.price_feed.set_price(v.price_feed.latestAnswer() * 122 // 100, sender=feeder)  # +22 %
-    arb(v, params, feeder)
+    arb_to_oracle(v, feeder)
     gas["vault: emergency_deleverage"] = vault.emergency_deleverage(sender=feeder).gas_used
     gas["vault: rebalance (park)"] = vault.rebalance(
         0, 0, 50, chain.pending_timestamp + 3_600, sender=keeper_acct
     ).gas_used
     return gas
-
-
-def arb(v, params: VenueParams, arbitrageur) -> None:
-    """Trade the spot pool back to the oracle price (the market feeder's `arb`)."""
-    pool = v.spot_pool
-    base_in, amount = arb_trade(
-        *pool.get_reserves(), v.price_feed.latestAnswer(), params.base_unit, params.asset_unit, pool.fee_bps()
-    )
-    token = v.base if base_in else v.asset
-    if amount == 0 or pool.get_amount_out(token, amount) == 0:
-        return
-    left = amount
-    while left:
-        step = min(left, token.mint_cap())
-        token.mint(arbitrageur, step, sender=arbitrageur)
-        left -= step
-    token.approve(pool, amount, sender=arbitrageur)
-    pool.swap(token, amount, 0, arbitrageur, sender=arbitrageur)

@@ -110,28 +110,6 @@ def funded(harness, alice, bob):
 @pytest.fixture
 def arb(accounts):
     """Trade a spot pool back to the oracle price (what the market feeder's `arb` does)."""
-    from keeper.venue import arb_trade
+    from keeper.venue import arb_to_oracle
 
-    arbitrageur = accounts[6]
-
-    def _arb(venue):
-        pool, feed = venue.spot_pool, venue.price_feed
-        base_in, amount = arb_trade(
-            *pool.get_reserves(),
-            feed.latestAnswer(),
-            10 ** venue.base.decimals(),
-            10 ** venue.asset.decimals(),
-            pool.fee_bps(),
-        )
-        token = venue.base if base_in else venue.asset
-        if amount == 0 or pool.get_amount_out(token, amount) == 0:
-            return
-        left = amount
-        while left:
-            step = min(left, token.mint_cap())
-            token.mint(arbitrageur, step, sender=arbitrageur)
-            left -= step
-        token.approve(pool, amount, sender=arbitrageur)
-        pool.swap(token, amount, 0, arbitrageur, sender=arbitrageur)
-
-    return _arb
+    return lambda venue: arb_to_oracle(venue, accounts[6])

@@ -21,7 +21,7 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
-from keeper.venue import arb_trade
+from keeper.venue import arb_to_oracle
 from tests.conftest import E8, SIZE, USDC
 
 USERS = ("fish", "whale", "shark")
@@ -54,7 +54,7 @@ def world(chain, venue, create_vault, gov, keeper, guardian, treasury, feeder, o
 
 def run_machine(world):
     chain, venue, vault = world["chain"], world["venue"], world["vault"]
-    perp, feed, pool = venue.perp_market, venue.price_feed, venue.spot_pool
+    perp, feed = venue.perp_market, venue.price_feed
     users = world["users"]
 
     class VaultMachine(RuleBasedStateMachine):
@@ -86,17 +86,7 @@ def run_machine(world):
         def push_price(self, price):
             perp.accrue_funding(sender=world["feeder"])
             feed.set_price(price, sender=world["feeder"])
-            base_in, amount = arb_trade(*pool.get_reserves(), price, 10**18, USDC, pool.fee_bps())
-            token = venue.base if base_in else venue.asset
-            if amount and pool.get_amount_out(token, amount):
-                arb = world["arbitrageur"]
-                left = amount
-                while left:
-                    step = min(left, token.mint_cap())
-                    token.mint(arb, step, sender=arb)
-                    left -= step
-                token.approve(pool, amount, sender=arb)
-                pool.swap(token, amount, 0, arb, sender=arb)
+            arb_to_oracle(venue, world["arbitrageur"])
 
         # ---------------------------------------------------------------- rules
 
