@@ -12,7 +12,6 @@ import pytest
 from eth_utils import keccak
 
 from tests.conftest import USDC
-from tests.vault.conftest import hedge_targets
 
 ROUNDS_SLOT = 3  # PriceFeed's `_rounds` (vyper -f layout); Round.answer is its first word
 
@@ -44,12 +43,8 @@ BROKEN = {
 
 
 @pytest.fixture
-def hedged(vault, fish, whale, keeper, perp, deadline):
-    vault.deposit(100_000 * USDC, fish, sender=fish)
-    vault.deposit(200_000 * USDC, whale, sender=whale)
-    size, margin = hedge_targets(vault, perp)
-    vault.rebalance(size, margin, 50, deadline, sender=keeper)
-    return vault
+def hedged(hedge):
+    return hedge(100_000, 200_000, 2.0)
 
 
 @pytest.mark.parametrize("broken", BROKEN)
