@@ -3,7 +3,7 @@
 Rules: deposit, mint, withdraw, redeem, share transfers, keeper rebalances to random
 leverage (parking included), oracle moves (the pool arbitraged back, as the market feeder
 does), funding changes, time warps, emergency deleverage attempts and shutdown.
-A Python model (keeper/model/vault.py) runs beside the chain: it predicts every entry's
+A Python model (keeper/model/accounting.py) runs beside the chain: it predicts every entry's
 and idle exit's result to the wei, accrues the fees itself, and takes the books from the
 chain only after the venue traded (rebalance, unwinding exit, emergency, shutdown).
 Invariants after every step: the model agrees with the chain (balances, supply, fees,
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
-from keeper.model.vault import VaultModel
+from keeper.model.accounting import AccountingModel
 from keeper.venue import arb_to_oracle
 from tests.conftest import E8, SIZE, USDC
 
@@ -67,7 +67,7 @@ def run_machine(world):
             super().__init__()
             self.snapshot = chain.snapshot()
             self.shut = False
-            self.model = VaultModel(
+            self.model = AccountingModel(
                 asset_unit=USDC,
                 base_unit=10**18,
                 last_fee_time=vault.last_fee_time(),

@@ -23,7 +23,7 @@ VIRTUAL_SHARES = 10**DECIMALS_OFFSET
 
 
 @dataclass
-class VaultModel:
+class AccountingModel:
     """The share side of one vault. Money in asset wei, spot in base wei, short in 1e18."""
 
     asset_unit: int
