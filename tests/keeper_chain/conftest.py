@@ -34,3 +34,19 @@ def addresses(venue, vault, keeper_account):
 @pytest.fixture
 def rpc(chain):
     return Rpc(chain.provider.uri, retries=0)
+
+
+@pytest.fixture
+def keystore(tmp_path, monkeypatch, keeper_account):
+    """The keeper's key as an ape keystore file in a throwaway APE_DATA_FOLDER."""
+    import json
+
+    from eth_account import Account
+
+    folder = tmp_path / "ape"
+    (folder / "accounts").mkdir(parents=True)
+    keyfile = Account.encrypt(keeper_account.private_key, "correct horse", kdf="pbkdf2", iterations=1_000)
+    (folder / "accounts" / "bot.json").write_text(json.dumps(keyfile))
+    monkeypatch.setenv("APE_DATA_FOLDER", str(folder))
+    monkeypatch.setenv("APE_ACCOUNTS_bot_PASSPHRASE", "correct horse")
+    return folder
