@@ -90,6 +90,7 @@ class StaticInfo:
     base_decimals: int
     taker_fee_ppm: int
     initial_margin_bps: int
+    maintenance_margin_bps: int
     spot_fee_bps: int
     is_keeper: bool
 
@@ -110,6 +111,7 @@ class Snapshot:
     last_rebalance_time: int
     position: dict[str, int]
     funding_rate: int
+    perp_depth: int
     oracle_answer: int
     oracle_updated_at: int
     reserve_base: int
@@ -153,6 +155,7 @@ def read_static(rpc: Rpc, a: Addresses) -> StaticInfo:
         Call("base decimals", a.base, "decimals()", returns=("uint8",)),
         Call("taker_fee_ppm", a.perp_market, "taker_fee_ppm()"),
         Call("initial_margin_bps", a.perp_market, "initial_margin_bps()"),
+        Call("maintenance_margin_bps", a.perp_market, "maintenance_margin_bps()"),
         Call("fee_bps", a.spot_pool, "fee_bps()"),
         Call("is_keeper", a.vault, "is_keeper(address)", (to_checksum_address(a.keeper),), ("bool",)),
     ]
@@ -174,6 +177,7 @@ def tick_calls(a: Addresses) -> list[Call]:
         Call("last_rebalance_time", vault, "last_rebalance_time()"),
         Call("position", a.perp_market, "position(address)", (vault,), POSITION_TYPES),
         Call("funding_rate", a.perp_market, "funding_rate()", returns=("int256",)),
+        Call("depth", a.perp_market, "depth()"),
         Call(
             "latestRoundData",
             a.price_feed,
@@ -205,6 +209,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         last_rebalance_time,
         position,
         funding_rate,
+        perp_depth,
         round_data,
         reserves,
         nonce_latest,
@@ -223,6 +228,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         last_rebalance_time=last_rebalance_time,
         position=dict(zip(POSITION_FIELDS, position, strict=True)),
         funding_rate=funding_rate,
+        perp_depth=perp_depth,
         oracle_answer=round_data[1],
         oracle_updated_at=round_data[3],
         reserve_base=reserves[0],

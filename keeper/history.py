@@ -413,3 +413,51 @@ def price_at(points: list[PricePoint], t: int) -> float:
         else:
             hi = mid
     return points[max(lo - 1, 0)].price
+
+
+# ----------------------------------------------------------------------------- synthetic
+
+# Regimes of the synthetic market: (mean funding per 8 h, price drift per year, volatility
+# per sqrt(year)), and the chance per step of leaving each. Means follow the recorded
+# histories (Binance ETH 2020-2023: ~0.01 %/8h at rest, 0.03-0.05 % in rallies, negative
+# in sell-offs).
+SYNTHETIC_REGIMES = {
+    "calm": (0.000_10, 0.0, 0.55),
+    "rally": (0.000_35, 0.9, 0.75),
+    "selloff": (-0.000_08, -0.8, 0.95),
+}
+SYNTHETIC_SWITCH = 0.01  # per step: a regime lasts ~100 steps (~33 days at 8 h)
+
+
+def synthetic_history(
+    *,
+    seed: int = 7,
+    days: int = 365,
+    interval_hours: int = 8,
+    start: int = 1_672_531_200,
+    price: float = 2_000.0,
+) -> tuple[list[FundingPrint], list[PricePoint]]:
+    """A seeded, labelled-synthetic market: funding mean-reverting (Ornstein-Uhlenbeck) to
+    its regime's mean, prices a geometric random walk with the regime's drift and
+    volatility, regimes switching at random. Same seed, same history."""
+    import math
+    import random
+
+    rng = random.Random(seed)
+    interval = interval_hours * HOUR
+    dt = interval / (365 * 86_400)
+    names = list(SYNTHETIC_REGIMES)
+    regime, rate = "calm", SYNTHETIC_REGIMES["calm"][0]
+    prints: list[FundingPrint] = []
+    points: list[PricePoint] = []
+    for step in range(days * 24 // interval_hours):
+        t = start + step * interval
+        mean, drift, vol = SYNTHETIC_REGIMES[regime]
+        rate += 0.15 * (mean - rate) + rng.gauss(0.0, 0.000_04)  # reverts ~15 %/step
+        rate = max(-0.003, min(0.003, rate))  # the venues' caps
+        points.append(PricePoint(t, round(price, 6)))
+        prints.append(FundingPrint(t + interval, rate, interval))
+        price *= math.exp((drift - vol * vol / 2) * dt + vol * math.sqrt(dt) * rng.gauss(0.0, 1.0))
+        if rng.random() < SYNTHETIC_SWITCH:
+            regime = rng.choice([n for n in names if n != regime])
+    return prints, points

@@ -9,7 +9,8 @@ def test_read_static__rules_decimals_fees_and_role(rpc, addresses, stranger):
     info = read_static(rpc, addresses)
     assert info.rules == {k: v for k, v in vars(VaultRules()).items()}
     assert (info.asset_decimals, info.base_decimals) == (6, 18)
-    assert (info.taker_fee_ppm, info.initial_margin_bps, info.spot_fee_bps) == (450, 500, 5)
+    assert (info.taker_fee_ppm, info.initial_margin_bps, info.maintenance_margin_bps) == (450, 500, 250)
+    assert info.spot_fee_bps == 5
     assert info.is_keeper and rpc.round_trips == 1
     other = Addresses(**{**vars(addresses), "keeper": stranger.address})
     assert not read_static(rpc, other).is_keeper
@@ -37,6 +38,7 @@ def test_read_snapshot__two_round_trips_same_values_as_the_chain(
     assert snap.position["size"] == -size and snap.position["equity"] == venue.perp_market.equity(vault)
     assert snap.position["margin_ratio_bps"] == venue.perp_market.margin_ratio_bps(vault)
     assert snap.oracle_answer == venue.price_feed.latestAnswer()
+    assert snap.perp_depth == venue.perp_market.depth()
     assert (snap.reserve_base, snap.reserve_asset) == venue.spot_pool.get_reserves()
     assert snap.last_rebalance_time == head.timestamp and not snap.paused and not snap.is_shutdown
     assert snap.nonce_latest == snap.nonce_pending == keeper_account.nonce and not snap.tx_in_flight
