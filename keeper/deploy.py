@@ -47,7 +47,9 @@ def _resolve(value: str | None, deployer: str) -> str | None:
 def check_funds(deployer: Any, provider: Any, config: DeployConfig) -> None:
     """Refuses to start a deploy the account cannot pay for."""
     gas = DEPLOY_GAS_ESTIMATE if config.venue.mode == "deploy" else VAULT_ONLY_GAS_ESTIMATE
-    price = int(provider.gas_price)
+    # A chain quoting no gas price (a local dev chain) is checked at 1 gwei, so an empty
+    # account still fails here rather than half-way.
+    price = int(provider.gas_price) or 10**9
     need = gas * price * 3 // 2
     have = int(deployer.balance)
     if have < need:

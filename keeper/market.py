@@ -227,6 +227,16 @@ def replay(
     if any(rate is not None for rate in rates):
         _require_role(dep.perp_market, "OPERATOR_ROLE", feeder, "set the funding rate")
     local = is_local(chain)
+    oracle_e8 = int(dep.price_feed.latestAnswer())
+    first_e8 = price_to_e8(rows[0].price_usd)
+    if do_arb and abs(first_e8 - oracle_e8) * 5 > oracle_e8:
+        log.warning(
+            "the replay starts at %s, more than 20 %% from the oracle's %s: the first arbitrage moves the "
+            "pool that far with many faucet calls (deploy with venue.deploy.price_usd near the history's "
+            "start, or replay with --no-arb)",
+            describe_price(first_e8),
+            describe_price(oracle_e8),
+        )
     steps: list[ReplayStep] = []
     for i, (row, rate) in enumerate(zip(rows, rates, strict=True)):
         gap = row.timestamp - rows[i - 1].timestamp if i else 0

@@ -276,6 +276,7 @@ def withdraw(
                 f"--min-out {fmt_units(min_out, dec)} {sym} is above what the shares fetch now "
                 f"({fmt_units(quote, dec)} {sym}); nothing was withdrawn"
             )
+    _check_unwind_fill(dep, needed)
     if owner != account.address:
         allowance = int(vault.allowance(owner, account.address))
         if allowance < needed:
@@ -298,6 +299,29 @@ def withdraw(
         receiver=receiver,
         owner=owner,
     )
+
+
+def _check_unwind_fill(dep: Deployment, shares: int) -> None:
+    """An exit larger than idle sells its slice of the spot leg with `min_out` at the oracle
+    value less the slippage rule; when the pool would pay less, say so before sending."""
+    vault = dep.vault
+    if int(vault.previewRedeem(shares)) <= int(vault.idle()) or int(vault.spot_base()) == 0:
+        return
+    base_part = int(vault.spot_base()) * shares // (int(vault.totalSupply()) + 10**6)
+    if base_part == 0:
+        return
+    price = int(dep.price_feed.latestAnswer())
+    value = base_part * price * 10 ** _decimals(dep.asset) // (10 ** _decimals(dep.base) * PRICE_UNIT)
+    floor = value * (BPS - int(vault.max_slippage_bps())) // BPS
+    out = int(dep.spot_pool.get_amount_out(dep.base.address, base_part))
+    if out < floor:
+        pool = int(dep.spot_pool.price_e8())
+        gap = Decimal((pool - price) * BPS) / price
+        raise UserError(
+            f"the spot pool ({gap:+.0f} bps from the oracle) would fill this exit's spot sale beyond the "
+            f"vault's {vault.max_slippage_bps()} bps slippage rule: run `ape run market arb` (or wait for "
+            "arbitrage) and retry"
+        )
 
 
 # ----------------------------------------------------------------------------- status
