@@ -1,78 +1,102 @@
-"""`make demo`, foundation stage: one hand-built basis hedge on the reference venue.
+"""`make demo` (ape run demo): the operator flow on a throwaway anvil, start to finish.
 
-What it does: deploys the venue on a throwaway anvil; a depositor splits 100,000 USDC into
-spot WETH and perp margin at 2x short leverage (spot = NAV x 2/3, margin = NAV / 3), opens
-an equal short, and then a week passes with funding at 0.00125 %/h (Binance's 0.01 % per
-8 h) and a moving ETH price. Each day it prints the legs at the oracle: price moves cancel,
-funding accrues.
+Ape starts its own anvil (the pinned one from node_modules/.bin) on a free port and stops
+it at the end. On it: deploy the venue and a BasisVault from deploy/local.yaml, two
+depositors, one keeper rebalance into a 2x hedge, then a week of funding and moving prices
+pushed by the market feeder, and the vault's status before and after. Each step calls the
+same functions as the operator scripts; the equivalent command is printed above it.
 
-What it does not do yet: run the BasisVault (the contract is built and tested) through
-deploy/deposit scripts, a keeper and a replay; those arrive with their issues, and
-`make demo` grows with them.
+Not shown yet: the keeper bot deciding when to rebalance, and the replay report over a real
+history; they arrive with their issues.
 """
+
+from decimal import Decimal
 
 from ape import accounts, chain, project
 
-from keeper.model.venue import rate_per_second
-from keeper.venue import VenueParams, deploy_venue
+from keeper import market, ops
+from keeper.config import config_path, load_deploy_config
+from keeper.deploy import deploy
+from keeper.deployment import Deployment
+from keeper.units import fmt_units
 
-E8 = 10**8
-SIZE = 10**18
 DAY = 86_400
-PRICES = [3_000, 3_090, 2_950, 2_820, 2_990, 3_150, 3_060, 3_120]  # daily closes, USD
+PRICES = [3_090, 2_950, 2_820, 2_990, 3_150, 3_060, 3_120]  # daily closes after day 0, USD
+NETWORK = "ethereum:local:node"
 
 
-def usd(wei: int) -> str:
-    return f"{wei / 10**6:>12,.2f}"
+def step(title: str, command: str) -> None:
+    print(f"\n== {title}\n   $ {command}")
+
+
+def usdc(wei: int) -> str:
+    return f"{fmt_units(wei, 6)} USDC"
 
 
 def main() -> None:
-    deployer, depositor = accounts.test_accounts[:2]
-    p = VenueParams()
-    v = deploy_venue(project, deployer, p)
-    usdc, weth, pool, perp, feed = v.asset, v.base, v.spot_pool, v.perp_market, v.price_feed
-    print("\nReference venue deployed:")
-    for name, addr in v.addresses().items():
-        print(f"  {name:<12} {addr}")
+    operator, alice, bob = accounts.test_accounts[:3]
+    cfg = f"--network {NETWORK}"
 
-    nav = p.asset_wei(100_000)
-    usdc.mint(depositor, nav, sender=depositor)
-    usdc.approve(pool, 2**256 - 1, sender=depositor)
-    usdc.approve(perp, 2**256 - 1, sender=depositor)
-    spot_budget = nav * 2 // 3
-    bought = pool.swap(usdc, spot_budget, 0, depositor, sender=depositor).return_value
-    perp.deposit_margin(nav - spot_budget, sender=depositor)
-    fill = perp.modify_position(-bought, 0, sender=depositor).return_value
-    print(
-        f"\nHedge opened: bought {bought / SIZE:.4f} WETH for {usd(spot_budget).strip()} USDC, "
-        f"shorted the same at {fill / E8:,.2f}; margin {usd(nav - spot_budget).strip()} USDC"
+    step("Deploy the reference venue and the vault", f"ape run deploy {cfg} --account TEST::0")
+    config = load_deploy_config(config_path("local"))
+    manifest, stats = deploy(project, chain, operator, config, network="demo (ethereum:local:foundry)")
+    print(f"   vault {manifest.vault}: {stats.transactions} transactions, {stats.gas_used:,} gas")
+    dep = Deployment.bind(project, manifest)
+
+    for who, name, acct, amount in ((alice, "alice", "TEST::1", 60_000), (bob, "bob", "TEST::2", 40_000)):
+        step(
+            f"{name} deposits {amount:,} USDC",
+            f"ape run deposit {cfg} --account {acct} --amount {amount} --faucet",
+        )
+        result = ops.deposit(dep, chain, who, amount * 10**6, use_faucet=True)
+        print(f"   {name} received {fmt_units(result.shares, 12)} shares")
+
+    step("The keeper hedges: spot = NAV x 2/3, short the same, margin NAV/3", "(keeper bot, next issue)")
+    size, margin = ops.hedge_targets(dep, Decimal(2))
+    receipt = ops.rebalance(dep, chain, operator, size, margin)
+    print(f"   rebalance: short {size / 10**18:.4f} WETH, margin {usdc(margin)}, gas {receipt.gas_used:,}")
+    status = ops.status(dep, chain)
+    print(ops.format_status(status))
+
+    step(
+        "Funding at 0.01 % per 8h (Binance's baseline)",
+        f"ape run market funding 0.01% --per 8h {cfg} --account TEST::0",
     )
-    perp.set_funding_rate(rate_per_second(0.0000125), sender=deployer)
+    _, new = market.set_funding(dep, operator, Decimal("0.0001"), "8h")
+    print(f"   funding {market.describe_rate(new)}")
 
-    def legs() -> tuple[int, int]:
-        price = perp.index_price()
-        spot_value = weth.balanceOf(depositor) * price * 10**6 // (SIZE * E8)
-        return spot_value, perp.position(depositor).equity
-
-    print(
-        f"\n{'day':>3} {'ETH/USD':>9} {'spot (USDC)':>12} {'perp equity':>12} {'total':>12} {'funding':>12}"
+    step(
+        "A week of daily prices, the pool arbitraged after each",
+        f"ape run market replay week.csv {cfg} --account TEST::0",
     )
-    funding_total = 0
-    for day, price in enumerate(PRICES):
-        if day:
-            chain.mine(deltatime=DAY)
-            perp.accrue_funding(sender=deployer)
-            feed.set_price(price * E8, sender=deployer)
-        spot_value, equity = legs()
-        funding_total = perp.position(depositor).accrued_funding
-        total = usd(spot_value + equity)
-        print(f"{day:>3} {price:>9,} {usd(spot_value)} {usd(equity)} {total} {usd(funding_total)}")
-    spot_value, equity = legs()
-    total = spot_value + equity
+    start = chain.pending_timestamp
+    rows = [market.ReplayRow(start + (i + 1) * DAY, Decimal(p), None) for i, p in enumerate(PRICES)]
+    nav_before = status["nav_wei"]
+
+    def show(s: market.ReplayStep) -> None:
+        nav = int(dep.vault.totalAssets())
+        day = (s.timestamp - start) // DAY
+        print(f"   day {day}: ETH {market.describe_price(s.price_e8):>13}   NAV {usdc(nav):>18}")
+
+    market.replay(dep, chain, operator, [market.ReplayRow(start, Decimal(3_000), None), *rows], on_step=show)
+    status = ops.status(dep, chain)
+    step("Status after the week", f"ape run status {cfg}")
+    print(ops.format_status(status))
+    gain = status["nav_wei"] - nav_before
     print(
-        f"\nAfter 7 days: {usd(total).strip()} USDC from {usd(nav).strip()}; funding earned "
-        f"{usd(funding_total).strip()}, the rest is entry costs (spot fee + impact, perp fee + impact).\n"
-        "Not in this demo yet: the BasisVault (built and tested: `make test`, docs/vault.md) driven\n"
-        "by the deploy/deposit scripts, the keeper and the replay report, still to come (see `issues`).\n"
-        "This demo exercises the reference venue only."
+        f"\n   NAV moved {usdc(gain)} over the week while ETH went 3,000 -> {PRICES[-1]:,}: the hedge"
+        f"\n   cancels the price; funding paid the short {usdc(status['perp_accrued_funding_wei'])} so far"
+        "\n   (accrued in the perp equity, so already in NAV)."
+    )
+
+    half = int(dep.vault.balanceOf(alice.address)) // 2
+    step(
+        "alice redeems half her shares (a pro-rata unwind, slippage-protected)",
+        f"ape run withdraw {cfg} --account TEST::1 --shares {half / 10**12:.0f}",
+    )
+    out = ops.withdraw(dep, chain, alice, shares=half)
+    print(f"   alice received {usdc(out.assets)} for {fmt_units(out.shares, 12)} shares")
+    print(
+        "\nNot in this demo yet: the keeper bot deciding when to rebalance, and the replay report over a"
+        "\nreal funding history (their issues). Against a node that stays up: README, Operator runbook."
     )

@@ -1,0 +1,124 @@
+"""`ape run deposit`, `ape run withdraw` and `ape run status`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from keeper import ops
+from keeper.cli.common import Session, operator_command
+from keeper.errors import UserError
+from keeper.units import fmt_units, parse_amount
+
+
+def _address(value: str | None, what: str) -> str | None:
+    from eth_utils.address import is_address, to_checksum_address
+
+    if value is None:
+        return None
+    if not is_address(value):
+        raise UserError(f"{what} '{value}' is not an address")
+    return str(to_checksum_address(value))
+
+
+@click.option("--amount", required=True, help="asset to deposit, in whole units (e.g. 1000 or 12.5)")
+@click.option("--receiver", help="who gets the shares (default: the signing account)")
+@click.option("--min-shares", type=int, help="fewest shares (share wei) to accept (default: the quote)")
+@click.option(
+    "--faucet", "use_faucet", is_flag=True, help="mint missing test asset first (reference venue only)"
+)
+@click.option("--no-approve", is_flag=True, help="use an existing allowance; never send an approval")
+def _deposit(
+    session: Session,
+    account: Any,
+    amount: str,
+    receiver: str | None,
+    min_shares: int | None,
+    use_faucet: bool,
+    no_approve: bool,
+) -> None:
+    dep = session.deployment()
+    dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
+    assets = parse_amount(amount, dec)
+    if min_shares is not None and min_shares <= 0:
+        raise UserError(f"--min-shares must be positive, got {min_shares}")
+    result = ops.deposit(
+        dep,
+        session.chain,
+        account,
+        assets,
+        receiver=_address(receiver, "--receiver"),
+        min_shares=min_shares,
+        use_faucet=use_faucet,
+        approve=not no_approve,
+    )
+    share_dec = int(dep.vault.decimals())
+    if result.minted:
+        click.echo(f"faucet: minted {fmt_units(result.minted, dec)} {sym} to {account.address}")
+    if result.approved:
+        click.echo(f"approved the vault for exactly {fmt_units(result.approved, dec)} {sym}")
+    click.echo(
+        f"deposited {fmt_units(result.assets, dec)} {sym}; {result.receiver} received "
+        f"{fmt_units(result.shares, share_dec, 6)} {dep.vault.symbol()} ({result.shares} share wei)"
+    )
+
+
+deposit_cli = operator_command(name="deposit", help="Deposit asset into the vault for shares.")(_deposit)
+
+
+@click.option(
+    "--amount", help="asset to receive exactly, in whole units (uses withdraw with a max-shares bound)"
+)
+@click.option("--shares", help="shares to redeem, in whole shares (uses redeem with a min-out bound)")
+@click.option("--all", "everything", is_flag=True, help="redeem every share the owner holds")
+@click.option("--min-out", help="least asset to accept for --shares/--all, whole units (default: the quote)")
+@click.option("--receiver", help="who gets the asset (default: the signing account)")
+@click.option("--owner", help="whose shares (default: the signing account; needs its share approval)")
+def _withdraw(
+    session: Session,
+    account: Any,
+    amount: str | None,
+    shares: str | None,
+    everything: bool,
+    min_out: str | None,
+    receiver: str | None,
+    owner: str | None,
+) -> None:
+    dep = session.deployment()
+    dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
+    share_dec = int(dep.vault.decimals())
+    result = ops.withdraw(
+        dep,
+        session.chain,
+        account,
+        assets=None if amount is None else parse_amount(amount, dec),
+        shares=None if shares is None else parse_amount(shares, share_dec, "shares"),
+        everything=everything,
+        min_out=None if min_out is None else parse_amount(min_out, dec, "--min-out"),
+        receiver=_address(receiver, "--receiver"),
+        owner=_address(owner, "--owner"),
+    )
+    click.echo(
+        f"withdrew {fmt_units(result.assets, dec)} {sym} to {result.receiver}, burning "
+        f"{fmt_units(result.shares, share_dec, 6)} shares of {result.owner}"
+    )
+
+
+withdraw_cli = operator_command(name="withdraw", help="Withdraw from the vault (slippage-protected).")(
+    _withdraw
+)
+
+
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.option("--holder", help="also show this address's position")
+def _status(session: Session, as_json: bool, holder: str | None) -> None:
+    dep = session.deployment()
+    result = ops.status(dep, session.chain, holder=_address(holder, "--holder"))
+    click.echo(json.dumps(result, indent=2) if as_json else ops.format_status(result))
+
+
+status_cli = operator_command(signs=False, name="status", help="Show the vault's state, rules and roles.")(
+    _status
+)

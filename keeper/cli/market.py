@@ -1,0 +1,186 @@
+"""`ape run market price|funding|arb|replay|mirror`: the market feeder for the reference venue."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keeper import market
+from keeper.cli.common import Session, operator_command
+from keeper.errors import UserError
+from keeper.hyperliquid import INFO_URL, file_fetch, http_fetch
+from keeper.units import FUNDING_INTERVALS, parse_decimal, parse_rate
+
+PER = click.Choice(sorted(FUNDING_INTERVALS))
+
+
+@click.argument("usd")
+def _price(session: Session, account: Any, usd: str) -> None:
+    dep = session.deployment()
+    push = market.push_price(dep, account, parse_decimal(usd, "price"))
+    click.echo(
+        f"oracle {market.describe_price(push.old_e8)} -> {market.describe_price(push.new_e8)} "
+        f"({push.move_bps:+.1f} bps); funding accrued first"
+    )
+
+
+@click.argument("rate")
+@click.option("--per", type=PER, default="1h", show_default=True, help="the interval RATE is quoted for")
+def _funding(session: Session, account: Any, rate: str, per: str) -> None:
+    dep = session.deployment()
+    old, new = market.set_funding(dep, account, parse_rate(rate), per)
+    click.echo(f"funding {market.describe_rate(old)} -> {market.describe_rate(new)}")
+
+
+def _arb(session: Session, account: Any) -> None:
+    dep = session.deployment()
+    before, after = market.arb(dep, account)
+    oracle = int(dep.price_feed.latestAnswer())
+    click.echo(
+        f"spot pool {market.describe_price(before)} -> {market.describe_price(after)} "
+        f"(oracle {market.describe_price(oracle)})"
+    )
+
+
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--per", type=PER, default="1h", show_default=True, help="interval of the file's funding rates")
+@click.option("--price-column", help="price column name (default: price, price_usd or close)")
+@click.option("--funding-column", help="funding column name (default: funding_rate, funding rate or rate)")
+@click.option("--limit", type=click.IntRange(min=1), help="replay at most this many rows")
+@click.option("--speed", default="1", show_default=True, help="live networks: wait gap / SPEED between rows")
+@click.option(
+    "--arb/--no-arb", "do_arb", default=True, show_default=True, help="arbitrage the pool after each step"
+)
+def _replay(
+    session: Session,
+    account: Any,
+    file: Path,
+    per: str,
+    price_column: str | None,
+    funding_column: str | None,
+    limit: int | None,
+    speed: str,
+    do_arb: bool,
+) -> None:
+    dep = session.deployment()
+    factor = parse_decimal(speed, "--speed")
+    if factor <= 0:
+        raise UserError(f"--speed must be positive, got {speed}")
+    rows = market.load_replay(file, price_column=price_column, funding_column=funding_column, limit=limit)
+    mode = "warping the chain's clock" if market.is_local(session.chain) else f"waiting gap/{factor} per step"
+    click.echo(f"replaying {len(rows)} rows of {file} ({mode})")
+
+    def show(step: market.ReplayStep) -> None:
+        rate = "" if step.funding_e18 is None else f", funding {market.describe_rate(step.funding_e18)}"
+        click.echo(f"  +{step.waited_seconds:>6}s  {market.describe_price(step.price_e8)}{rate}")
+
+    market.replay(dep, session.chain, account, rows, interval=per, do_arb=do_arb, speed=factor, on_step=show)
+
+
+@click.option("--venue", type=click.Choice(["hyperliquid"]), default="hyperliquid", show_default=True)
+@click.option("--coin", default="ETH", show_default=True, help="the venue's coin to mirror")
+@click.option(
+    "--interval", type=click.FloatRange(min=1), default=60, show_default=True, help="seconds between polls"
+)
+@click.option(
+    "--polls", type=click.IntRange(min=1), help="stop after this many polls (default: run until Ctrl-C)"
+)
+@click.option("--once", is_flag=True, help="poll once and stop (same as --polls 1)")
+@click.option(
+    "--deviation-bps",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="push the price when it moved this much",
+)
+@click.option(
+    "--heartbeat",
+    type=click.IntRange(min=1),
+    default=3_600,
+    show_default=True,
+    help="push the price at least this often (seconds)",
+)
+@click.option(
+    "--arb/--no-arb", "do_arb", default=True, show_default=True, help="arbitrage the pool after a push"
+)
+@click.option(
+    "--from-file",
+    type=click.Path(path_type=Path),
+    help="answer every poll with this recorded metaAndAssetCtxs body (offline runs)",
+)
+def _mirror(
+    session: Session,
+    account: Any,
+    venue: str,
+    coin: str,
+    interval: float,
+    polls: int | None,
+    once: bool,
+    deviation_bps: int,
+    heartbeat: int,
+    do_arb: bool,
+    from_file: Path | None,
+) -> None:
+    dep = session.deployment()
+    fetch = (
+        file_fetch(str(from_file))
+        if from_file
+        else http_fetch(os.environ.get("HYPERLIQUID_INFO_URL") or INFO_URL)
+    )
+    source = str(from_file) if from_file else venue
+    click.echo(f"mirroring {coin} from {source} every {interval:g}s onto {dep.manifest.perp_market}")
+
+    def show(poll: market.MirrorPoll) -> None:
+        if poll.error:
+            click.echo(f"  poll failed: {poll.error}")
+            return
+        did = [
+            x for x, yes in (("price pushed", poll.pushed_price), ("funding set", poll.set_funding)) if yes
+        ]
+        click.echo(
+            f"  {coin} {poll.price_usd} USD, funding {poll.funding_rate_per_hour * 100:.6f} %/h: "
+            f"{', '.join(did) or 'no change'}"
+        )
+
+    market.mirror(
+        dep,
+        session.chain,
+        account,
+        fetch,
+        coin,
+        polls=1 if once else polls,
+        interval_seconds=interval,
+        deviation_bps=deviation_bps,
+        heartbeat_seconds=heartbeat,
+        do_arb=do_arb,
+        on_poll=show,
+    )
+
+
+@click.group(
+    name="market", help="Feed the reference venue: push prices and funding, arbitrage, replay, mirror."
+)
+def cli() -> None:
+    pass
+
+
+cli.add_command(
+    operator_command(name="price", help="Push a new oracle price (USD); funding accrues first.")(_price)
+)
+cli.add_command(
+    operator_command(
+        name="funding",
+        help="Set the perp funding rate, e.g. 0.0001 --per 8h or 0.01% --per 8h (+ = longs pay shorts).",
+        context_settings={"ignore_unknown_options": True},  # so a negative RATE is a value, not an option
+    )(_funding)
+)
+cli.add_command(operator_command(name="arb", help="Trade the spot pool back to the oracle price.")(_arb))
+cli.add_command(
+    operator_command(name="replay", help="Push a recorded price[/funding] history step by step.")(_replay)
+)
+cli.add_command(
+    operator_command(name="mirror", help="Mirror a live venue's oracle price and funding.")(_mirror)
+)

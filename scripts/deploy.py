@@ -1,0 +1,7 @@
+"""`ape run deploy --network <choice> --account <alias> [--config FILE] [--force]`
+
+Deploys the reference venue (unless deploy/<network>.yaml names an existing one) and a
+BasisVault, then writes deployments/<chain_id>.json. The logic is keeper/deploy.py.
+"""
+
+from keeper.cli.deploy import cli  # noqa: F401 (ape run looks for `cli`)

@@ -1,0 +1,6 @@
+"""`ape run market price <usd> | funding <rate> --per 1h|8h | arb | replay <file> | mirror --coin ETH`
+
+The market feeder for the reference venue (keeper/market.py).
+"""
+
+from keeper.cli.market import cli  # noqa: F401 (ape run looks for `cli`)

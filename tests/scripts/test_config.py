@@ -1,0 +1,132 @@
+"""Deploy configs: the committed ones load, and every mistake names its key."""
+
+import copy
+import dataclasses
+
+import pytest
+import yaml
+
+from keeper.config import config_path, load_deploy_config, parse_deploy_config
+from keeper.errors import UserError
+from keeper.venue import VaultRules, VenueParams
+from tests.scripts.conftest import REPO
+
+RULES = dataclasses.asdict(VaultRules())
+GOOD = {"rules": RULES}
+
+
+def error_of(data) -> str:
+    with pytest.raises(UserError) as info:
+        parse_deploy_config(data, "cfg.yaml")
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("network", ["local", "sepolia"])
+def test_config__committed_files_load(network):
+    config = load_deploy_config(config_path(network, REPO / "deploy"))
+    assert config.rules.critical_margin_ratio_bps < config.rules.min_margin_ratio_bps
+    assert config.venue.mode == "deploy"
+
+
+def test_config__local_file_matches_the_tested_defaults():
+    config = load_deploy_config(REPO / "deploy" / "local.yaml")
+    assert config.rules.to_rules() == VaultRules()
+    assert config.venue.deploy.to_params() == VenueParams()
+    assert not config.needs_owner_calls
+
+
+def test_config__fork_network_uses_its_parent_file():
+    assert config_path("sepolia-fork").name == "sepolia.yaml"
+
+
+def test_config__unknown_key_is_named():
+    data = copy.deepcopy(GOOD)
+    data["rules"]["max_leverge_bps"] = 1
+    assert error_of(data) == "cfg.yaml: rules.max_leverge_bps: unknown key"
+
+
+def test_config__missing_rule_is_named():
+    data = copy.deepcopy(GOOD)
+    del data["rules"]["max_oracle_age"]
+    assert error_of(data) == "cfg.yaml: rules.max_oracle_age: missing"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("max_slippage_bps", 501, "rules.max_slippage_bps: Input should be less than or equal to 500"),
+        ("max_leverage_bps", 0, "rules.max_leverage_bps: Input should be greater than 0"),
+        ("max_oracle_age", "3h", "rules.max_oracle_age: Input should be a valid integer"),
+        ("max_delta_bps", 2.5, "rules.max_delta_bps: Input should be a valid integer"),
+        (
+            "critical_margin_ratio_bps",
+            2_000,
+            "critical_margin_ratio_bps (2000) must be below min_margin_ratio_bps",
+        ),
+    ],
+)
+def test_config__bad_rule_says_what_is_wrong(key, value, expected):
+    data = copy.deepcopy(GOOD)
+    data["rules"][key] = value
+    assert expected in error_of(data)
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "expected"),
+    [
+        ({"roles": {"keeper": "0x1234"}}, None, "roles.keeper: '0x1234' is not an address"),
+        ({"roles": {"owner": None}}, None, "roles.owner: must be 'deployer' or an address"),
+        ({"vault": {"symbol": "TOOLONG"}}, None, "vault.symbol: String should have at most 5 characters"),
+        (
+            {"vault": {"management_fee_bps": 300}},
+            None,
+            "management_fee_bps (300) is above rules.max_management_fee",
+        ),
+        ({"vault": {"deposit_cap": 10**20}}, None, "vault.deposit_cap (100000000000000000000) is above"),
+        (
+            {"venue": {"deploy": {"price_usd": -1}}},
+            None,
+            "venue.deploy.price_usd: Input should be greater than 0",
+        ),
+        ({"venue": {"deploy": {"params": {"spot_fee": 5}}}}, None, "unknown venue parameter(s) ['spot_fee']"),
+        ({"venue": {"deploy": {"params": {"taker_fee_ppm": "x"}}}}, None, "taker_fee_ppm must be int"),
+        ({"venue": {"mode": "existing"}}, None, "mode is 'existing' but venue.existing lists no addresses"),
+        ({"venue": {"mode": "rent"}}, None, "venue.mode: Input should be 'deploy' or 'existing'"),
+        (
+            {"venue": {"deploy": {"params": {"initial_margin_bps": 2_500}}}},
+            None,
+            "rules.min_margin_ratio_bps (2000) is below the venue's initial margin (2500 bps)",
+        ),
+    ],
+)
+def test_config__bad_section_says_what_is_wrong(section, value, expected):
+    data = {**copy.deepcopy(GOOD), **section}
+    assert expected in error_of(data)
+
+
+def test_config__addresses_are_checksummed():
+    lower = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+    config = parse_deploy_config({**GOOD, "roles": {"keeper": lower, "guardian": None}})
+    assert config.roles.keeper == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    assert config.roles.guardian is None
+
+
+def test_config__yaml_syntax_error_gives_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("rules:\n  max_leverage_bps: [1\n")
+    with pytest.raises(UserError, match=r"bad.yaml: line \d+ is not valid YAML"):
+        load_deploy_config(path)
+
+
+def test_config__missing_file(tmp_path):
+    with pytest.raises(UserError, match=r"no deploy config at .*nope\.yaml"):
+        load_deploy_config(tmp_path / "nope.yaml")
+
+
+def test_config__not_a_mapping(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text(yaml.safe_dump([1, 2]))
+    with pytest.raises(UserError, match="expected a mapping"):
+        load_deploy_config(path)

@@ -1,0 +1,301 @@
+"""Depositor operations (what `ape run deposit|withdraw|status` run): preconditions first,
+exact approvals, slippage-protected exits, and nothing sent when a check fails."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from keeper import market, ops
+from keeper.errors import UserError
+from tests.scripts.conftest import USDC
+
+
+def refused(match, fn, *args, **kwargs):
+    with pytest.raises(UserError, match=match) as info:
+        fn(*args, **kwargs)
+    assert "\n" not in str(info.value)
+    return str(info.value)
+
+
+@pytest.fixture
+def hedged(dep, chain, deployer, alice, bob):
+    """alice 60k and bob 40k in, then one keeper rebalance into a 2x hedge."""
+    ops.deposit(dep, chain, alice, 60_000 * USDC, use_faucet=True)
+    ops.deposit(dep, chain, bob, 40_000 * USDC, use_faucet=True)
+    ops.rebalance(dep, chain, deployer, *ops.hedge_targets(dep, Decimal(2)))
+    return dep
+
+
+# ----------------------------------------------------------------------------- deposit
+
+
+def test_deposit__approves_exactly_and_mints_the_quote(dep, chain, alice):
+    quote = dep.vault.previewDeposit(1_000 * USDC)
+    result = ops.deposit(dep, chain, alice, 1_000 * USDC, use_faucet=True)
+    assert result.shares == quote == dep.vault.balanceOf(alice) > 0
+    assert result.minted == result.approved == result.assets == 1_000 * USDC
+    assert dep.asset.allowance(alice, dep.vault) == 0  # the approval was spent to the wei
+    assert dep.vault.idle() == 1_000 * USDC
+
+
+def test_deposit__an_existing_allowance_is_used_not_replaced(dep, chain, alice):
+    ops.deposit(dep, chain, alice, 10 * USDC, use_faucet=True)  # mints a little first
+    dep.asset.mint(alice, 1_000 * USDC, sender=alice)
+    dep.asset.approve(dep.vault, 5_000 * USDC, sender=alice)
+    result = ops.deposit(dep, chain, alice, 1_000 * USDC, approve=False)
+    assert result.approved == 0 and dep.asset.allowance(alice, dep.vault) == 4_000 * USDC
+
+
+def test_deposit__to_a_receiver(dep, chain, alice, bob):
+    result = ops.deposit(dep, chain, alice, 100 * USDC, receiver=bob.address, use_faucet=True)
+    assert dep.vault.balanceOf(bob) == result.shares and dep.vault.balanceOf(alice) == 0
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_deposit__amount_must_be_positive(dep, chain, alice, amount):
+    refused("amount must be positive", ops.deposit, dep, chain, alice, amount)
+
+
+def test_deposit__more_than_the_balance_sends_nothing(dep, chain, alice):
+    nonce = alice.nonce
+    message = refused(
+        "holds 0.00 USDC, less than the 500.00 USDC to deposit", ops.deposit, dep, chain, alice, 500 * USDC
+    )
+    assert message.endswith("(--faucet mints test tokens)")
+    assert alice.nonce == nonce and dep.asset.allowance(alice, dep.vault) == 0
+
+
+def test_deposit__missing_approval(dep, chain, alice):
+    dep.asset.mint(alice, 500 * USDC, sender=alice)
+    dep.asset.approve(dep.vault, 100 * USDC, sender=alice)
+    refused(
+        "missing approval: the vault may spend 100.00 USDC of .*, the deposit needs 500.00",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        500 * USDC,
+        approve=False,
+    )
+
+
+def test_deposit__paused_vault(dep, chain, deployer, alice):
+    dep.vault.pause(sender=deployer)
+    refused("deposits are paused by the guardian", ops.deposit, dep, chain, alice, USDC, use_faucet=True)
+    assert dep.asset.balanceOf(alice) == 0  # refused before the faucet
+
+
+def test_deposit__shut_down_vault(dep, chain, deployer, alice):
+    dep.vault.shutdown(sender=deployer)
+    refused("the vault is shut down", ops.deposit, dep, chain, alice, USDC, use_faucet=True)
+
+
+def test_deposit__stale_oracle(dep, chain, alice):
+    chain.mine(deltatime=dep.vault.max_oracle_age() + 60)
+    refused(
+        r"the oracle price is stale: last update 3h 01m ago, the vault accepts 3h 00m; "
+        r".*ape run market price",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        USDC,
+        use_faucet=True,
+    )
+
+
+def test_deposit__above_the_cap(dep, chain, deployer, alice):
+    dep.vault.set_deposit_cap(10 * USDC, sender=deployer)
+    refused(
+        "the vault takes at most 10.00 USDC more", ops.deposit, dep, chain, alice, 20 * USDC, use_faucet=True
+    )
+
+
+def test_deposit__min_shares_above_the_quote(dep, chain, alice):
+    quote = dep.vault.previewDeposit(100 * USDC)
+    refused(
+        f"buys {quote} shares now, below --min-shares {quote + 1}",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        100 * USDC,
+        min_shares=quote + 1,
+        use_faucet=True,
+    )
+
+
+def test_deposit__a_refused_deposit_leaves_no_allowance(dep, chain, alice):
+    """The approval goes out, the deposit would revert: the allowance is put back."""
+    refused(
+        "deposit refused: the transaction would revert: vault: invalid receiver",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        100 * USDC,
+        receiver=dep.vault.address,
+        use_faucet=True,
+    )
+    assert dep.asset.allowance(alice, dep.vault) == 0
+
+
+def test_deposit__faucet_only_on_test_tokens(dep, chain, alice, monkeypatch):
+    monkeypatch.setattr(ops, "is_test_token", lambda token: False)
+    refused(
+        "--faucet works only on the reference venue's test tokens",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        USDC,
+        use_faucet=True,
+    )
+
+
+# ----------------------------------------------------------------------------- withdraw
+
+
+def test_withdraw__exact_amount_from_idle(dep, chain, alice):
+    ops.deposit(dep, chain, alice, 1_000 * USDC, use_faucet=True)
+    result = ops.withdraw(dep, chain, alice, assets=400 * USDC)
+    assert result.assets == 400 * USDC and dep.asset.balanceOf(alice) == 400 * USDC
+    assert dep.vault.balanceOf(alice) == dep.vault.previewDeposit(600 * USDC)
+
+
+def test_withdraw__redeem_half_unwinds_pro_rata(hedged, chain, alice):
+    dep = hedged
+    shares = dep.vault.balanceOf(alice) // 2
+    floor = dep.vault.previewRedeem(shares)
+    short = dep.vault.short_size()
+    result = ops.withdraw(dep, chain, alice, shares=shares)
+    assert result.shares == shares and result.assets >= floor
+    assert dep.vault.short_size() < short  # the exit took its slice of the hedge
+
+
+def test_withdraw__all(hedged, chain, bob):
+    result = ops.withdraw(hedged, chain, bob, everything=True)
+    assert hedged.vault.balanceOf(bob) == 0 and result.assets > 39_000 * USDC
+
+
+def test_withdraw__min_out_above_the_quote_sends_nothing(hedged, chain, alice):
+    quote = hedged.vault.previewRedeem(hedged.vault.balanceOf(alice))
+    nonce = alice.nonce
+    refused(
+        r"--min-out .* is above what the shares fetch now",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        everything=True,
+        min_out=quote + 1,
+    )
+    assert alice.nonce == nonce
+
+
+def test_withdraw__more_than_the_balance(hedged, chain, alice):
+    held = hedged.vault.balanceOf(alice)
+    refused(
+        r"more than the balance: .* holds \d+ shares, worth 59,\d{3}.\d\d USDC on exit; asked for 70,000.00",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        assets=70_000 * USDC,
+    )
+    refused(
+        f"more than the balance: .* holds {held} shares; asked to redeem {held + 1}",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        shares=held + 1,
+    )
+
+
+def test_withdraw__nothing_held(dep, chain, alice):
+    refused("holds no shares of this vault", ops.withdraw, dep, chain, alice, everything=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "give exactly one of --amount, --shares or --all"),
+        ({"assets": 1, "everything": True}, "give exactly one of"),
+        ({"assets": 0}, "amount must be positive"),
+        ({"shares": -3}, "shares must be positive"),
+        ({"assets": USDC, "min_out": 1}, "--min-out goes with --shares or --all"),
+    ],
+)
+def test_withdraw__bad_arguments(dep, chain, alice, kwargs, message):
+    refused(message, ops.withdraw, dep, chain, alice, **kwargs)
+
+
+def test_withdraw__on_behalf_needs_a_share_approval(hedged, chain, alice, stranger):
+    shares = hedged.vault.balanceOf(alice) // 10
+    refused(
+        f"missing approval: .* lets .* spend 0 of its shares, this exit needs {shares}",
+        ops.withdraw,
+        hedged,
+        chain,
+        stranger,
+        shares=shares,
+        owner=alice.address,
+    )
+    hedged.vault.approve(stranger, shares, sender=alice)
+    result = ops.withdraw(hedged, chain, stranger, shares=shares, owner=alice.address)
+    assert result.owner == alice.address and hedged.asset.balanceOf(stranger) == result.assets > 0
+
+
+def test_withdraw__stale_oracle(hedged, chain, alice):
+    chain.mine(deltatime=hedged.vault.max_oracle_age() + 1)
+    refused("the oracle price is stale", ops.withdraw, hedged, chain, alice, everything=True)
+
+
+def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, deployer, alice):
+    market.push_price(hedged, deployer, Decimal(3_090))  # +3 %, the pool not arbitraged
+    refused(
+        r"the spot pool \(-\d+ bps from the oracle\) would fill .* beyond the vault's 50 bps slippage "
+        r"rule: run `ape run market arb`",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        everything=True,
+    )
+    market.arb(hedged, deployer)
+    assert ops.withdraw(hedged, chain, alice, everything=True).assets > 0
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def test_status__hedged_vault(hedged, chain, deployer, alice):
+    market.set_funding(hedged, deployer, Decimal("0.0001"), "8h")
+    s = ops.status(hedged, chain, holder=alice.address)
+    json.dumps(s)  # JSON-ready
+    assert abs(Decimal(s["delta_bps"])) < 5
+    assert 4_900 <= s["margin_ratio_bps"] <= 5_100 and Decimal(s["leverage"]) == pytest.approx(2, abs=0.01)
+    assert s["nav_wei"] == hedged.vault.totalAssets()
+    assert s["idle_wei"] + s["spot_value_wei"] + s["perp_equity_wei"] == pytest.approx(s["nav_wei"], abs=10)
+    assert Decimal(s["funding_rate_per_hour"]) == pytest.approx(Decimal("0.0000125"), abs=Decimal("1e-15"))
+    assert Decimal(s["funding_apr"]) == pytest.approx(Decimal("0.1095"), abs=Decimal("0.0001"))
+    assert s["roles"]["keeper_active"] and s["roles"]["owner"] == deployer.address
+    assert len(s["rules"]) == 11 and not s["paused"] and not s["shutdown"]
+    assert s["holder"]["shares_wei"] == hedged.vault.balanceOf(alice)
+    text = ops.format_status(s)
+    assert "longs pay shorts: the vault earns" in text and "10.95 % APR" in text
+    assert "margin ratio 50" in text and "state           open" in text
+
+
+def test_status__fresh_vault_has_no_position(dep, chain, deployer):
+    dep.vault.pause(sender=deployer)
+    s = ops.status(dep, chain)
+    assert s["nav_wei"] == 0 and s["margin_ratio_bps"] is None and s["leverage"] is None
+    assert s["delta_bps"] is None and s["paused"]
+    assert "deposits PAUSED" in ops.format_status(s)
+
+
+def test_rebalance__only_a_keeper(hedged, chain, alice):
+    refused("is not a keeper of the vault", ops.rebalance, hedged, chain, alice, 0, 0)
