@@ -304,11 +304,11 @@ class _Context:
         return Decision(action, self.signals)
 
     def moved(self, plan: Plan) -> int:
-        """Notional a plan moves: short notional changed plus margin moved, asset wei."""
-        state = self.state
-        return abs(plan.outcome.short_value - state.short_value) + abs(
-            plan.target_margin - state.settled_margin
-        )
+        """Value a plan moves, asset wei: the larger leg traded (spot or short) plus the
+        margin moved. What an action is worth when it manages risk rather than earns."""
+        state, after = self.state, plan.outcome
+        traded = max(abs(after.short_value - state.short_value), abs(after.spot_value - state.spot_value))
+        return traded + abs(plan.target_margin - state.settled_margin)
 
 
 def decide(state: VaultState, views: Sequence[FundingView], settings: Settings) -> Decision:
@@ -438,7 +438,7 @@ def _park(ctx: _Context, why: str) -> Decision:
         plan = plan_move(state, 0, leverage_margin(state, ctx.settings.leverage_bps), ctx.guard)
     except (Infeasible, ModelRevert) as err:
         return ctx.hold(f"{why}, but no park fits: {err}", True)
-    if ctx.moved(plan) + plan.outcome.spot_value < ctx.min_value and not plan.partial:
+    if ctx.moved(plan) < ctx.min_value:
         return ctx.hold(f"{why}; what is left is below the minimum action value")
     return ctx.rebalance(plan, Intent.PARK, why)
 

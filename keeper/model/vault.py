@@ -223,13 +223,6 @@ class VaultModel:
         )
 
 
-def _check_callable(state: VaultState) -> None:
-    if state.shutdown:
-        raise ModelRevert("vault: shut down")
-    if not state.oracle_fresh:
-        raise ModelRevert("vault: stale oracle")
-
-
 def simulate_rebalance(
     state: VaultState, target_short: int, target_margin: int, slippage_bps: int, *, relaxed: bool = False
 ) -> Outcome:
@@ -238,11 +231,14 @@ def simulate_rebalance(
 
     `relaxed` runs the same trades without the slippage bounds and lets idle go negative:
     what a move costs in cash and fills before its margin and bounds are chosen."""
-    _check_callable(state)
+    if state.shutdown:
+        raise ModelRevert("vault: shut down")
     if relaxed:
         slippage_bps = BPS - 1
     elif slippage_bps > state.rules.max_slippage_bps:
         raise ModelRevert("vault: slippage above rule")
+    if not state.oracle_fresh:
+        raise ModelRevert("vault: stale oracle")
     model = VaultModel(state)
     nav_before = model.nav()
     model.move_to(target_short, target_margin, slippage_bps, enforce_idle=not relaxed)
