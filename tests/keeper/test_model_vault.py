@@ -15,7 +15,7 @@ from keeper.model.vault import (
     simulate_rebalance,
 )
 from keeper.model.venue import BPS, ModelRevert
-from tests.keeper.test_strategy_properties import PROPERTY, near_critical, worlds
+from tests.keeper.generators import PROPERTY, near_critical, worlds
 from tests.keeper.world import World
 
 
