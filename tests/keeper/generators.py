@@ -26,6 +26,9 @@ PROPERTY = settings(
     database=None,
 )
 
+# Episodes run dozens of ticks each: fewer of them.
+PROPERTY_EPISODES = settings(PROPERTY, max_examples=_STRESS or 60)
+
 RATES = ["-0.0002", "-0.00001", "-0.000001", "0", "0.000002", "0.000005", "0.00001", "0.00003", "0.0002"]
 SETTINGS = [Settings(), Settings(target_leverage=Decimal("1.5")), Settings(target_leverage=Decimal(3))]
 
