@@ -9,7 +9,6 @@ once it has seen block N and has nothing to do), never on sleeps alone.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -23,38 +22,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from eth_account import Account
 
-from keeper.config import load_deploy_config
-from keeper.deploy import deploy
-from keeper.deployment import Deployment
-from keeper.manifest import write_manifest
 from keeper.market import arb, push_price, set_funding
 
 REPO = Path(__file__).resolve().parents[2]
 USDC = 10**6
 HOUR = 3_600
-
-
-@pytest.fixture(scope="module")
-def stack(project, chain, deployer, keeper_account, tmp_path_factory):
-    config = load_deploy_config(REPO / "deploy" / "local.yaml")
-    roles = config.roles.model_copy(update={"keeper": keeper_account.address})
-    manifest, _ = deploy(
-        project, chain, deployer, config.model_copy(update={"roles": roles}), network="ethereum:local:foundry"
-    )
-    folder = tmp_path_factory.mktemp("deployments")
-    write_manifest(manifest, folder)
-    return Deployment.bind(project, manifest), folder
-
-
-@pytest.fixture(scope="module")
-def keystore_dir(tmp_path_factory, keeper_account):
-    folder = tmp_path_factory.mktemp("ape")
-    (folder / "accounts").mkdir()
-    keyfile = Account.encrypt(keeper_account.private_key, "pw", kdf="pbkdf2", iterations=1_000)
-    (folder / "accounts" / "bot.json").write_text(json.dumps(keyfile))
-    return folder
 
 
 class KeeperProcess:
