@@ -24,6 +24,7 @@ from decimal import Decimal
 from keeper.chain import Addresses, ChainReadError, Snapshot, StaticInfo, read_snapshot
 from keeper.executor import ActionRejected, Executor, Sent, TxFailed, emergency_calldata, rebalance_calldata
 from keeper.metrics import Metrics
+from keeper.model.accounting import DECIMALS_OFFSET
 from keeper.reference import ReferenceHistory
 from keeper.rpc import Rpc, RpcError, RpcUnavailable
 from keeper.sources.base import FundingView, Limits, SourceError
@@ -126,7 +127,7 @@ class Keeper:
     # ------------------------------------------------------------------ one tick
 
     def tick(self) -> TickReport:
-        cpu, trips = time.process_time(), self.rpc.round_trips
+        cpu, trips, wall = time.process_time(), self.rpc.round_trips, time.monotonic()
         block: int | None = None
         decision: Decision | None = None
         sent: Sent | None = None
@@ -145,6 +146,7 @@ class Keeper:
             block, decision, sent, error, self.rpc.round_trips - trips, time.process_time() - cpu
         )
         self.metrics.rpc_round_trips.inc(report.round_trips)
+        self.metrics.tick_seconds.set(time.monotonic() - wall)
         return report
 
     def _decide(self, snap: Snapshot) -> Decision:
@@ -171,7 +173,7 @@ class Keeper:
             decision = Decision(
                 Hold("a keeper transaction is still in flight; waiting for it"), decision.signals
             )
-        self._observe(state, decision, views)
+        self._observe(state, decision, views, snap.total_supply)
         return decision
 
     def _execute(self, decision: Decision, snap: Snapshot) -> Sent | None:
@@ -201,9 +203,14 @@ class Keeper:
         log.info("%s mined in block %d, gas %d", label, sent.block_number, sent.gas_used)
         return sent
 
-    def _observe(self, state: VaultState, decision: Decision, views: Sequence[FundingView]) -> None:
+    def _observe(
+        self, state: VaultState, decision: Decision, views: Sequence[FundingView], supply: int
+    ) -> None:
         m, unit = self.metrics, Decimal(10) ** state.asset_decimals
         m.nav.set(float(Decimal(state.nav) / unit))
+        if supply:  # shares carry DECIMALS_OFFSET more decimals than the asset
+            share_unit = unit * 10**DECIMALS_OFFSET
+            m.share_price.set(float(Decimal(state.nav) / unit / (Decimal(supply) / share_unit)))
         m.delta_bps.set(decision.signals.delta_bps)
         ratio = decision.signals.margin_ratio_bps
         m.margin_ratio_bps.set(-1 if ratio is None else ratio)
