@@ -232,3 +232,31 @@ def test_e2e__make_node_path_with_test_accounts(base_env, tmp_path):
         assert "received 100.000000 bvUSD" in out
     finally:
         stop(process)
+
+
+def test_e2e__paused_vault_missing_approval_and_stale_oracle(sepolia, bad_runs):
+    """State-changing bad inputs, after the others: the owner pauses (sent through anvil, there
+    is no pause script), an allowance is missing, then four hours pass with no price push."""
+    from eth_utils import function_signature_to_4byte_selector
+
+    env, operator = sepolia
+    url = env["SEPOLIA_RPC_URL"]
+    vault = json.loads((REPO / env["BASIS_DEPLOYMENTS_DIR"] / "11155111.json").read_text())["vault"]
+    deposit = ["deposit", *SEPOLIA, "--account", "operator", "--amount", "10", "--faucet"]
+
+    def owner_calls(signature: str) -> None:
+        rpc(url, "anvil_impersonateAccount", [operator])
+        data = "0x" + function_signature_to_4byte_selector(signature).hex()
+        rpc(url, "eth_sendTransaction", [{"from": operator, "to": vault, "data": data}])
+        rpc(url, "anvil_stopImpersonatingAccount", [operator])
+
+    owner_calls("pause()")
+    assert error_line(run(env, *deposit)) == "error: deposits are paused by the guardian (exits still work)"
+    owner_calls("unpause()")
+    assert "error: missing approval: the vault may spend 0.00 USDC of" in error_line(
+        run(env, *deposit, "--no-approve")
+    )
+    rpc(url, "evm_increaseTime", [4 * 3_600])
+    rpc(url, "evm_mine", [])
+    line = error_line(run(env, *deposit))
+    assert line.startswith("error: the oracle price is stale: last update 4h 0") and "accepts 3h 00m" in line
