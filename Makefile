@@ -60,7 +60,7 @@ node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops i
 bench: setup compile ## print (and write reports/bench.json) gas figures for the venue
 	ape run bench --network $(TEST_NETWORK) -v WARNING
 
-demo: setup compile ## deploy the reference venue on a throwaway anvil and walk one hedge through a funding day
+demo: setup compile ## a throwaway anvil: deploy, two deposits, a keeper rebalance, a week of prices and funding, status
 	ape run demo --network $(TEST_NETWORK) -v WARNING
 
 lock: ## re-resolve and rewrite constraints.txt from pyproject.toml
