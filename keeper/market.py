@@ -50,6 +50,18 @@ def is_local(chain: Any) -> bool:
     return bool(chain.provider.network.name == "local")
 
 
+def warp(chain: Any, seconds: int) -> None:
+    """Moves a local chain's clock forward and mines a block there. Raw anvil/hardhat RPC,
+    because ape's `node` provider (a standalone anvil) does not offer time travel."""
+    try:
+        chain.provider.make_request("evm_increaseTime", [seconds])
+        chain.provider.make_request("evm_mine", [])
+    except Exception as err:
+        raise UserError(
+            f"this node cannot warp time ({err}); replay on anvil, or use --speed on a live network"
+        ) from None
+
+
 # ----------------------------------------------------------------------------- price / funding
 
 
@@ -242,7 +254,7 @@ def replay(
         gap = row.timestamp - rows[i - 1].timestamp if i else 0
         if gap:
             if local:
-                chain.mine(deltatime=gap)
+                warp(chain, gap)
             else:
                 sleep(float(gap / speed))
         push_price(dep, feeder, row.price_usd)
@@ -295,6 +307,7 @@ def mirror(
     results: list[MirrorPoll] = []
     failures = 0
     count = 0
+    last_error = ""
     while polls is None or count < polls:
         if count:
             sleep(interval_seconds)
@@ -303,6 +316,7 @@ def mirror(
             snap = fetch_snapshot(fetch, coin)
         except HyperliquidError as err:
             failures += 1
+            last_error = str(err)
             log.warning("mirror poll %d failed (%d in a row): %s", count, failures, err)
             if failures >= max_failures:
                 raise UserError(f"mirror stopped after {failures} failed polls in a row: {err}") from None
@@ -326,6 +340,8 @@ def mirror(
         results.append(poll)
         if on_poll is not None:
             on_poll(poll)
+    if results and all(p.error for p in results):
+        raise UserError(f"mirror: no poll succeeded ({last_error})")
     return results
 
 

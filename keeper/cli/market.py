@@ -134,9 +134,6 @@ def _mirror(
     click.echo(f"mirroring {coin} from {source} every {interval:g}s onto {dep.manifest.perp_market}")
 
     def show(poll: market.MirrorPoll) -> None:
-        if poll.error:
-            click.echo(f"  poll failed: {poll.error}")
-            return
         did = [
             x for x, yes in (("price pushed", poll.pushed_price), ("funding set", poll.set_funding)) if yes
         ]

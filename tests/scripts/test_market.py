@@ -199,6 +199,13 @@ def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, deploy
         market.mirror(dep, chain, deployer, file_fetch(str(bad)), "ETH", max_failures=3, sleep=lambda s: None)
 
 
+def test_mirror__a_single_failed_poll_is_an_error(dep, chain, deployer, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"universe": []}, []]')
+    with pytest.raises(UserError, match=r"mirror: no poll succeeded \(hyperliquid meta: universe"):
+        market.mirror(dep, chain, deployer, file_fetch(str(bad)), "ETH", polls=1)
+
+
 def test_mirror__needs_both_roles(dep, chain, alice):
     with pytest.raises(UserError, match="lacks FEEDER_ROLE"):
         market.mirror(dep, chain, alice, file_fetch(str(HL_FIXTURE)), "ETH", polls=1)
