@@ -130,13 +130,20 @@ def sepolia(base_env, tmp_path_factory):
     stop(process)
 
 
-def test_e2e__testnet_path_with_a_keystore_account(sepolia, tmp_path):
+@pytest.fixture(scope="module")
+def standin_deploy(sepolia):
+    """`ape run deploy` on the stand-in: (stdout, wall seconds)."""
+    env, _ = sepolia
+    started = time.monotonic()
+    out = ok(run(env, "deploy", *SEPOLIA, "--account", "operator"))
+    return out, time.monotonic() - started
+
+
+def test_e2e__testnet_path_with_a_keystore_account(sepolia, standin_deploy):
     env, operator = sepolia
     account = ["--account", "operator"]
 
-    started = time.monotonic()
-    out = ok(run(env, "deploy", *SEPOLIA, *account))
-    wall = time.monotonic() - started
+    out, wall = standin_deploy
     manifest = json.loads((REPO / env["BASIS_DEPLOYMENTS_DIR"] / "11155111.json").read_text())
     assert manifest["network"] == "ethereum:sepolia:node" and manifest["deployer"] == operator
     assert f"manifest written: {env['BASIS_DEPLOYMENTS_DIR']}/11155111.json" in out
@@ -176,7 +183,7 @@ def test_e2e__testnet_path_with_a_keystore_account(sepolia, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def bad_runs(sepolia, base_env, tmp_path_factory):
+def bad_runs(sepolia, standin_deploy, tmp_path_factory):
     """Every bad input, run two at a time: {name: CompletedProcess}."""
     env, _ = sepolia
     locked = {k: v for k, v in env.items() if k != "APE_ACCOUNTS_operator_PASSPHRASE"}
@@ -193,6 +200,10 @@ def bad_runs(sepolia, base_env, tmp_path_factory):
         "zero amount": (env, ["deposit", *SEPOLIA, *operator, "--amount", "0"]),
         "negative amount": (env, ["withdraw", *SEPOLIA, *operator, "--amount", "-5"]),
         "more than the balance": (env, ["deposit", *SEPOLIA, *operator, "--amount", "500000"]),
+        "missing approval": (
+            env,
+            ["deposit", *SEPOLIA, *operator, "--amount", "10", "--faucet", "--no-approve"],
+        ),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(run, case_env, *args) for name, (case_env, args) in cases.items()}
@@ -213,6 +224,7 @@ def bad_runs(sepolia, base_env, tmp_path_factory):
         ("zero amount", "error: amount must be positive, got 0"),
         ("negative amount", "error: amount must be positive, got -5"),
         ("more than the balance", "less than the 500,000.00 USDC to deposit (--faucet mints test tokens)"),
+        ("missing approval", "error: missing approval: the vault may spend 0.00 USDC of"),
     ],
 )
 def test_e2e__bad_input_is_one_line(bad_runs, case, expected):
@@ -241,9 +253,9 @@ def test_e2e__make_node_path_with_test_accounts(base_env, tmp_path):
         stop(process)
 
 
-def test_e2e__paused_vault_missing_approval_and_stale_oracle(sepolia, bad_runs):
-    """State-changing bad inputs, after the others: the owner pauses (sent through anvil, there
-    is no pause script), an allowance is missing, then four hours pass with no price push."""
+def test_e2e__paused_vault_and_stale_oracle(sepolia, standin_deploy, bad_runs):
+    """State-changing bad inputs, after the others: the owner pauses (sent through anvil: there
+    is no pause script), then four hours pass with no price push."""
     from eth_utils import function_signature_to_4byte_selector
 
     env, operator = sepolia
@@ -260,9 +272,6 @@ def test_e2e__paused_vault_missing_approval_and_stale_oracle(sepolia, bad_runs):
     owner_calls("pause()")
     assert error_line(run(env, *deposit)) == "error: deposits are paused by the guardian (exits still work)"
     owner_calls("unpause()")
-    assert "error: missing approval: the vault may spend 0.00 USDC of" in error_line(
-        run(env, *deposit, "--no-approve")
-    )
     rpc(url, "evm_increaseTime", [4 * 3_600])
     rpc(url, "evm_mine", [])
     line = error_line(run(env, *deposit))
