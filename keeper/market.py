@@ -51,8 +51,16 @@ def is_local(chain: Any) -> bool:
 
 
 def warp(chain: Any, seconds: int) -> None:
-    """Moves a local chain's clock forward and mines a block there. Raw anvil/hardhat RPC,
-    because ape's `node` provider (a standalone anvil) does not offer time travel."""
+    """Moves a local chain's clock forward and mines a block there: through ape where the
+    provider can (ape-foundry), else by raw anvil/hardhat RPC, since ape's `node` provider
+    (a standalone anvil) offers no time travel."""
+    from ape.exceptions import APINotImplementedError
+
+    try:
+        chain.mine(deltatime=seconds)
+        return
+    except APINotImplementedError:
+        pass
     try:
         chain.provider.make_request("evm_increaseTime", [seconds])
         chain.provider.make_request("evm_mine", [])
