@@ -75,8 +75,76 @@ def main() -> None:
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     ratio = gas["vault: deposit (new holder)"] / gas["reference: deposit (new holder)"]
     print(f"\nvault deposit for a new holder / snekmate erc4626 reference: {ratio:.2f}x (target <= 1.30x)")
-    REPORT.write_text(json.dumps({"gas": gas, "deposit_new_holder_ratio": round(ratio, 3)}, indent=2) + "\n")
+    tick = bench_keeper(v, params)
+    print(
+        f"\nkeeper tick, nothing to do: {tick['hold_round_trips']} RPC round trips (target <= 2), "
+        f"CPU median {tick['hold_cpu_ms_median']:.2f} ms / p95 {tick['hold_cpu_ms_p95']:.2f} ms "
+        f"(target < 50 ms) over {tick['hold_ticks']} ticks"
+    )
+    print(
+        f"keeper tick that deploys a deposit: {tick['act_round_trips']} round trips, "
+        f"CPU {tick['act_cpu_ms']:.1f} ms, rebalance gas {tick['act_gas']:,}"
+    )
+    report = {"gas": gas, "deposit_new_holder_ratio": round(ratio, 3), "keeper_tick": tick}
+    REPORT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten: {REPORT}")
+
+
+def bench_keeper(v, params: VenueParams) -> dict[str, float]:
+    """The keeper's tick on a fresh vault: one that deploys a deposit, then ticks with
+    nothing to do (RPC round trips and process CPU time, the node's own time excluded)."""
+    from eth_account import Account
+
+    from keeper.bot import Keeper
+    from keeper.chain import Addresses, read_static
+    from keeper.executor import Executor
+    from keeper.reference import ReferenceHistory
+    from keeper.rpc import Rpc
+    from keeper.strategy import Settings
+
+    deployer, keeper_acct, holder = (
+        accounts.test_accounts[0],
+        accounts.test_accounts[8],
+        accounts.test_accounts[9],
+    )
+    first_block = chain.blocks.head.number + 1
+    vault = deploy_vault(project, deployer, v, VaultRules(), keeper=keeper_acct.address)
+    usdc = v.asset
+    usdc.mint(holder, params.asset_wei(1_000_000), sender=holder)
+    usdc.approve(vault, 2**256 - 1, sender=holder)
+    vault.deposit(params.asset_wei(1_000_000), holder, sender=holder)
+    v.perp_market.set_funding_rate(5_555_555_555, sender=deployer)  # 0.002 %/h
+    chain.mine(deltatime=3_600)
+    v.perp_market.accrue_funding(sender=deployer)
+    v.price_feed.set_price(v.price_feed.latestAnswer(), sender=deployer)
+    arb_to_oracle(v, deployer)
+
+    rpc = Rpc(chain.provider.uri)
+    addresses = Addresses(vault=vault.address, keeper=keeper_acct.address, **v.addresses())
+    static = read_static(rpc, addresses)
+    signer = Account.from_key(keeper_acct.private_key)
+    keeper = Keeper(
+        rpc,
+        addresses,
+        static,
+        ReferenceHistory.backfill(rpc, addresses.perp_market, first_block),
+        Settings(funding_window_hours=1),
+        executor=Executor(rpc, signer, chain.chain_id, vault.address, poll_interval=0.01),
+    )
+    act = keeper.tick()
+    assert act.sent is not None, f"bench setup: expected the keeper to deploy the deposit ({act.summary})"
+    holds = [keeper.tick() for _ in range(50)]
+    assert all(h.sent is None and h.error is None for h in holds), holds[0].summary
+    cpu = sorted(h.cpu_seconds * 1000 for h in holds)
+    return {
+        "hold_ticks": len(holds),
+        "hold_round_trips": max(h.round_trips for h in holds),
+        "hold_cpu_ms_median": round(cpu[len(cpu) // 2], 3),
+        "hold_cpu_ms_p95": round(cpu[int(len(cpu) * 0.95)], 3),
+        "act_round_trips": act.round_trips,
+        "act_cpu_ms": round(act.cpu_seconds * 1000, 3),
+        "act_gas": act.sent.gas_used,
+    }
 
 
 def bench_vault(v, params: VenueParams) -> dict[str, int]:

@@ -53,6 +53,15 @@ def _personas(deployer, feeder, operator, alice, bob, liquidator, stranger):
     snapshot isolation never has to rebase."""
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _forget_reverted_contracts(chain):
+    """Each module's deployments are reverted when it ends, and the next module's deployer
+    reuses the same nonces, so the same addresses: ape must not remember what type of
+    contract lived there (it would decode the next one's reverts with the wrong ABI)."""
+    yield
+    chain.contracts.clear_local_caches()
+
+
 @pytest.fixture(scope="session")
 def params():
     return VenueParams()

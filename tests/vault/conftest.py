@@ -84,6 +84,20 @@ def hedge_targets(vault, perp, leverage_x: float = 2.0):
 
 
 @pytest.fixture
+def hedge(vault, perp, keeper, fish, whale, deadline):
+    """hedge(fish_usdc, whale_usdc, leverage): both deposit, the keeper hedges at `leverage`."""
+
+    def _hedge(fish_usdc: int, whale_usdc: int, leverage_x: float = 2.0):
+        vault.deposit(fish_usdc * USDC, fish, sender=fish)
+        vault.deposit(whale_usdc * USDC, whale, sender=whale)
+        short, margin = hedge_targets(vault, perp, leverage_x)
+        vault.rebalance(short, margin, 50, deadline, sender=keeper)
+        return vault
+
+    return _hedge
+
+
+@pytest.fixture
 def deadline(chain):
     return chain.pending_timestamp + 3_600
 

@@ -2,16 +2,11 @@ import ape
 import pytest
 
 from tests.conftest import E8, USDC
-from tests.vault.conftest import hedge_targets
 
 
 @pytest.fixture
-def hedged(vault, perp, keeper, fish, whale, deadline):
-    vault.deposit(100_000 * USDC, fish, sender=fish)
-    vault.deposit(200_000 * USDC, whale, sender=whale)
-    short, margin = hedge_targets(vault, perp, 3.0)
-    vault.rebalance(short, margin, 50, deadline, sender=keeper)
-    return vault
+def hedged(hedge):
+    return hedge(100_000, 200_000, 3.0)
 
 
 def squeeze(venue, feeder, arb, price_e8):

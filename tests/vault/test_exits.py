@@ -2,17 +2,12 @@ import ape
 import pytest
 
 from tests.conftest import E8, USDC
-from tests.vault.conftest import hedge_targets
 
 
 @pytest.fixture
-def hedged(vault, perp, keeper, fish, whale, deadline):
+def hedged(hedge):
     """fish 100k and whale 900k in, hedged at 2x; about 0.3 % of NAV left idle."""
-    vault.deposit(100_000 * USDC, fish, sender=fish)
-    vault.deposit(900_000 * USDC, whale, sender=whale)
-    short, margin = hedge_targets(vault, perp, 2.0)
-    vault.rebalance(short, margin, 50, deadline, sender=keeper)
-    return vault
+    return hedge(100_000, 900_000, 2.0)
 
 
 def share_price(vault) -> float:

@@ -3,9 +3,13 @@
 Rules: deposit, mint, withdraw, redeem, share transfers, keeper rebalances to random
 leverage (parking included), oracle moves (the pool arbitraged back, as the market feeder
 does), funding changes, time warps, emergency deleverage attempts and shutdown.
-Invariants after every step: supply = sum of balances; NAV = its components net of fees;
-the vault holds what its books say; the collateral rules hold after every keeper step;
-previews bound execution; no exit lowers the remaining holders' share price beyond
+A Python model (keeper/model/accounting.py) runs beside the chain: it predicts every entry's
+and idle exit's result to the wei, accrues the fees itself, and takes the books from the
+chain only after the venue traded (rebalance, unwinding exit, emergency, shutdown).
+Invariants after every step: the model agrees with the chain (balances, supply, fees,
+high-water mark, books, NAV); supply = sum of balances; NAV = its components net of
+fees; the vault holds what its books say; the collateral rules hold after every keeper
+step; previews bound execution; no exit lowers the remaining holders' share price beyond
 rounding; and at the end everyone can exit after a shutdown.
 """
 
@@ -21,6 +25,7 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
+from keeper.model.accounting import AccountingModel
 from keeper.venue import arb_to_oracle
 from tests.conftest import E8, SIZE, USDC
 
@@ -62,6 +67,15 @@ def run_machine(world):
             super().__init__()
             self.snapshot = chain.snapshot()
             self.shut = False
+            self.model = AccountingModel(
+                asset_unit=USDC,
+                base_unit=10**18,
+                last_fee_time=vault.last_fee_time(),
+                high_water_mark=vault.high_water_mark(),
+                fee_recipient=world["treasury"].address,
+                management_fee_bps=vault.management_fee_bps(),
+                performance_fee_bps=vault.performance_fee_bps(),
+            )
 
         def teardown(self):
             try:
@@ -83,6 +97,18 @@ def run_machine(world):
         def same_block(self):
             chain.pending_timestamp = chain.blocks.head.timestamp
 
+        def nav(self) -> int:
+            """Gross NAV as the model values it, from the oracle and the perp's equity."""
+            return self.model.gross_nav(feed.latestAnswer(), perp.equity(vault))
+
+        def now(self) -> int:
+            return chain.blocks.head.timestamp
+
+        def sync_books(self):
+            self.model.sync_books(
+                vault.idle(), vault.spot_base(), vault.short_size(), vault.last_perp_equity()
+            )
+
         def push_price(self, price):
             perp.accrue_funding(sender=world["feeder"])
             feed.set_price(price, sender=world["feeder"])
@@ -99,8 +125,9 @@ def run_machine(world):
             if amount > vault.maxDeposit(u) or preview == 0:
                 assert _expect_revert(chain, vault.deposit, (amount, u.address), u)
                 return
-            pps = self.pps()
-            assert vault.deposit(amount, u, sender=u).return_value == preview
+            pps, nav = self.pps(), self.nav()
+            shares = vault.deposit(amount, u, sender=u).return_value
+            assert shares == preview == self.model.deposit(u.address, amount, nav, self.now())
             assert self.pps() >= pps - 1
 
         @precondition(lambda self: not self.shut)
@@ -111,7 +138,9 @@ def run_machine(world):
             preview = vault.previewMint(shares)
             if preview > vault.maxDeposit(u):
                 return
-            assert vault.mint(shares, u, sender=u).return_value == preview
+            nav = self.nav()
+            assets = vault.mint(shares, u, sender=u).return_value
+            assert assets == preview == self.model.mint(u.address, shares, nav, self.now())
 
         @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
         def redeem(self, who, fraction):
@@ -121,10 +150,22 @@ def run_machine(world):
                 return
             self.same_block()
             preview = vault.previewRedeem(shares)
-            pps = self.pps()
+            if preview == 0:
+                # worth less than a wei from idle: refused, not paid with nothing
+                reason = _expect_revert(chain, vault.redeem, (shares, u.address, u.address), u)
+                if reason:
+                    assert reason == "vault: zero assets"
+                    return
+            pps, nav = self.pps(), self.nav()
             paid = vault.redeem(shares, u, u, sender=u).return_value
             assert paid >= preview
             assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
+            from_idle = self.model.redeem_from_idle(u.address, shares, nav, self.now())
+            if from_idle is None:  # unwound: the venue's fills decided the books
+                self.model.burn(u.address, shares)
+                self.sync_books()
+            else:
+                assert paid == from_idle
 
         @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
         def withdraw(self, who, fraction):
@@ -134,15 +175,22 @@ def run_machine(world):
                 return
             self.same_block()
             preview = vault.previewWithdraw(assets)
-            pps = self.pps()
+            pps, nav = self.pps(), self.nav()
             burned = vault.withdraw(assets, u, u, sender=u).return_value
             assert burned <= preview
             assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
+            from_idle = self.model.withdraw_from_idle(u.address, assets, nav, self.now())
+            if from_idle is None:
+                self.model.burn(u.address, burned)
+                self.sync_books()
+            else:
+                assert burned == from_idle
 
         @rule(src=st.sampled_from(USERS), dst=st.sampled_from(USERS), fraction=st.integers(0, 10_000))
         def transfer(self, src, dst, fraction):
             amount = vault.balanceOf(users[src]) * fraction // 10_000
             vault.transfer(users[dst], amount, sender=users[src])
+            self.model.transfer(users[src].address, users[dst].address, amount)
 
         @precondition(lambda self: not self.shut)
         @rule(leverage=st.sampled_from((0.0, 1.0, 2.0, 3.0)))
@@ -154,7 +202,11 @@ def run_machine(world):
             spot_value = int(nav * leverage / (leverage + 1))
             size = spot_value * 9_950 // 10_000 * SIZE * E8 // (price * USDC)
             margin = nav - spot_value if size else 0
+            self.same_block()
+            gross = self.nav()
             vault.rebalance(size, margin, 50, chain.pending_timestamp + 3_600, sender=world["keeper"])
+            self.model.accrue(gross, self.now())
+            self.sync_books()
             # the rules hold after every keeper step
             assert vault.short_size() == size
             if size:
@@ -174,24 +226,50 @@ def run_machine(world):
             chain.mine(deltatime=seconds)
             self.push_price(feed.latestAnswer())  # the feeder keeps the oracle fresh
 
-        @rule()
-        def emergency(self):
-            reason = _expect_revert(chain, vault.emergency_deleverage, (), world["keeper"])
+        @rule(caller=st.sampled_from(USERS))
+        def emergency(self, caller):
+            self.same_block()
+            reason = _expect_revert(chain, vault.emergency_deleverage, (), users[caller])
             assert reason in (
                 "",
                 "vault: no position",
                 "vault: deleverage not allowed",
                 "vault: margin ratio healthy",
             )
+            if reason:
+                return
+            ratio, gross = perp.margin_ratio_bps(vault), self.nav()
+            vault.emergency_deleverage(sender=users[caller])
+            assert perp.margin_ratio_bps(vault) > ratio
+            self.model.accrue(gross, self.now())
+            self.sync_books()
 
         @precondition(lambda self: not self.shut)
         @rule()
         def shutdown(self):
+            self.same_block()
+            gross = self.nav()
             vault.shutdown(sender=world["guardian"])
             self.shut = True
+            self.model.accrue(gross, self.now())
+            self.sync_books()
             assert vault.short_size() == vault.spot_base() == 0
 
         # ---------------------------------------------------------------- invariants
+
+        @invariant()
+        def model_agrees_with_chain(self):
+            m = self.model
+            for h in [*users.values(), world["treasury"]]:
+                assert vault.balanceOf(h) == m.balances.get(h.address, 0)
+            assert vault.totalSupply() == m.supply
+            assert (vault.idle(), vault.spot_base(), vault.short_size()) == (
+                m.idle,
+                m.spot_base,
+                m.short_size,
+            )
+            assert (vault.last_fee_time(), vault.high_water_mark()) == (m.last_fee_time, m.high_water_mark)
+            assert vault.totalAssets() == m.net_nav(self.nav(), self.now())
 
         @invariant()
         def supply_is_sum_of_balances(self):

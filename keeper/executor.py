@@ -1,0 +1,163 @@
+"""Sending the vault's keeper calls: simulate, price, sign, send, wait, check.
+
+Every transaction is simulated at the pending state first (a revert never costs gas and
+its reason is reported); gas comes from `eth_estimateGas` with headroom; fees are
+EIP-1559 from the latest base fee; the nonce is the account's pending nonce, read from
+chain every time. A transaction not mined within the timeout stays the chain's business:
+the next tick sees the account's pending nonce above its confirmed one and waits, so an
+action is never sent twice (the same holds after a restart: nothing lives in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode, encode
+from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from eth_utils.abi import function_signature_to_4byte_selector
+
+from keeper.rpc import Rpc, RpcError
+
+log = logging.getLogger(__name__)
+
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+class ActionRejected(Exception):
+    """The simulation reverted: the vault (or venue) would refuse the call. `reason` is its
+    revert string."""
+
+    def __init__(self, label: str, reason: str) -> None:
+        super().__init__(f"{label}: would revert: {reason}")
+        self.reason = reason
+
+
+class TxFailed(Exception):
+    """Sent but not successful (reverted on chain, or not mined within the timeout)."""
+
+
+def calldata(signature: str, *args: Any) -> str:
+    types = [t for t in signature[signature.index("(") + 1 : -1].split(",") if t]
+    return "0x" + (function_signature_to_4byte_selector(signature) + encode(types, list(args))).hex()
+
+
+def rebalance_calldata(target_short: int, target_margin: int, max_slippage_bps: int, deadline: int) -> str:
+    return calldata(
+        "rebalance(uint256,uint256,uint256,uint256)", target_short, target_margin, max_slippage_bps, deadline
+    )
+
+
+def emergency_calldata() -> str:
+    return calldata("emergency_deleverage()")
+
+
+def revert_reason(err: RpcError) -> str:
+    """The revert string of an `eth_call`/`eth_estimateGas` error, as nodes report it."""
+    data = err.data.get("data") if isinstance(err.data, dict) else err.data
+    if isinstance(data, str) and data.startswith("0x08c379a0"):
+        try:
+            (reason,) = decode(["string"], bytes.fromhex(data[10:]))
+            return str(reason)
+        except Exception:  # undecodable: fall back to the node's message
+            pass
+    return err.message.removeprefix("execution reverted: ").removeprefix("execution reverted") or "reverted"
+
+
+@dataclass(frozen=True)
+class Sent:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    effective_gas_price: int
+
+
+class Executor:
+    def __init__(
+        self,
+        rpc: Rpc,
+        account: LocalAccount,
+        chain_id: int,
+        to: str,
+        *,
+        gas_headroom_pct: int = 25,
+        receipt_timeout: float = 120.0,
+        poll_interval: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpc, self.account, self.chain_id, self.to = rpc, account, chain_id, to
+        self.gas_headroom_pct = gas_headroom_pct
+        self.receipt_timeout, self.poll_interval = receipt_timeout, poll_interval
+        self.sleep, self.clock = sleep, clock
+
+    def simulate(self, label: str, data: str) -> int:
+        """Gas the call needs at the pending state; ActionRejected if it would revert."""
+        tx = {"from": self.account.address, "to": self.to, "data": data}
+        call, estimate = self.rpc.batch([("eth_call", [tx, "pending"]), ("eth_estimateGas", [tx, "pending"])])
+        for answer in (call, estimate):
+            if isinstance(answer, RpcError):
+                raise ActionRejected(label, revert_reason(answer))
+        return int(estimate, 16)
+
+    def send(self, label: str, data: str) -> Sent:
+        """Simulate, then sign and send at the pending nonce and wait for the receipt."""
+        tx = {"from": self.account.address, "to": self.to, "data": data}
+        call, estimate, nonce, head, tip = self.rpc.batch(
+            [
+                ("eth_call", [tx, "pending"]),
+                ("eth_estimateGas", [tx, "pending"]),
+                ("eth_getTransactionCount", [self.account.address, "pending"]),
+                ("eth_getBlockByNumber", ["latest", False]),
+                ("eth_maxPriorityFeePerGas", []),
+            ]
+        )
+        for answer in (call, estimate):
+            if isinstance(answer, RpcError):
+                raise ActionRejected(label, revert_reason(answer))
+        for name, answer in (("nonce", nonce), ("head", head)):
+            if isinstance(answer, RpcError):
+                raise TxFailed(f"{label}: cannot read the {name}: {answer.message}")
+        priority = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
+        base_fee = int(head.get("baseFeePerGas", "0x0"), 16)
+        signed = self.account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.chain_id,
+                "nonce": int(nonce, 16),
+                "to": HexStr(self.to),
+                "data": HexStr(data),
+                "value": 0,
+                "gas": int(estimate, 16) * (100 + self.gas_headroom_pct) // 100,
+                "maxPriorityFeePerGas": priority,
+                "maxFeePerGas": 2 * base_fee + priority,
+            }
+        )
+        tx_hash = self.rpc.call(
+            "eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x")
+        )
+        log.info("%s: sent %s (nonce %d)", label, tx_hash, int(nonce, 16))
+        return self._wait(label, tx_hash)
+
+    def _wait(self, label: str, tx_hash: str) -> Sent:
+        deadline = self.clock() + self.receipt_timeout
+        while True:
+            receipt = self.rpc.call("eth_getTransactionReceipt", tx_hash)
+            if receipt:
+                if int(receipt["status"], 16) != 1:
+                    raise TxFailed(f"{label}: {tx_hash} reverted on chain")
+                return Sent(
+                    tx_hash,
+                    int(receipt["blockNumber"], 16),
+                    int(receipt["gasUsed"], 16),
+                    int(receipt.get("effectiveGasPrice", "0x0"), 16),
+                )
+            if self.clock() >= deadline:
+                raise TxFailed(
+                    f"{label}: {tx_hash} not mined within {self.receipt_timeout:g}s (left in flight)"
+                )
+            self.sleep(self.poll_interval)

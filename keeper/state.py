@@ -1,0 +1,178 @@
+"""`VaultState`: everything the strategy needs from chain, in the contracts' integer units.
+
+The executor fills one from a single batched read per tick; the strategy is a pure
+function of it (plus funding views and settings), so after a restart the keeper decides
+from chain state alone, never from memory. Each field names the call it comes from.
+Units: asset wei (`asset_decimals`), base wei (`base_decimals`), sizes 1e18 = one whole
+base unit, prices with 8 decimals (`_e8`), funding 1e18 = 100 % per second, seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keeper.model.venue import BPS, PRICE_UNIT, SIZE_UNIT, mul_div, value
+from keeper.venue import VaultRules
+
+
+@dataclass(frozen=True)
+class VaultState:
+    # -- chain
+    block_timestamp: int  # the block the reads were made at
+    asset_decimals: int  # asset.decimals()
+    base_decimals: int  # base.decimals()
+    # -- vault (BasisVault)
+    rules: VaultRules  # the immutable getters (max_leverage_bps(), ...)
+    paused: bool  # paused(): deposits only; rebalance still works
+    shutdown: bool  # is_shutdown()
+    last_rebalance_time: int  # last_rebalance_time()
+    nav: int  # totalAssets(): asset wei, net of accrued fees
+    idle: int  # idle()
+    spot_base: int  # spot_base(): base wei
+    short_size: int  # short_size(): the vault's books, 1e18
+    # -- oracle (the vault's and the market's feed, latestRoundData())
+    oracle_price_e8: int
+    oracle_updated_at: int
+    # -- perp account (PerpMarket.position(vault))
+    perp_size: int  # signed; -short_size while the books agree
+    perp_margin: int  # margin, funding not yet settled
+    perp_accrued_funding: int  # + = owed to the vault
+    perp_unrealized_pnl: int  # at the index
+    perp_equity: int  # margin + PnL + funding
+    margin_ratio_bps: int | None  # margin_ratio_bps(vault); None where the market says max (flat)
+    # -- perp market
+    funding_rate: int  # funding_rate(): 1e18 per second, + = longs pay shorts
+    taker_fee_ppm: int  # taker_fee_ppm()
+    initial_margin_bps: int  # initial_margin_bps()
+    maintenance_margin_bps: int  # maintenance_margin_bps()
+    perp_depth: int  # depth(): asset wei of linear price impact
+    perp_mark_price_e8: int  # the market's marginal price (index_price() on the reference market)
+    # -- spot pool (SpotPool.get_reserves(), fee_bps())
+    pool_reserve_base: int
+    pool_reserve_asset: int
+    pool_fee_bps: int
+
+    def __post_init__(self) -> None:
+        for name in (
+            "idle",
+            "spot_base",
+            "short_size",
+            "perp_margin",
+            "pool_reserve_base",
+            "pool_reserve_asset",
+            "taker_fee_ppm",
+            "pool_fee_bps",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"VaultState.{name} is negative")
+        if self.oracle_price_e8 <= 0:
+            raise ValueError("VaultState.oracle_price_e8 must be positive")
+        if self.perp_depth <= 0:
+            raise ValueError("VaultState.perp_depth must be positive")
+
+    # -- units
+
+    @property
+    def asset_unit(self) -> int:
+        return int(10**self.asset_decimals)
+
+    @property
+    def base_unit(self) -> int:
+        return int(10**self.base_decimals)
+
+    # -- oracle
+
+    @property
+    def oracle_age(self) -> int:
+        return self.block_timestamp - self.oracle_updated_at
+
+    @property
+    def oracle_fresh(self) -> bool:
+        """The vault's own check: rebalances revert when this is False."""
+        return self.block_timestamp <= self.oracle_updated_at + self.rules.max_oracle_age
+
+    # -- valuation at the oracle, as the vault rounds
+
+    def base_value(self, amount: int) -> int:
+        """`BasisVault._base_value`: base wei at the oracle, asset wei, rounded down."""
+        return mul_div(amount, self.oracle_price_e8 * self.asset_unit, self.base_unit * PRICE_UNIT, False)
+
+    def size_value(self, size: int, round_up: bool = False) -> int:
+        """`BasisVault._size_value`: a 1e18 size at the oracle, asset wei."""
+        return mul_div(size, self.oracle_price_e8 * self.asset_unit, SIZE_UNIT * PRICE_UNIT, round_up)
+
+    @property
+    def spot_value(self) -> int:
+        return self.base_value(self.spot_base)
+
+    @property
+    def short_value(self) -> int:
+        return self.size_value(self.short_size)
+
+    @property
+    def gross_nav(self) -> int:
+        """`BasisVault._nav`: idle + spot + perp equity, before fees, floored at 0 (what
+        the NAV-loss rule measures against)."""
+        return max(self.idle + self.spot_value + self.perp_equity, 0)
+
+    @property
+    def delta(self) -> int:
+        """Signed spot value - short value, asset wei."""
+        return self.spot_value - self.short_value
+
+    @property
+    def delta_bps(self) -> int:
+        """|delta| in bps of gross NAV, rounded up (0 for an empty vault)."""
+        nav = self.gross_nav
+        return 0 if nav == 0 else -(-abs(self.delta) * BPS // nav)
+
+    @property
+    def settled_margin(self) -> int:
+        """Margin once pending funding settles (`BasisVault._settled_margin`, >= 0)."""
+        return max(self.perp_margin + self.perp_accrued_funding, 0)
+
+    @property
+    def perp_cost(self) -> int:
+        """The position's signed cost as the market books it, recovered exactly from the
+        view: unrealised PnL = value(size, index, rounded down) - cost."""
+        return value(self.perp_size, self.oracle_price_e8, self.asset_unit, False) - self.perp_unrealized_pnl
+
+    @property
+    def books_agree(self) -> bool:
+        """False when the market's position is not the vault's recorded short (a
+        liquidation, or a venue that is not the one the vault was built on)."""
+        return self.perp_size == -self.short_size
+
+    @property
+    def parked(self) -> bool:
+        """No hedge open: what the strategy reads instead of remembering it parked."""
+        return self.short_size == 0
+
+    # -- spot pool
+
+    @property
+    def pool_price_e8(self) -> int:
+        """The pool's mid price (asset per base), 8 decimals, as `SpotPool.price_e8()`."""
+        if self.pool_reserve_base == 0:
+            return 0
+        return mul_div(
+            self.pool_reserve_asset * self.base_unit,
+            PRICE_UNIT,
+            self.pool_reserve_base * self.asset_unit,
+            False,
+        )
+
+    @property
+    def pool_dislocation_bps(self) -> int:
+        """(pool mid - oracle) / oracle, signed bps, rounded away from zero."""
+        diff = self.pool_price_e8 - self.oracle_price_e8
+        mag = -(-abs(diff) * BPS // self.oracle_price_e8)
+        return mag if diff >= 0 else -mag
+
+    @property
+    def basis_bps(self) -> int:
+        """(perp marginal price - spot pool mid) / oracle, signed bps: positive means the
+        perp trades rich to spot, which an entry (buy spot, sell perp) locks in."""
+        diff = self.perp_mark_price_e8 - self.pool_price_e8
+        mag = abs(diff) * BPS // self.oracle_price_e8
+        return mag if diff >= 0 else -mag

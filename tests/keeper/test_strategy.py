@@ -1,0 +1,361 @@
+"""`decide`, one behaviour per case, on worlds built with the tests' vault transcription.
+Every proposal is executed on that world, so a case also shows the vault accepts it."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+
+import pytest
+
+from keeper.model.venue import BPS, PRICE_UNIT
+from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
+from keeper.venue import VaultRules
+from tests.keeper.world import World, apply, flat_view
+
+USDC = 10**6
+GOOD = "0.00002"  # 17.5 % a year: clears re-entry and the cost hurdle
+MEH = "0.000002"  # between the park rate (0) and re-entry (5e-6)
+BAD = "-0.00001"  # shorts pay
+DEFAULT = Settings()
+
+
+def hedged(leverage: float = 2.0, deposit: int = 300_000, **venue) -> World:
+    world = World.new(**venue)
+    world.deposit(deposit * USDC)
+    world.open_hedge(leverage)
+    return world
+
+
+def parked(deposit: int = 300_000, **venue) -> World:
+    world = World.new(**venue)
+    world.deposit(deposit * USDC)
+    return world
+
+
+def moved(world: World, pct: int) -> World:
+    """An hour later the oracle is `pct` % higher and arbitrageurs have levelled the pool."""
+    world.warp(3_600)
+    world.push_price(world.price * (100 + pct) // 100)
+    world.arb_pool()
+    return world
+
+
+def run(world: World, rate: str = GOOD, settings: Settings = DEFAULT, views=None):
+    """Decide, execute the proposal on the world (the vault must accept it), return both."""
+    decision = decide(world.state(), views if views is not None else [flat_view(world.now, rate)], settings)
+    apply(world, decision.action)
+    return decision
+
+
+def rebalance(decision, intent: Intent) -> Rebalance:
+    assert isinstance(decision.action, Rebalance), decision.reason
+    assert decision.action.intent is intent, decision.reason
+    return decision.action
+
+
+def held(decision, *words: str, alert: bool = False) -> Hold:
+    assert isinstance(decision.action, Hold), decision.reason
+    for word in words:
+        assert word in decision.reason
+    assert decision.action.alert is alert
+    return decision.action
+
+
+# ------------------------------------------------------------------ parked
+
+
+def test_decide__parked_with_good_funding__enters_at_the_target_leverage():
+    world = parked()
+    nav = world.state().gross_nav
+    action = rebalance(run(world), Intent.ENTER)
+    state = world.state()
+    assert 4_950 <= state.margin_ratio_bps <= 5_000  # equity / notional = 1 / 2x
+    assert state.delta_bps <= 1
+    assert state.idle == pytest.approx(
+        nav * DEFAULT.idle_reserve_bps // BPS, rel=0.01
+    )  # only the reserve left
+    assert 0 < nav - state.nav < nav * 10 // BPS  # under 10 bps of NAV to enter
+    assert action.expected.nav_after == state.nav  # the model priced it to the wei
+    assert action.max_slippage_bps == 50
+
+
+def test_decide__after_entering__holds():
+    world = parked()
+    run(world)
+    held(run(world), "hedged and in band")
+
+
+def test_decide__parked_funding_between_park_and_reentry__holds():
+    held(run(parked(), MEH), "below re-entry")
+
+
+def test_decide__parked_funding_clears_reentry_but_not_the_cost_hurdle__holds():
+    short_horizon = Settings(hurdle_horizon_hours=48)
+    held(run(parked(), "0.00001", short_horizon), "below the cost hurdle")
+    rebalance(run(parked(), "0.00001"), Intent.ENTER)  # a 14-day horizon pays for it
+
+
+def test_decide__large_entry_into_a_shallow_pool__enters_in_batches():
+    world = parked(deposit=3_000_000, pool_asset=20_000_000 * USDC)
+    action = rebalance(run(world), Intent.ENTER)
+    assert "of the way" in action.reason
+    held(run(world), "from the oracle")  # its own buying moved the shallow pool: wait
+    world.arb_pool()
+    second = rebalance(run(world), Intent.DEPLOY)  # arbitraged back: the next batch
+    assert second.target_short > action.target_short
+
+
+# ------------------------------------------------------------------ funding and hysteresis
+
+
+def test_decide__hedged_funding_below_the_park_rate__parks_everything():
+    world = hedged()
+    rebalance(run(world, BAD), Intent.PARK)
+    state = world.state()
+    assert state.short_size == state.spot_base == state.perp_margin == 0
+    assert state.idle == state.nav
+
+
+def test_decide__after_parking__stays_parked_while_funding_is_below_reentry():
+    world = hedged()
+    run(world, BAD)
+    held(run(world, BAD), "parked")
+    held(run(world, MEH), "below re-entry")
+    rebalance(run(world, GOOD), Intent.ENTER)
+
+
+def test_decide__hedged_funding_between_park_and_reentry__stays_hedged():
+    held(run(hedged(), MEH), "hedged and in band")
+
+
+# ------------------------------------------------------------------ deploying idle
+
+
+def test_decide__hedged_with_new_deposits__deploys_them():
+    world = hedged()
+    world.deposit(100_000 * USDC)
+    short_before = world.short_size
+    action = rebalance(run(world), Intent.DEPLOY)
+    assert action.target_short > short_before
+    assert world.state().idle < world.state().nav * 20 // BPS
+
+
+def test_decide__new_deposits_while_funding_is_mediocre__stay_idle():
+    world = hedged()
+    world.deposit(100_000 * USDC)
+    held(run(world, MEH), "hedged and in band")
+
+
+# ------------------------------------------------------------------ bands
+
+
+def test_decide__price_up_margin_thin__sells_spot_and_buys_back_short():
+    world = moved(hedged(), 18)
+    assert world.state().margin_ratio_bps < DEFAULT.margin_ratio_low_bps
+    idle = world.idle
+    short = world.short_size
+    action = rebalance(run(world, MEH), Intent.MARGIN_THIN)
+    assert action.target_short < short
+    assert 4_950 <= world.state().margin_ratio_bps <= 5_050
+    assert idle <= world.idle <= idle + 1_000  # paid for by the spot sold, not by idle
+    held(run(world, MEH), "in band")
+
+
+def test_decide__price_down_margin_fat__withdraws_margin_and_grows_the_hedge():
+    world = moved(hedged(), -20)
+    assert world.state().margin_ratio_bps > DEFAULT.margin_ratio_high_bps
+    short = world.short_size
+    action = rebalance(run(world, MEH), Intent.MARGIN_FAT)
+    assert action.target_short > short
+    assert 4_950 <= world.state().margin_ratio_bps <= 5_050
+
+
+def test_decide__margin_fat_while_funding_unknown__does_not_relever():
+    world = moved(hedged(), -20)
+    held(run(world, views=[]), "not re-levering")
+
+
+def test_decide__spot_drifted_off_the_short__rehedges():
+    world = hedged()
+    world.spot_base = world.spot_base * 97 // 100
+    assert world.state().delta_bps > DEFAULT.delta_band_bps
+    rebalance(run(world, MEH), Intent.REHEDGE)
+    assert world.state().delta_bps <= 1
+
+
+# ------------------------------------------------------------------ critical
+
+
+def test_decide__margin_near_critical__deleverages_at_once():
+    world = moved(hedged(), 35)
+    ratio = world.state().margin_ratio_bps
+    assert ratio < world.rules.critical_margin_ratio_bps + DEFAULT.critical_buffer_bps
+    rebalance(run(world, MEH), Intent.CRITICAL)
+    assert world.state().margin_ratio_bps >= 4_950
+
+
+def test_decide__margin_near_critical__acts_even_into_a_dislocated_pool_and_bad_basis():
+    world = moved(hedged(), 35)
+    world.arb_pool(world.price * 9_965 // BPS)  # pool 35 bps under the oracle: beyond the 30 bps guard
+    assert world.state().pool_dislocation_bps < -DEFAULT.max_pool_dislocation_bps
+    rebalance(run(world, BAD), Intent.CRITICAL)
+
+
+def test_decide__margin_near_critical__uses_idle_first_and_never_overshoots_the_band():
+    world = moved(hedged(), 35)
+    world.deposit(200_000 * USDC)  # idle enough to restore the margin without selling
+    short = world.short_size
+    action = rebalance(run(world, MEH), Intent.CRITICAL)
+    assert action.target_short == short  # a top-up from idle: nothing sold
+    assert world.state().margin_ratio_bps <= DEFAULT.margin_ratio_high_bps
+
+
+def test_decide__below_critical_and_no_rebalance_fits__emergency_deleverage():
+    world = moved(hedged(), 40)
+    # a vault whose NAV-loss rule leaves no room for any keeper rebalance
+    world.rules = dataclasses.replace(world.rules, max_nav_loss_bps=1)
+    assert world.state().margin_ratio_bps < world.rules.critical_margin_ratio_bps
+    decision = run(world, MEH)
+    assert isinstance(decision.action, EmergencyDeleverage), decision.reason
+    assert world.state().margin_ratio_bps > world.rules.min_margin_ratio_bps
+
+
+# ------------------------------------------------------------------ market conditions
+
+
+def test_decide__pool_dislocated_from_the_oracle__does_not_trade_into_it():
+    world = parked()
+    world.arb_pool(world.price * 9_950 // BPS)
+    held(run(world), "from the oracle", "not trading into it")
+
+
+def test_decide__basis_unfavourable__waits_to_enter():
+    world = parked()
+    world.arb_pool(world.price * 10_025 // BPS)  # spot 25 bps rich to the perp: buying it costs
+    held(run(world), "basis")
+
+
+def test_decide__basis_favourable__enters_cheaper():
+    at_parity = rebalance(run(parked()), Intent.ENTER)
+    world = parked()
+    world.arb_pool(world.price * 9_980 // BPS)  # spot 20 bps cheap to the perp
+    cheap = rebalance(run(world), Intent.ENTER)
+    assert cheap.expected.cost < at_parity.expected.cost
+
+
+def test_decide__action_worth_less_than_its_gas__skipped():
+    held(run(parked(deposit=50)), "hurdle")
+    tiny = moved(hedged(deposit=150), 18)  # thin margin, but a $150 vault
+    held(run(tiny, MEH), "minimum action value")
+
+
+# ------------------------------------------------------------------ refusing to act
+
+
+def test_decide__shut_down__holds():
+    world = hedged()
+    world.shutdown = True
+    held(run(world, BAD), "shut down")
+
+
+def test_decide__stale_oracle__holds_and_alerts():
+    world = hedged()
+    world.warp(world.rules.max_oracle_age + 1)
+    held(run(world, BAD), "oracle answer", alert=True)
+
+
+def test_decide__perp_position_not_the_vaults_books__holds_and_alerts():
+    world = moved(hedged(), 49)
+    world.perp.liquidate("vault")  # the market closed the short; the vault's books still say short
+    held(run(world, MEH), "liquidated?", alert=True)
+
+
+def test_decide__funding_history_too_short__no_funding_driven_moves():
+    world = parked()
+    held(run(world, GOOD, views=[flat_view(world.now, GOOD, hours=6)]), "unknown")
+    world = hedged()
+    held(run(world, BAD, views=[flat_view(world.now, BAD, hours=0)]), "in band")
+
+
+# ------------------------------------------------------------------ across venues
+
+
+def test_decide__reference_rate_far_above_other_venues__the_median_decides():
+    world = parked()
+    views = [
+        flat_view(world.now, "0.0001"),  # the reference venue alone is hot
+        flat_view(world.now, MEH, "hyperliquid"),
+        flat_view(world.now, MEH, "dydx"),
+    ]
+    decision = run(world, views=views)
+    held(decision, "below re-entry")
+    assert decision.signals.funding.expected_rate_per_hour == Decimal(MEH)
+    assert decision.signals.funding.spread_per_hour == Decimal("0.0001") - Decimal(MEH)
+
+
+def test_decide__reference_rate_low_while_others_are_high__the_reference_decides():
+    world = hedged()
+    views = [
+        flat_view(world.now, BAD),
+        flat_view(world.now, GOOD, "hyperliquid"),
+        flat_view(world.now, GOOD, "dydx"),
+    ]
+    rebalance(run(world, views=views), Intent.PARK)
+
+
+def test_decide__without_a_view_of_the_reference__it_is_read_from_state_but_never_acted_on():
+    world = parked()
+    decision = run(world, views=[flat_view(world.now, GOOD, "hyperliquid")])
+    held(decision, "unknown")
+    assert decision.signals.funding.reference is not None
+
+
+# ------------------------------------------------------------------ purity
+
+
+def test_decide__pure__same_inputs_same_decision_and_nothing_mutated():
+    world = moved(hedged(), 18)
+    state = world.state()
+    views = [flat_view(world.now, GOOD)]
+    first = decide(state, views, DEFAULT)
+    assert decide(state, views, DEFAULT) == first
+    assert world.state() == state
+
+
+# ------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reentry_rate_per_hour": Decimal(0)}, "hysteresis"),
+        ({"target_leverage": Decimal(4)}, "must lie inside"),
+        ({"deploy_min_idle_bps": 5}, "deploy_min_idle_bps"),
+        ({"slippage_headroom_bps": 50}, "slippage_headroom_bps"),
+        ({"target_leverage": Decimal(0)}, "greater than 0"),
+        ({"unknown_knob": 1}, "Extra inputs"),
+    ],
+)
+def test_settings__inconsistent__refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(**overrides)
+
+
+def test_settings__problems_against_the_vaults_rules():
+    assert DEFAULT.problems(VaultRules()) == []
+    tight = VaultRules(max_leverage_bps=15_000, max_slippage_bps=30, max_delta_bps=100)
+    found = DEFAULT.problems(tight)
+    assert any("target leverage" in p for p in found)
+    assert any("max_slippage_bps" in p for p in found)
+    assert any("delta_band_bps" in p for p in found)
+    assert "margin_ratio_low_bps" in " ".join(Settings(margin_ratio_low_bps=1_400).problems(VaultRules()))
+
+
+def test_settings__frozen():
+    with pytest.raises(ValueError):
+        DEFAULT.target_leverage = Decimal(3)  # type: ignore[misc]
+
+
+def test_price_helper_sanity():
+    assert World.new().price == 3_000 * PRICE_UNIT

@@ -1,0 +1,76 @@
+import pytest
+
+from keeper.chain import read_snapshot
+from keeper.executor import ActionRejected, Executor, TxFailed, emergency_calldata, rebalance_calldata
+from keeper.signer import SignerError, load_keystore_account
+
+
+def test_keystore__unlocks_from_apes_passphrase_variable(keystore, keeper_account):
+    assert load_keystore_account("bot").address == keeper_account.address
+
+
+def test_keystore__missing_locked_or_wrong(keystore, monkeypatch):
+    with pytest.raises(SignerError, match=r"no keystore account 'nobody'.*known: bot"):
+        load_keystore_account("nobody")
+    monkeypatch.setenv("APE_ACCOUNTS_bot_PASSPHRASE", "wrong")
+    with pytest.raises(SignerError, match="wrong passphrase in APE_ACCOUNTS_bot_PASSPHRASE"):
+        load_keystore_account("bot")
+    monkeypatch.delenv("APE_ACCOUNTS_bot_PASSPHRASE")
+    with pytest.raises(SignerError, match="locked: set APE_ACCOUNTS_bot_PASSPHRASE"):
+        load_keystore_account("bot")
+
+
+@pytest.fixture
+def executor(rpc, keystore, chain, vault):
+    return Executor(
+        rpc,
+        load_keystore_account("bot"),
+        chain.chain_id,
+        vault.address,
+        receipt_timeout=0.5,
+        poll_interval=0.05,
+    )
+
+
+def targets(vault, venue, leverage=2.0):
+    nav, price = vault.totalAssets(), venue.perp_market.index_price()
+    spot = int(nav * leverage / (leverage + 1))
+    return spot * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6), nav - spot
+
+
+def test_send__rebalance_lands_and_reports(executor, vault, venue, depositor, chain, keeper_account):
+    vault.deposit(100_000 * 10**6, depositor, sender=depositor)
+    short, margin = targets(vault, venue)
+    nonce = keeper_account.nonce
+    sent = executor.send("open", rebalance_calldata(short, margin, 50, chain.pending_timestamp + 600))
+    assert vault.short_size() == short and keeper_account.nonce == nonce + 1
+    receipt = chain.provider.get_receipt(sent.tx_hash)
+    assert receipt.gas_used == sent.gas_used and receipt.block_number == sent.block_number
+
+
+def test_simulate__a_refused_call_reports_the_vaults_reason_and_sends_nothing(
+    executor, vault, chain, keeper_account
+):
+    nonce = keeper_account.nonce
+    with pytest.raises(ActionRejected, match="vault: deadline expired"):
+        executor.send("late", rebalance_calldata(0, 0, 50, chain.blocks.head.timestamp - 1))
+    with pytest.raises(ActionRejected, match="vault: no position"):
+        executor.simulate("emergency", emergency_calldata())
+    assert keeper_account.nonce == nonce
+
+
+def test_send__not_mined_in_time__left_in_flight_and_seen_by_the_next_read(
+    executor, rpc, addresses, vault, depositor, venue, chain
+):
+    vault.deposit(100_000 * 10**6, depositor, sender=depositor)
+    short, margin = targets(vault, venue)
+    chain.provider.make_request("evm_setAutomine", [False])
+    try:
+        with pytest.raises(TxFailed, match=r"not mined within 0\.5s"):
+            executor.send("open", rebalance_calldata(short, margin, 50, chain.pending_timestamp + 600))
+        assert read_snapshot(rpc, addresses).tx_in_flight  # the next tick waits instead of resending
+        chain.provider.make_request("evm_mine", [])
+    finally:
+        chain.provider.make_request("evm_setAutomine", [True])
+    assert not read_snapshot(rpc, addresses).tx_in_flight
+    assert vault.short_size() == short

@@ -1,0 +1,65 @@
+import pytest
+
+from keeper.chain import Addresses, ChainReadError, read_snapshot, read_static
+from keeper.rpc import Rpc, RpcError, RpcUnavailable
+from keeper.venue import VaultRules
+
+
+def test_read_static__rules_decimals_fees_and_role(rpc, addresses, stranger):
+    info = read_static(rpc, addresses)
+    assert info.rules == {k: v for k, v in vars(VaultRules()).items()}
+    assert (info.asset_decimals, info.base_decimals) == (6, 18)
+    assert (info.taker_fee_ppm, info.initial_margin_bps, info.maintenance_margin_bps) == (450, 500, 250)
+    assert info.spot_fee_bps == 5
+    assert info.is_keeper and rpc.round_trips == 1
+    other = Addresses(**{**vars(addresses), "keeper": stranger.address})
+    assert not read_static(rpc, other).is_keeper
+
+
+def test_read_snapshot__two_round_trips_same_values_as_the_chain(
+    rpc, addresses, vault, venue, depositor, keeper_account, chain
+):
+    vault.deposit(300_000 * 10**6, depositor, sender=depositor)
+    price = venue.perp_market.index_price()
+    nav = vault.totalAssets()
+    size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
+    vault.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
+
+    snap = read_snapshot(rpc, addresses)
+    assert rpc.round_trips == 2
+    head = chain.blocks.head
+    assert (snap.block_number, snap.block_timestamp) == (head.number, head.timestamp)
+    assert snap.total_assets == vault.totalAssets() and snap.total_supply == vault.totalSupply()
+    assert (snap.idle, snap.spot_base, snap.short_size) == (
+        vault.idle(),
+        vault.spot_base(),
+        vault.short_size(),
+    )
+    assert snap.position["size"] == -size and snap.position["equity"] == venue.perp_market.equity(vault)
+    assert snap.position["margin_ratio_bps"] == venue.perp_market.margin_ratio_bps(vault)
+    assert snap.oracle_answer == venue.price_feed.latestAnswer()
+    assert snap.perp_depth == venue.perp_market.depth()
+    assert (snap.reserve_base, snap.reserve_asset) == venue.spot_pool.get_reserves()
+    assert snap.last_rebalance_time == head.timestamp and not snap.paused and not snap.is_shutdown
+    assert snap.nonce_latest == snap.nonce_pending == keeper_account.nonce and not snap.tx_in_flight
+
+
+def test_read_snapshot__wrong_address__names_the_value(rpc, addresses, stranger):
+    bad = Addresses(**{**vars(addresses), "vault": stranger.address})
+    with pytest.raises(ChainReadError, match="totalAssets: empty answer"):
+        read_snapshot(rpc, bad)
+
+
+def test_rpc__node_errors_are_not_retried(rpc):
+    with pytest.raises(RpcError, match="eth_nonexistentMethod"):
+        rpc.call("eth_nonexistentMethod")
+    assert rpc.round_trips == 1
+
+
+def test_rpc__unreachable_node__retries_then_says_so_without_the_url_path():
+    naps = []
+    rpc = Rpc("http://127.0.0.1:9/secret-api-key", timeout=1, retries=2, sleep=naps.append)
+    with pytest.raises(RpcUnavailable, match=r"node at http://127\.0\.0\.1:9 unreachable") as err:
+        rpc.call("eth_blockNumber")
+    assert "secret" not in str(err.value)
+    assert rpc.round_trips == 3 and naps == [0.5, 1.0]
