@@ -23,10 +23,8 @@ def test_error_boundary__bugs_keep_their_traceback():
 
 
 def test_redact__hides_keys_in_rpc_urls():
-    assert (
-        common.redact("https://eth-sepolia.g.alchemy.com/v2/s3cr3t")
-        == "https://eth-sepolia.g.alchemy.com/..."
-    )
+    """keeper.rpc's redact, which the scripts share with the keeper."""
+    assert common.redact("https://eth-sepolia.g.alchemy.com/v2/s3cr3t") == "https://eth-sepolia.g.alchemy.com"
     assert common.redact("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
     assert "s3cr3t" not in common.redact("https://user:s3cr3t@rpc.example.org?key=s3cr3t")
 
@@ -65,7 +63,7 @@ def test_load_account__test_accounts_only_locally():
         common.load_account("TEST::0", live_session())
     local = SimpleNamespace(is_local=True, choice="ethereum:local:node")
     assert common.load_account("TEST::1", local).address == "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
-    with pytest.raises(UserError, match=r"no test account 'TEST::99': use TEST::0 to TEST::9"):
+    with pytest.raises(UserError, match=r"no test account 'TEST::99': use TEST::0 to TEST::\d+"):
         common.load_account("TEST::99", local)
 
 

@@ -171,12 +171,12 @@ def test_e2e__testnet_path_with_a_keystore_account(sepolia, standin_deploy):
             "mirror",
             "--once",
             "--from-file",
-            str(FIXTURES / "hyperliquid_metaAndAssetCtxs.json"),
+            str(FIXTURES / "api" / "hyperliquid_metaAndAssetCtxs.json"),
             *SEPOLIA,
             *account,
         )
     )
-    assert "ETH 3124.6 USD, funding 0.001250 %/h: price pushed, funding set" in out
+    assert "ETH 3600.5 USD, funding -0.000310 %/h: price pushed, funding set" in out
 
     out = ok(run(env, "withdraw", *SEPOLIA, *account, "--all"))
     assert "withdrew 2,500.50 USDC" in out

@@ -1,18 +1,19 @@
 """The market feeder (what `ape run market ...` runs): price, funding, arb, replay, mirror."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from keeper import market
 from keeper.errors import UserError
-from keeper.hyperliquid import HyperliquidError, file_fetch
+from keeper.sources.hyperliquid import parse_meta_and_asset_ctxs
 from keeper.units import rate_per_second_e18
 from tests.scripts.conftest import FIXTURES
 
 E8 = 10**8
-HL_FIXTURE = FIXTURES / "hyperliquid_metaAndAssetCtxs.json"
+HL_FIXTURE = FIXTURES / "api" / "hyperliquid_metaAndAssetCtxs.json"
 
 
 def test_price__accrues_funding_then_starts_a_round(dep, chain, operator):
@@ -145,36 +146,44 @@ def test_replay__funding_beyond_the_cap_is_refused_before_any_push(dep, chain, o
 
 
 # ----------------------------------------------------------------------------- mirror
+# Readings come from keeper.sources.hyperliquid (tested on its own in tests/keeper); these
+# tests feed it the project's recorded-shape fixture: ETH oracle 3600.5, funding -0.0000031/h.
+
+
+def reading(body):
+    return lambda: parse_meta_and_asset_ctxs(body, "ETH", datetime.now(UTC))
+
+
+def no_sleep(seconds):
+    pass
 
 
 def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, operator):
     polls = market.mirror(
-        dep, chain, operator, file_fetch(str(HL_FIXTURE)), "ETH", polls=2, sleep=lambda s: None
+        dep, chain, operator, market.recorded_reading(HL_FIXTURE, "ETH"), polls=2, sleep=no_sleep
     )
     first, second = polls
     assert first.pushed_price and first.set_funding
-    assert (first.price_usd, first.funding_rate_per_hour) == (Decimal("3124.6"), Decimal("0.0000125"))
+    assert (first.price_usd, first.funding_rate_per_hour) == (Decimal("3600.5"), Decimal("-0.0000031"))
     assert not second.pushed_price and not second.set_funding  # same answer, fresh push: nothing to do
-    assert dep.price_feed.latestAnswer() == 312_460_000_000
-    assert dep.perp_market.funding_rate() == rate_per_second_e18(Decimal("0.0000125"), 3_600)
-    assert dep.spot_pool.price_e8() == pytest.approx(312_460_000_000, rel=1e-4)
+    assert dep.price_feed.latestAnswer() == 360_050_000_000
+    assert dep.perp_market.funding_rate() == rate_per_second_e18(Decimal("-0.0000031"), 3_600) < 0
+    assert dep.spot_pool.price_e8() == pytest.approx(360_050_000_000, rel=1e-4)
 
 
 def test_mirror__heartbeat_and_deviation(dep, chain, operator):
-    answers = iter([Decimal("3000.5"), Decimal("3000.5"), Decimal("3010")])
+    answers = iter(["3000.5", "3000.5", "3010"])
     body = json.loads(HL_FIXTURE.read_text())
 
-    def fetch(request):
-        assert request == {"type": "metaAndAssetCtxs"}
-        body[1][1]["oraclePx"] = str(next(answers))
-        return body
+    def read():
+        body[1][1]["oraclePx"] = next(answers)
+        return reading(body)()
 
     polls = market.mirror(
         dep,
         chain,
         operator,
-        fetch,
-        "ETH",
+        read,
         polls=3,
         deviation_bps=10,
         heartbeat_seconds=3_600,
@@ -187,30 +196,33 @@ def test_mirror__heartbeat_and_deviation(dep, chain, operator):
 
 
 def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, operator, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("[]")
     good = json.loads(HL_FIXTURE.read_text())
     answers = iter([[], good])
-    polls = market.mirror(dep, chain, operator, lambda r: next(answers), "ETH", polls=2, sleep=lambda s: None)
-    assert polls[0].error and "expected [meta, [ctx, ...]]" in polls[0].error and polls[1].pushed_price
-    with pytest.raises(
-        UserError, match=r"mirror stopped after 3 failed polls in a row: hyperliquid metaAndAssetCtxs"
-    ):
-        market.mirror(dep, chain, operator, file_fetch(str(bad)), "ETH", max_failures=3, sleep=lambda s: None)
+    polls = market.mirror(dep, chain, operator, lambda: reading(next(answers))(), polls=2, sleep=no_sleep)
+    assert "metaAndAssetCtxs must be [meta, assetCtxs]" in (polls[0].error or "")
+    assert polls[1].pushed_price
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    with pytest.raises(UserError, match=r"mirror stopped after 3 failed polls in a row: hyperliquid: "):
+        market.mirror(
+            dep, chain, operator, market.recorded_reading(bad, "ETH"), max_failures=3, sleep=no_sleep
+        )
 
 
 def test_mirror__a_single_failed_poll_is_an_error(dep, chain, operator, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text('[{"universe": []}, []]')
-    with pytest.raises(UserError, match=r"mirror: no poll succeeded \(hyperliquid meta: universe"):
-        market.mirror(dep, chain, operator, file_fetch(str(bad)), "ETH", polls=1)
+    with pytest.raises(UserError, match=r"mirror: no poll succeeded \(recorded: cannot read .*missing.json"):
+        market.mirror(
+            dep, chain, operator, market.recorded_reading(tmp_path / "missing.json", "ETH"), polls=1
+        )
+
+
+def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, operator):
+    body = json.loads(HL_FIXTURE.read_text())
+    body[1][1]["oraclePx"] = None
+    with pytest.raises(UserError, match="ETH: no oracle price in the answer"):
+        market.mirror(dep, chain, operator, reading(body), polls=1)
 
 
 def test_mirror__needs_both_roles(dep, chain, alice):
     with pytest.raises(UserError, match="lacks FEEDER_ROLE"):
-        market.mirror(dep, chain, alice, file_fetch(str(HL_FIXTURE)), "ETH", polls=1)
-
-
-def test_mirror__unreadable_recording(tmp_path):
-    with pytest.raises(HyperliquidError, match="cannot read recorded response"):
-        file_fetch(str(tmp_path / "missing.json"))({})
+        market.mirror(dep, chain, alice, market.recorded_reading(HL_FIXTURE, "ETH"), polls=1)
