@@ -20,7 +20,7 @@ TEST_NETWORK := ethereum:local:foundry
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed node_modules/.installed ## create the venv and install pinned Python and npm dependencies (idempotent)
+setup: $(VENV)/.installed $(VENV)/.defaults node_modules/.installed ## create the venv and install pinned Python and npm dependencies (idempotent)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -28,8 +28,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	@# Default BASIS_RPC_URL inside the venv too, so `ape ... --network ethereum:local:node` works without make.
-	@echo "import os; os.environ.setdefault('BASIS_RPC_URL', 'http://127.0.0.1:8545')" \
+	@touch $@
+
+# Defaults for running the venv's `ape` directly (the operator runbook), as make runs it:
+# BASIS_RPC_URL for ethereum:local:node, and ape-vyper's warning about its own settings
+# model silenced (PYTHONWARNINGS above does that for make's commands).
+$(VENV)/.defaults: $(VENV)/.installed Makefile
+	@echo "import os, warnings; os.environ.setdefault('BASIS_RPC_URL', 'http://127.0.0.1:8545'); warnings.filterwarnings('ignore', message=\"Field 'import_remapping'\")" \
 	  > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/basis_rpc_default.pth"
 	@touch $@
 
@@ -60,7 +65,7 @@ node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops i
 bench: setup compile ## print (and write reports/bench.json) gas figures for the venue
 	ape run bench --network $(TEST_NETWORK) -v WARNING
 
-demo: setup compile ## deploy the reference venue on a throwaway anvil and walk one hedge through a funding day
+demo: setup compile ## a throwaway anvil: deploy, two deposits, a keeper rebalance, a week of prices and funding, status
 	ape run demo --network $(TEST_NETWORK) -v WARNING
 
 lock: ## re-resolve and rewrite constraints.txt from pyproject.toml

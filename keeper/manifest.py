@@ -134,3 +134,9 @@ def check_can_write(chain_id: int, directory: Path | None = None, *, force: bool
             f"{path} already exists (a deployment on chain {chain_id}); "
             "pass --force to deploy again and replace it"
         )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create {path.parent} for the manifest ({err.strerror})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise UserError(f"cannot write the manifest into {path.parent} (no write permission)")

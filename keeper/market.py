@@ -10,6 +10,7 @@ charges each interval at the price that held during it (docs/venue.md, Funding).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +22,7 @@ from typing import Any
 
 from keeper.deployment import Deployment
 from keeper.errors import UserError
-from keeper.hyperliquid import Fetch, HyperliquidError, fetch_snapshot
+from keeper.sources.base import FundingInfo, SourceError
 from keeper.units import (
     FUNDING_INTERVALS,
     parse_decimal,
@@ -48,6 +49,26 @@ def _require_role(contract: Any, role_name: str, account: Any, what: str) -> Non
 def is_local(chain: Any) -> bool:
     """Whether time can be warped (a local anvil) rather than waited for."""
     return bool(chain.provider.network.name == "local")
+
+
+def warp(chain: Any, seconds: int) -> None:
+    """Moves a local chain's clock forward and mines a block there: through ape where the
+    provider can (ape-foundry), else by raw anvil/hardhat RPC, since ape's `node` provider
+    (a standalone anvil) offers no time travel."""
+    from ape.exceptions import APINotImplementedError
+
+    try:
+        chain.mine(deltatime=seconds)
+        return
+    except APINotImplementedError:
+        pass
+    try:
+        chain.provider.make_request("evm_increaseTime", [seconds])
+        chain.provider.make_request("evm_mine", [])
+    except Exception as err:
+        raise UserError(
+            f"this node cannot warp time ({err}); replay on anvil, or use --speed on a live network"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- price / funding
@@ -242,7 +263,7 @@ def replay(
         gap = row.timestamp - rows[i - 1].timestamp if i else 0
         if gap:
             if local:
-                chain.mine(deltatime=gap)
+                warp(chain, gap)
             else:
                 sleep(float(gap / speed))
         push_price(dep, feeder, row.price_usd)
@@ -269,12 +290,38 @@ class MirrorPoll:
     error: str | None = None
 
 
+Reading = Callable[[], FundingInfo]
+
+
+def hyperliquid_reading(coin: str, url: str | None = None) -> Reading:
+    """Hyperliquid's live `metaAndAssetCtxs` for `coin` (keeper.sources: strict parsing,
+    retries with backoff, stale and absurd readings refused)."""
+    from keeper.sources.hyperliquid import HyperliquidSource
+
+    source = HyperliquidSource(url=url)
+    return lambda: source.funding_info(coin)
+
+
+def recorded_reading(path: Path, coin: str) -> Reading:
+    """Every poll answered with a recorded `metaAndAssetCtxs` body, stamped now (offline
+    runs, tests)."""
+    from keeper.sources.hyperliquid import parse_meta_and_asset_ctxs
+
+    def read() -> FundingInfo:
+        try:
+            body = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise SourceError("recorded", f"cannot read {path}: {err}") from None
+        return parse_meta_and_asset_ctxs(body, coin, datetime.now(UTC))
+
+    return read
+
+
 def mirror(
     dep: Deployment,
     chain: Any,
     feeder: Any,
-    fetch: Fetch,
-    coin: str,
+    read: Reading,
     *,
     polls: int | None = None,
     interval_seconds: float = 60.0,
@@ -285,47 +332,56 @@ def mirror(
     sleep: Callable[[float], None] = time.sleep,
     on_poll: Callable[[MirrorPoll], None] | None = None,
 ) -> list[MirrorPoll]:
-    """Polls a live venue and mirrors its oracle price and hourly funding onto the market.
+    """Polls a live venue (`read`: its current FundingInfo) and mirrors its oracle price and
+    hourly funding onto the market.
 
     Like a Chainlink feed, a price is pushed when it moved `deviation_bps` or more, or when
-    the last push is `heartbeat_seconds` old; the funding rate whenever it changed. A fetch
-    that fails is logged and retried at the next poll; `max_failures` in a row stop it."""
+    the last push is `heartbeat_seconds` old; the funding rate whenever it changed. A poll
+    that fails (unreachable, malformed, stale, absurd, no oracle price) is logged and retried
+    at the next one; `max_failures` in a row stop it."""
     _require_role(dep.price_feed, "FEEDER_ROLE", feeder, "push prices")
     _require_role(dep.perp_market, "OPERATOR_ROLE", feeder, "set the funding rate")
     results: list[MirrorPoll] = []
     failures = 0
     count = 0
+    last_error = ""
     while polls is None or count < polls:
         if count:
             sleep(interval_seconds)
         count += 1
         try:
-            snap = fetch_snapshot(fetch, coin)
-        except HyperliquidError as err:
+            info = read()
+            if info.index_price is None:
+                raise SourceError(info.venue, f"{info.market}: no oracle price in the answer")
+        except SourceError as err:
             failures += 1
+            last_error = str(err)
             log.warning("mirror poll %d failed (%d in a row): %s", count, failures, err)
             if failures >= max_failures:
                 raise UserError(f"mirror stopped after {failures} failed polls in a row: {err}") from None
             results.append(MirrorPoll(Decimal(0), Decimal(0), False, False, str(err)))
             continue
         failures = 0
-        new_e8 = price_to_e8(snap.oracle_price_usd)
+        price_usd = info.index_price
+        new_e8 = price_to_e8(price_usd)
         _, old_e8, _, updated_at, _ = dep.price_feed.latestRoundData()
         age = int(chain.pending_timestamp) - int(updated_at)
         moved = abs(new_e8 - int(old_e8)) * BPS >= deviation_bps * int(old_e8)
         pushed = moved or age >= heartbeat_seconds
         if pushed:
-            push_price(dep, feeder, snap.oracle_price_usd)
-        rate = funding_rate_e18(dep, snap.funding_rate_per_hour, "1h")
+            push_price(dep, feeder, price_usd)
+        rate = funding_rate_e18(dep, info.rate_per_hour, "1h")
         changed = rate != int(dep.perp_market.funding_rate())
         if changed:
             dep.perp_market.set_funding_rate(rate, sender=feeder)
         if pushed and do_arb:
             arb_to_oracle(dep.venue, feeder)
-        poll = MirrorPoll(snap.oracle_price_usd, snap.funding_rate_per_hour, pushed, changed)
+        poll = MirrorPoll(price_usd, info.rate_per_hour, pushed, changed)
         results.append(poll)
         if on_poll is not None:
             on_poll(poll)
+    if results and all(p.error for p in results):
+        raise UserError(f"mirror: no poll succeeded ({last_error})")
     return results
 
 

@@ -363,7 +363,8 @@ def status(dep: Deployment, chain: Any, holder: str | None = None) -> dict[str, 
     pending_owner = str(vault.pending_owner())
 
     def d(x: Decimal | None, places: int = 2) -> str | None:
-        return None if x is None else f"{x:.{places}f}"
+        # quantize, then + 0: a tiny negative reads "0.0", not "-0.0"
+        return None if x is None else f"{x.quantize(Decimal(1).scaleb(-places)) + 0:.{places}f}"
 
     result: dict[str, Any] = {
         "network": m.network,

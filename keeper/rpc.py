@@ -36,7 +36,7 @@ class RpcError(Exception):
 def redact(url: str) -> str:
     """scheme://host[:port] only: paths and queries of hosted RPC URLs hold API keys."""
     scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
     return f"{scheme}://{host}"
 
 

@@ -6,8 +6,8 @@ depositors, one keeper rebalance into a 2x hedge, then a week of funding and mov
 pushed by the market feeder, and the vault's status before and after. Each step calls the
 same functions as the operator scripts; the equivalent command is printed above it.
 
-Not shown yet: the keeper bot deciding when to rebalance, and the replay report over a real
-history; they arrive with their issues.
+Not shown yet: the keeper bot (`basis-keeper`, docs/keeper.md) deciding when to rebalance,
+and the replay report over a real history (its own issue).
 """
 
 from decimal import Decimal
@@ -51,7 +51,10 @@ def main() -> None:
         result = ops.deposit(dep, chain, who, amount * 10**6, use_faucet=True)
         print(f"   {name} received {fmt_units(result.shares, 12)} shares")
 
-    step("The keeper hedges: spot = NAV x 2/3, short the same, margin NAV/3", "(keeper bot, next issue)")
+    step(
+        "The keeper hedges: spot = NAV x 2/3, short the same, margin NAV/3",
+        "(the keeper bot, basis-keeper, decides this itself; here by hand)",
+    )
     size, margin = ops.hedge_targets(dep, Decimal(2))
     receipt = ops.rebalance(dep, chain, operator, size, margin)
     print(f"   rebalance: short {size / 10**18:.4f} WETH, margin {usdc(margin)}, gas {receipt.gas_used:,}")
@@ -97,6 +100,7 @@ def main() -> None:
     out = ops.withdraw(dep, chain, alice, shares=half)
     print(f"   alice received {usdc(out.assets)} for {fmt_units(out.shares, 12)} shares")
     print(
-        "\nNot in this demo yet: the keeper bot deciding when to rebalance, and the replay report over a"
-        "\nreal funding history (their issues). Against a node that stays up: README, Operator runbook."
+        "\nNot in this demo yet: the keeper bot deciding when to rebalance (basis-keeper, docs/keeper.md),"
+        "\nand the replay report over a real funding history. Against a node that stays up: README,"
+        "\nOperator runbook."
     )

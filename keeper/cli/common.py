@@ -29,6 +29,8 @@ import click
 
 from keeper.deployment import Deployment, chain_id_of
 from keeper.errors import UserError
+from keeper.rpc import redact
+from keeper.signer import passphrase_variable
 
 DEFAULT_NETWORK = "ethereum:local:node"
 NETWORK_ENV = "BASIS_NETWORK"
@@ -73,15 +75,6 @@ def error_boundary() -> Iterator[None]:
 
 
 # ----------------------------------------------------------------------------- network
-
-
-def redact(url: str) -> str:
-    """scheme://host[:port] only: RPC URLs often carry an API key in the path or query."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
-    tail = "/..." if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
 
 
 def probe_rpc(url: str, hint: str) -> int:
@@ -188,7 +181,7 @@ def unlock(account: Any) -> None:
     from ape_accounts.accounts import InvalidPasswordError
 
     alias = account.alias
-    env = f"APE_ACCOUNTS_{alias}_PASSPHRASE"
+    env = passphrase_variable(alias)
     passphrase = os.environ.get(env)
     if not passphrase and not sys.stdin.isatty():
         raise UserError(

@@ -11,7 +11,6 @@ import click
 from keeper import market
 from keeper.cli.common import Session, operator_command
 from keeper.errors import UserError
-from keeper.hyperliquid import INFO_URL, file_fetch, http_fetch
 from keeper.units import FUNDING_INTERVALS, parse_decimal, parse_rate
 
 PER = click.Choice(sorted(FUNDING_INTERVALS))
@@ -125,18 +124,14 @@ def _mirror(
     from_file: Path | None,
 ) -> None:
     dep = session.deployment()
-    fetch = (
-        file_fetch(str(from_file))
-        if from_file
-        else http_fetch(os.environ.get("HYPERLIQUID_INFO_URL") or INFO_URL)
-    )
+    if from_file:
+        read = market.recorded_reading(from_file, coin)
+    else:
+        read = market.hyperliquid_reading(coin, os.environ.get("HYPERLIQUID_INFO_URL") or None)
     source = str(from_file) if from_file else venue
     click.echo(f"mirroring {coin} from {source} every {interval:g}s onto {dep.manifest.perp_market}")
 
     def show(poll: market.MirrorPoll) -> None:
-        if poll.error:
-            click.echo(f"  poll failed: {poll.error}")
-            return
         did = [
             x for x, yes in (("price pushed", poll.pushed_price), ("funding set", poll.set_funding)) if yes
         ]
@@ -149,8 +144,7 @@ def _mirror(
         dep,
         session.chain,
         account,
-        fetch,
-        coin,
+        read,
         polls=1 if once else polls,
         interval_seconds=interval,
         deviation_bps=deviation_bps,

@@ -33,10 +33,26 @@ def local_config():
     return load_deploy_config(REPO / "deploy" / "local.yaml")
 
 
+@pytest.fixture(scope="session")
+def operator(accounts, chain):
+    """Deploys everything in these tests and holds every role. Its own account, not the
+    shared `deployer`: contracts at the addresses `deployer`'s nonces lead to would otherwise
+    differ from module to module, and ape decodes a later module's reverts with the ABI it
+    cached for that address."""
+    account = accounts.generate_test_account()
+    chain.set_balance(account, 10**24)
+    return account
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _operator_persona(operator):
+    """Resolved before module fixtures deploy (ape isolation), like the shared personas."""
+
+
 @pytest.fixture(scope="module")
-def deployed(project, chain, deployer, local_config):
-    """(manifest, stats) of a full deploy from deploy/local.yaml: the deployer holds every role."""
-    return deploy(project, chain, deployer, local_config, network="ethereum:local:foundry")
+def deployed(project, chain, operator, local_config):
+    """(manifest, stats) of a full deploy from deploy/local.yaml: the operator holds every role."""
+    return deploy(project, chain, operator, local_config, network="ethereum:local:foundry")
 
 
 @pytest.fixture(scope="module")

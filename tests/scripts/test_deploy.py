@@ -10,16 +10,16 @@ from keeper.errors import UserError
 from keeper.manifest import manifest_path, write_manifest
 
 
-def test_deploy__manifest_matches_the_chain(project, chain, deployed, deployer, local_config):
+def test_deploy__manifest_matches_the_chain(project, chain, deployed, operator, local_config):
     manifest, stats = deployed
     dep = verify(project, manifest)  # every rule read back from the vault
     assert manifest.chain_id == 31337
     assert manifest.genesis_hash == genesis_hash_of(chain)
     assert manifest.rules == {k: int(getattr(dep.vault, k)()) for k in manifest.rules}
     assert len(manifest.rules) == 11
-    assert manifest.owner == manifest.keeper == manifest.guardian == manifest.feeder == deployer.address
+    assert manifest.owner == manifest.keeper == manifest.guardian == manifest.feeder == operator.address
     assert manifest.pending_owner is None and manifest.venue_deployed
-    assert dep.vault.owner() == deployer.address and dep.vault.is_keeper(deployer)
+    assert dep.vault.owner() == operator.address and dep.vault.is_keeper(operator)
     assert dep.vault.asset() == manifest.asset and dep.vault.perp_market() == manifest.perp_market
     assert dep.price_feed.latestAnswer() == 3_000 * 10**8
     assert dep.spot_pool.price_e8() == pytest.approx(3_000 * 10**8, rel=1e-6)
@@ -48,26 +48,26 @@ def test_deploy__load_checks_the_chain(project, chain, deployed, manifests):
         Deployment.load(project, chain)
 
 
-def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, deployer, alice, bob, local_config):
+def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, operator, alice, bob, local_config):
     data = local_config.model_dump(mode="json")
     data["vault"].update(management_fee_bps=100, performance_fee_bps=1_000, deposit_cap=5 * 10**12)
     data["roles"].update(owner=alice.address, keeper=bob.address, guardian=None, feeder=bob.address)
-    manifest, stats = deploy(project, chain, deployer, parse_deploy_config(data), network="test")
+    manifest, stats = deploy(project, chain, operator, parse_deploy_config(data), network="test")
     vault = project.BasisVault.at(manifest.vault)
-    assert vault.owner() == deployer.address and vault.pending_owner() == alice.address
-    assert manifest.owner == deployer.address and manifest.pending_owner == alice.address
+    assert vault.owner() == operator.address and vault.pending_owner() == alice.address
+    assert manifest.owner == operator.address and manifest.pending_owner == alice.address
     assert (vault.management_fee_bps(), vault.performance_fee_bps(), vault.deposit_cap()) == (
         100,
         1_000,
         5 * 10**12,
     )
-    assert vault.is_keeper(bob) and not vault.is_keeper(deployer) and manifest.guardian is None
+    assert vault.is_keeper(bob) and not vault.is_keeper(operator) and manifest.guardian is None
     feed, perp = project.PriceFeed.at(manifest.price_feed), project.PerpMarket.at(manifest.perp_market)
     assert feed.hasRole(feed.FEEDER_ROLE(), bob) and perp.hasRole(perp.OPERATOR_ROLE(), bob)
     assert stats.transactions == 11 + 2 + 2 + 1  # venue and vault, two role grants, set_fees + cap, offer
 
 
-def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain, deployer, alice, deployed):
+def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain, operator, alice, deployed):
     """Reuses the first deploy's venue (`mode: existing`) and hands the vault to alice in its constructor."""
     manifest, _ = deployed
     data = {
@@ -76,28 +76,28 @@ def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain
         "venue": {"mode": "existing", "existing": manifest.addresses() | {}},
     }
     data["venue"]["existing"].pop("vault")
-    second, stats = deploy(project, chain, deployer, parse_deploy_config(data), network="test")
+    second, stats = deploy(project, chain, operator, parse_deploy_config(data), network="test")
     assert second.asset == manifest.asset and second.vault != manifest.vault
     assert not second.venue_deployed and second.feeder is None
     assert project.BasisVault.at(second.vault).owner() == alice.address and second.pending_owner is None
     assert stats.transactions == 1
 
 
-def test_deploy__existing_venue_is_checked_first(project, chain, deployer, deployed):
+def test_deploy__existing_venue_is_checked_first(project, chain, operator, deployed):
     manifest, _ = deployed
     existing = {k: v for k, v in manifest.addresses().items() if k != "vault"}
     swapped = {**existing, "base": existing["asset"], "asset": existing["base"]}
     config = parse_deploy_config(
         {"rules": manifest.rules, "venue": {"mode": "existing", "existing": swapped}}
     )
-    nonce = deployer.nonce
+    nonce = operator.nonce
     with pytest.raises(UserError, match=r"venue.existing: perp_market.asset\(\) is 0x.*, not the configured"):
-        deploy(project, chain, deployer, config, network="test")
+        deploy(project, chain, operator, config, network="test")
     empty = {**existing, "spot_pool": "0x000000000000000000000000000000000000dEaD"}
     config = parse_deploy_config({"rules": manifest.rules, "venue": {"mode": "existing", "existing": empty}})
     with pytest.raises(UserError, match=r"venue\.existing\.spot_pool: no contract at 0x0+dEaD"):
-        deploy(project, chain, deployer, config, network="test")
-    assert deployer.nonce == nonce
+        deploy(project, chain, operator, config, network="test")
+    assert operator.nonce == nonce
 
 
 def test_deploy__refuses_without_gas_money(project, chain, accounts, local_config):
@@ -109,13 +109,13 @@ def test_deploy__refuses_without_gas_money(project, chain, accounts, local_confi
     assert poor.nonce == 0
 
 
-def test_deploy__failure_half_way_records_nothing(project, chain, deployer, local_config, monkeypatch):
+def test_deploy__failure_half_way_records_nothing(project, chain, operator, local_config, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("node went away")
 
     monkeypatch.setattr(deploy_module, "deploy_vault", broken)
     with pytest.raises(UserError) as info:
-        deploy(project, chain, deployer, local_config, network="test")
+        deploy(project, chain, operator, local_config, network="test")
     message = str(info.value)
     assert message.startswith("deploy failed at 'deploy the vault': node went away; no manifest was written")
     assert "now abandoned: asset 0x" in message and "perp_market 0x" in message

@@ -19,11 +19,11 @@ def refused(match, fn, *args, **kwargs):
 
 
 @pytest.fixture
-def hedged(dep, chain, deployer, alice, bob):
+def hedged(dep, chain, operator, alice, bob):
     """alice 60k and bob 40k in, then one keeper rebalance into a 2x hedge."""
     ops.deposit(dep, chain, alice, 60_000 * USDC, use_faucet=True)
     ops.deposit(dep, chain, bob, 40_000 * USDC, use_faucet=True)
-    ops.rebalance(dep, chain, deployer, *ops.hedge_targets(dep, Decimal(2)))
+    ops.rebalance(dep, chain, operator, *ops.hedge_targets(dep, Decimal(2)))
     return dep
 
 
@@ -80,14 +80,14 @@ def test_deposit__missing_approval(dep, chain, alice):
     )
 
 
-def test_deposit__paused_vault(dep, chain, deployer, alice):
-    dep.vault.pause(sender=deployer)
+def test_deposit__paused_vault(dep, chain, operator, alice):
+    dep.vault.pause(sender=operator)
     refused("deposits are paused by the guardian", ops.deposit, dep, chain, alice, USDC, use_faucet=True)
     assert dep.asset.balanceOf(alice) == 0  # refused before the faucet
 
 
-def test_deposit__shut_down_vault(dep, chain, deployer, alice):
-    dep.vault.shutdown(sender=deployer)
+def test_deposit__shut_down_vault(dep, chain, operator, alice):
+    dep.vault.shutdown(sender=operator)
     refused("the vault is shut down", ops.deposit, dep, chain, alice, USDC, use_faucet=True)
 
 
@@ -105,8 +105,8 @@ def test_deposit__stale_oracle(dep, chain, alice):
     )
 
 
-def test_deposit__above_the_cap(dep, chain, deployer, alice):
-    dep.vault.set_deposit_cap(10 * USDC, sender=deployer)
+def test_deposit__above_the_cap(dep, chain, operator, alice):
+    dep.vault.set_deposit_cap(10 * USDC, sender=operator)
     refused(
         "the vault takes at most 10.00 USDC more", ops.deposit, dep, chain, alice, 20 * USDC, use_faucet=True
     )
@@ -253,8 +253,8 @@ def test_withdraw__stale_oracle(hedged, chain, alice):
     refused("the oracle price is stale", ops.withdraw, hedged, chain, alice, everything=True)
 
 
-def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, deployer, alice):
-    market.push_price(hedged, deployer, Decimal(3_090))  # +3 %, the pool not arbitraged
+def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, operator, alice):
+    market.push_price(hedged, operator, Decimal(3_090))  # +3 %, the pool not arbitraged
     refused(
         r"the spot pool \(-\d+ bps from the oracle\) would fill .* beyond the vault's 50 bps slippage "
         r"rule: run `ape run market arb`",
@@ -264,15 +264,15 @@ def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, deployer, alice):
         alice,
         everything=True,
     )
-    market.arb(hedged, deployer)
+    market.arb(hedged, operator)
     assert ops.withdraw(hedged, chain, alice, everything=True).assets > 0
 
 
 # ----------------------------------------------------------------------------- status
 
 
-def test_status__hedged_vault(hedged, chain, deployer, alice):
-    market.set_funding(hedged, deployer, Decimal("0.0001"), "8h")
+def test_status__hedged_vault(hedged, chain, operator, alice):
+    market.set_funding(hedged, operator, Decimal("0.0001"), "8h")
     s = ops.status(hedged, chain, holder=alice.address)
     json.dumps(s)  # JSON-ready
     assert abs(Decimal(s["delta_bps"])) < 5
@@ -281,7 +281,7 @@ def test_status__hedged_vault(hedged, chain, deployer, alice):
     assert s["idle_wei"] + s["spot_value_wei"] + s["perp_equity_wei"] == pytest.approx(s["nav_wei"], abs=10)
     assert Decimal(s["funding_rate_per_hour"]) == pytest.approx(Decimal("0.0000125"), abs=Decimal("1e-15"))
     assert Decimal(s["funding_apr"]) == pytest.approx(Decimal("0.1095"), abs=Decimal("0.0001"))
-    assert s["roles"]["keeper_active"] and s["roles"]["owner"] == deployer.address
+    assert s["roles"]["keeper_active"] and s["roles"]["owner"] == operator.address
     assert len(s["rules"]) == 11 and not s["paused"] and not s["shutdown"]
     assert s["holder"]["shares_wei"] == hedged.vault.balanceOf(alice)
     text = ops.format_status(s)
@@ -289,8 +289,8 @@ def test_status__hedged_vault(hedged, chain, deployer, alice):
     assert "margin ratio 50" in text and "state           open" in text
 
 
-def test_status__fresh_vault_has_no_position(dep, chain, deployer):
-    dep.vault.pause(sender=deployer)
+def test_status__fresh_vault_has_no_position(dep, chain, operator):
+    dep.vault.pause(sender=operator)
     s = ops.status(dep, chain)
     assert s["nav_wei"] == 0 and s["margin_ratio_bps"] is None and s["leverage"] is None
     assert s["delta_bps"] is None and s["paused"]

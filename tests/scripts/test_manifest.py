@@ -69,6 +69,15 @@ def test_manifest__refuses_to_overwrite_unless_forced(manifests):
     assert load_manifest(31337).deploy_block == 9
 
 
+def test_manifest__unwritable_folder_is_refused_before_a_deploy(tmp_path):
+    from keeper.manifest import check_can_write
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(UserError, match=r"cannot create .*file/deployments for the manifest"):
+        check_can_write(1, blocker / "deployments")
+
+
 def test_manifest__missing_says_how_to_deploy(manifests):
     with pytest.raises(
         UserError, match=r"no deployment for chain 5: .*5.json does not exist .*ape run deploy"

@@ -1,24 +1,25 @@
 """The market feeder (what `ape run market ...` runs): price, funding, arb, replay, mirror."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from keeper import market
 from keeper.errors import UserError
-from keeper.hyperliquid import HyperliquidError, file_fetch
+from keeper.sources.hyperliquid import parse_meta_and_asset_ctxs
 from keeper.units import rate_per_second_e18
 from tests.scripts.conftest import FIXTURES
 
 E8 = 10**8
-HL_FIXTURE = FIXTURES / "hyperliquid_metaAndAssetCtxs.json"
+HL_FIXTURE = FIXTURES / "api" / "hyperliquid_metaAndAssetCtxs.json"
 
 
-def test_price__accrues_funding_then_starts_a_round(dep, chain, deployer):
-    market.set_funding(dep, deployer, Decimal("0.0001"), "1h")
+def test_price__accrues_funding_then_starts_a_round(dep, chain, operator):
+    market.set_funding(dep, operator, Decimal("0.0001"), "1h")
     chain.mine(deltatime=3_600)
-    push = market.push_price(dep, deployer, Decimal("3100.5"))
+    push = market.push_price(dep, operator, Decimal("3100.5"))
     assert (push.old_e8, push.new_e8) == (3_000 * E8, 310_050_000_000)
     assert push.move_bps == pytest.approx(Decimal("335"), abs=1)
     # The hour at the old price was charged before the new price existed.
@@ -31,25 +32,25 @@ def test_price__needs_the_feeder_role(dep, alice):
         market.push_price(dep, alice, Decimal(3_000))
 
 
-def test_funding__per_8h_and_negative(dep, deployer):
-    old, new = market.set_funding(dep, deployer, Decimal("0.0001"), "8h")
+def test_funding__per_8h_and_negative(dep, operator):
+    old, new = market.set_funding(dep, operator, Decimal("0.0001"), "8h")
     assert old == 0 and new == dep.perp_market.funding_rate() == rate_per_second_e18(
         Decimal("0.0001"), 28_800
     )
-    _, new = market.set_funding(dep, deployer, Decimal("-0.00005"), "1h")
+    _, new = market.set_funding(dep, operator, Decimal("-0.00005"), "1h")
     assert new == dep.perp_market.funding_rate() < 0
     assert "-0.005000 %/h" in market.describe_rate(new)
 
 
-def test_funding__beyond_the_cap_is_refused_before_sending(dep, deployer):
-    nonce = deployer.nonce
+def test_funding__beyond_the_cap_is_refused_before_sending(dep, operator):
+    nonce = operator.nonce
     with pytest.raises(
         UserError, match=r"funding 5.000000 % per 1h is 5.0000 %/h, beyond the market's cap of 4.00 %/h"
     ):
-        market.set_funding(dep, deployer, Decimal("0.05"), "1h")
+        market.set_funding(dep, operator, Decimal("0.05"), "1h")
     with pytest.raises(UserError, match="--per must be one of 1h, 8h"):
-        market.set_funding(dep, deployer, Decimal("0.0001"), "4h")
-    assert deployer.nonce == nonce
+        market.set_funding(dep, operator, Decimal("0.0001"), "4h")
+    assert operator.nonce == nonce
 
 
 def test_funding__needs_the_operator_role(dep, alice):
@@ -57,8 +58,8 @@ def test_funding__needs_the_operator_role(dep, alice):
         market.set_funding(dep, alice, Decimal("0.0001"))
 
 
-def test_arb__brings_the_pool_to_the_oracle(dep, deployer, stranger):
-    market.push_price(dep, deployer, Decimal(3_150))
+def test_arb__brings_the_pool_to_the_oracle(dep, operator, stranger):
+    market.push_price(dep, operator, Decimal(3_150))
     before, after = market.arb(dep, stranger)  # anyone may arbitrage
     assert before == pytest.approx(3_000 * E8, rel=1e-5)
     assert after == pytest.approx(3_150 * E8, rel=1e-4)
@@ -73,7 +74,7 @@ def write_csv(tmp_path, text):
     return path
 
 
-def test_replay__warps_the_chain_by_each_gap(dep, chain, deployer, tmp_path):
+def test_replay__warps_the_chain_by_each_gap(dep, chain, operator, tmp_path):
     path = write_csv(
         tmp_path,
         "timestamp,price,funding_rate\n"
@@ -85,7 +86,7 @@ def test_replay__warps_the_chain_by_each_gap(dep, chain, deployer, tmp_path):
     assert [r.timestamp - rows[0].timestamp for r in rows] == [0, 28_800, 57_600]
     start = chain.pending_timestamp
     seen = []
-    steps = market.replay(dep, chain, deployer, rows, interval="8h", on_step=seen.append)
+    steps = market.replay(dep, chain, operator, rows, interval="8h", on_step=seen.append)
     assert steps == seen and [s.waited_seconds for s in steps] == [0, 28_800, 28_800]
     assert chain.blocks.head.timestamp - start >= 57_600
     assert dep.price_feed.latestAnswer() == 2_950 * E8
@@ -93,23 +94,23 @@ def test_replay__warps_the_chain_by_each_gap(dep, chain, deployer, tmp_path):
     assert dep.spot_pool.price_e8() == pytest.approx(2_950 * E8, rel=1e-4)  # arbitraged each step
 
 
-def test_replay__live_network_waits_instead_of_warping(dep, chain, deployer, tmp_path, monkeypatch):
+def test_replay__live_network_waits_instead_of_warping(dep, chain, operator, tmp_path, monkeypatch):
     monkeypatch.setattr(market, "is_local", lambda chain: False)
     path = write_csv(tmp_path, "time,close\n1700000000,3000\n1700003600,3010\n")
     waits = []
     market.replay(
-        dep, chain, deployer, market.load_replay(path), speed=Decimal(60), sleep=waits.append, do_arb=False
+        dep, chain, operator, market.load_replay(path), speed=Decimal(60), sleep=waits.append, do_arb=False
     )
     assert waits == [60.0]
 
 
-def test_replay__real_binance_8h_bars(dep, chain, deployer, data_dir):
+def test_replay__real_binance_8h_bars(dep, chain, operator, data_dir):
     path = data_dir / "prices" / "binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv"
     rows = market.load_replay(path, price_column="close", limit=3)
     assert [r.price_usd for r in rows] == [Decimal("130.24"), Decimal("132.08"), Decimal("130.77")]
     # ETH at $130 is 96 % below the venue's $3,000 seed: arbitraging the pool that far takes
     # a thousand faucet calls, so this replay leaves the pool alone.
-    market.replay(dep, chain, deployer, rows, do_arb=False)
+    market.replay(dep, chain, operator, rows, do_arb=False)
     assert dep.price_feed.latestAnswer() == 13_077_000_000
 
 
@@ -137,44 +138,52 @@ def test_replay__unknown_column(tmp_path):
         market.load_replay(path, price_column="mark")
 
 
-def test_replay__funding_beyond_the_cap_is_refused_before_any_push(dep, chain, deployer, tmp_path):
+def test_replay__funding_beyond_the_cap_is_refused_before_any_push(dep, chain, operator, tmp_path):
     path = write_csv(tmp_path, "timestamp,price,funding_rate\n2024-01-01,3000,0\n2024-01-02,3100,0.5\n")
     with pytest.raises(UserError, match="beyond the market's cap"):
-        market.replay(dep, chain, deployer, market.load_replay(path), interval="8h")
+        market.replay(dep, chain, operator, market.load_replay(path), interval="8h")
     assert dep.price_feed.latestAnswer() == 3_000 * E8
 
 
 # ----------------------------------------------------------------------------- mirror
+# Readings come from keeper.sources.hyperliquid (tested on its own in tests/keeper); these
+# tests feed it the project's recorded-shape fixture: ETH oracle 3600.5, funding -0.0000031/h.
 
 
-def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, deployer):
+def reading(body):
+    return lambda: parse_meta_and_asset_ctxs(body, "ETH", datetime.now(UTC))
+
+
+def no_sleep(seconds):
+    pass
+
+
+def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, operator):
     polls = market.mirror(
-        dep, chain, deployer, file_fetch(str(HL_FIXTURE)), "ETH", polls=2, sleep=lambda s: None
+        dep, chain, operator, market.recorded_reading(HL_FIXTURE, "ETH"), polls=2, sleep=no_sleep
     )
     first, second = polls
     assert first.pushed_price and first.set_funding
-    assert (first.price_usd, first.funding_rate_per_hour) == (Decimal("3124.6"), Decimal("0.0000125"))
+    assert (first.price_usd, first.funding_rate_per_hour) == (Decimal("3600.5"), Decimal("-0.0000031"))
     assert not second.pushed_price and not second.set_funding  # same answer, fresh push: nothing to do
-    assert dep.price_feed.latestAnswer() == 312_460_000_000
-    assert dep.perp_market.funding_rate() == rate_per_second_e18(Decimal("0.0000125"), 3_600)
-    assert dep.spot_pool.price_e8() == pytest.approx(312_460_000_000, rel=1e-4)
+    assert dep.price_feed.latestAnswer() == 360_050_000_000
+    assert dep.perp_market.funding_rate() == rate_per_second_e18(Decimal("-0.0000031"), 3_600) < 0
+    assert dep.spot_pool.price_e8() == pytest.approx(360_050_000_000, rel=1e-4)
 
 
-def test_mirror__heartbeat_and_deviation(dep, chain, deployer):
-    answers = iter([Decimal("3000.5"), Decimal("3000.5"), Decimal("3010")])
+def test_mirror__heartbeat_and_deviation(dep, chain, operator):
+    answers = iter(["3000.5", "3000.5", "3010"])
     body = json.loads(HL_FIXTURE.read_text())
 
-    def fetch(request):
-        assert request == {"type": "metaAndAssetCtxs"}
-        body[1][1]["oraclePx"] = str(next(answers))
-        return body
+    def read():
+        body[1][1]["oraclePx"] = next(answers)
+        return reading(body)()
 
     polls = market.mirror(
         dep,
         chain,
-        deployer,
-        fetch,
-        "ETH",
+        operator,
+        read,
         polls=3,
         deviation_bps=10,
         heartbeat_seconds=3_600,
@@ -186,24 +195,34 @@ def test_mirror__heartbeat_and_deviation(dep, chain, deployer):
     assert [p.pushed_price for p in polls] == [False, True, True]
 
 
-def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, deployer, tmp_path):
-    bad = tmp_path / "bad.json"
-    bad.write_text("[]")
+def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, operator, tmp_path):
     good = json.loads(HL_FIXTURE.read_text())
     answers = iter([[], good])
-    polls = market.mirror(dep, chain, deployer, lambda r: next(answers), "ETH", polls=2, sleep=lambda s: None)
-    assert polls[0].error and "expected [meta, [ctx, ...]]" in polls[0].error and polls[1].pushed_price
-    with pytest.raises(
-        UserError, match=r"mirror stopped after 3 failed polls in a row: hyperliquid metaAndAssetCtxs"
-    ):
-        market.mirror(dep, chain, deployer, file_fetch(str(bad)), "ETH", max_failures=3, sleep=lambda s: None)
+    polls = market.mirror(dep, chain, operator, lambda: reading(next(answers))(), polls=2, sleep=no_sleep)
+    assert "metaAndAssetCtxs must be [meta, assetCtxs]" in (polls[0].error or "")
+    assert polls[1].pushed_price
+    bad = tmp_path / "bad.json"
+    bad.write_text("[]")
+    with pytest.raises(UserError, match=r"mirror stopped after 3 failed polls in a row: hyperliquid: "):
+        market.mirror(
+            dep, chain, operator, market.recorded_reading(bad, "ETH"), max_failures=3, sleep=no_sleep
+        )
+
+
+def test_mirror__a_single_failed_poll_is_an_error(dep, chain, operator, tmp_path):
+    with pytest.raises(UserError, match=r"mirror: no poll succeeded \(recorded: cannot read .*missing.json"):
+        market.mirror(
+            dep, chain, operator, market.recorded_reading(tmp_path / "missing.json", "ETH"), polls=1
+        )
+
+
+def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, operator):
+    body = json.loads(HL_FIXTURE.read_text())
+    body[1][1]["oraclePx"] = None
+    with pytest.raises(UserError, match="ETH: no oracle price in the answer"):
+        market.mirror(dep, chain, operator, reading(body), polls=1)
 
 
 def test_mirror__needs_both_roles(dep, chain, alice):
     with pytest.raises(UserError, match="lacks FEEDER_ROLE"):
-        market.mirror(dep, chain, alice, file_fetch(str(HL_FIXTURE)), "ETH", polls=1)
-
-
-def test_mirror__unreadable_recording(tmp_path):
-    with pytest.raises(HyperliquidError, match="cannot read recorded response"):
-        file_fetch(str(tmp_path / "missing.json"))({})
+        market.mirror(dep, chain, alice, market.recorded_reading(HL_FIXTURE, "ETH"), polls=1)
