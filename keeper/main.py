@@ -1,4 +1,5 @@
-"""`basis-keeper`: run the keeper (`run`), one tick (`once`), or print what it sees (`status`).
+"""`basis-keeper`: run the keeper (`run`), one tick (`once`), print what it sees (`status`),
+or replay the strategy over a funding history (`replay`).
 
 Exit codes: 0 = fine (for `once`: acted), 1 = bad input or configuration (one line on
 stderr), 2 = `once` found nothing to do, 3 = `once` failed (node, venue or transaction).
@@ -268,6 +269,33 @@ def status(as_json: bool, **options: Any) -> None:
     else:
         for key, value in info.items():
             click.echo(f"{key:>26}  {value}")
+
+
+@cli.command()
+@click.option(
+    "--funding", "funding_path", required=True, type=click.Path(dir_okay=False), help="funding history file"
+)
+@click.option(
+    "--prices", "prices_path", type=click.Path(dir_okay=False), help="price series (default: constant)"
+)
+@click.option("--from", "date_from", help="first day (UTC, YYYY-MM-DD[THH:MM])")
+@click.option("--to", "date_to", help="last moment (UTC, YYYY-MM-DD[THH:MM]), exclusive")
+@click.option("--mode", type=click.Choice(["chain", "model"]), default="model", show_default=True)
+@click.option("--utc-shift-hours", type=int, help="the funding file's UTC offset (default: from its venue)")
+@click.option("--deposit", type=int, default=1_000_000, show_default=True, help="whole asset units")
+@click.option("--gas-gwei", type=float, default=20.0, show_default=True)
+@click.option("--eth-price", type=float, default=3_000.0, show_default=True, help="USD, to price gas")
+@click.option("--management-fee-bps", type=int, default=0, show_default=True)
+@click.option("--performance-fee-bps", type=int, default=0, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here")
+def replay(**options: Any) -> None:
+    """Replay the strategy over a funding history and print the yield report."""
+    from keeper.replay.cli import run_replay  # lazy: `run` starts without it
+
+    try:
+        run_replay(**options)
+    except UserError as err:
+        _fail(str(err))
 
 
 def main() -> None:
