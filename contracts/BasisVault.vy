@@ -364,11 +364,12 @@ def __init__(
 
 @external
 @nonreentrant
-def deposit(assets: uint256, receiver: address) -> uint256:
+def deposit(assets: uint256, receiver: address, min_shares: uint256 = 0) -> uint256:
     """
     @dev Deposits exactly `assets` into idle for shares (rounded down).
     @param assets Asset wei, > 0 and <= maxDeposit.
     @param receiver Who gets the shares; not the zero address nor the vault.
+    @param min_shares Slippage bound: revert if fewer shares would be minted.
     @return uint256 Shares minted.
     """
     assert assets != 0, "vault: zero assets"
@@ -380,6 +381,7 @@ def deposit(assets: uint256, receiver: address) -> uint256:
     assert assets <= self._max_deposit(nav, supply), "vault: deposit above maximum"
     shares: uint256 = math._mul_div(assets, supply + _VIRTUAL_SHARES, nav + 1, False)
     assert shares != 0, "vault: zero shares"
+    assert shares >= min_shares, "vault: shares below minimum"
     self._deposit(receiver, assets, shares)
     return shares
 

@@ -134,6 +134,9 @@ class DepositResult:
     minted: int  # test asset minted from the faucet first
 
 
+DEPOSIT_TOLERANCE_BPS = 10
+
+
 def deposit(
     dep: Deployment,
     chain: Any,
@@ -145,7 +148,9 @@ def deposit(
     use_faucet: bool = False,
     approve: bool = True,
 ) -> DepositResult:
-    """Deposits exactly `assets` wei for at least `min_shares` (default: the quote)."""
+    """Deposits exactly `assets` wei for at least `min_shares`, enforced by the vault in the
+    same transaction (default: the quote less DEPOSIT_TOLERANCE_BPS, room for the share price
+    to move by a few seconds of funding between the quote and the block)."""
     from keeper.venue import faucet
 
     vault, asset = dep.vault, dep.asset
@@ -169,7 +174,7 @@ def deposit(
         raise UserError(f"{fmt_units(assets, dec, dec)} {sym} is too small: it buys 0 shares")
     if min_shares is not None and quote < min_shares:
         raise UserError(f"the deposit buys {quote} shares now, below --min-shares {min_shares}")
-    floor = quote if min_shares is None else min_shares
+    floor = quote * (10_000 - DEPOSIT_TOLERANCE_BPS) // 10_000 if min_shares is None else min_shares
 
     minted = 0
     balance = int(asset.balanceOf(account.address))
@@ -200,17 +205,12 @@ def deposit(
     before = int(vault.balanceOf(receiver))
     try:
         with explain_reverts("deposit refused"):
-            vault.deposit(assets, receiver, sender=account)
+            vault.deposit(assets, receiver, floor, sender=account)
     except BaseException:
         if approved:  # leave no allowance behind for a deposit that did not happen
             asset.approve(vault.address, allowance, sender=account)
         raise
     shares = int(vault.balanceOf(receiver)) - before
-    if shares < floor:
-        raise UserError(
-            f"deposited, but received {shares} shares, below the {floor} quoted "
-            "(the share price moved between the quote and the transaction)"
-        )
     return DepositResult(assets=assets, shares=shares, receiver=receiver, approved=approved, minted=minted)
 
 

@@ -25,7 +25,11 @@ def _address(value: str | None, what: str) -> str | None:
 
 @click.option("--amount", required=True, help="asset to deposit, in whole units (e.g. 1000 or 12.5)")
 @click.option("--receiver", help="who gets the shares (default: the signing account)")
-@click.option("--min-shares", type=int, help="fewest shares (share wei) to accept (default: the quote)")
+@click.option(
+    "--min-shares",
+    type=int,
+    help="fewest shares (share wei) to accept, enforced on chain (default: the quote less 0.1 %)",
+)
 @click.option(
     "--faucet", "use_faucet", is_flag=True, help="mint missing test asset first (reference venue only)"
 )

@@ -33,6 +33,14 @@ def test_mint__preview_equals_execution(vault, fish):
     assert log.assets == cost
 
 
+def test_deposit__min_shares__enforced_in_the_call(vault, fish, whale):
+    vault.deposit(12_345 * USDC, fish, sender=fish)
+    preview = vault.previewDeposit(1_000 * USDC)
+    with ape.reverts("vault: shares below minimum"):
+        vault.deposit(1_000 * USDC, whale, preview + 1, sender=whale)
+    assert vault.deposit(1_000 * USDC, whale, preview, sender=whale).return_value == preview
+
+
 def test_deposit__zero__reverts(vault, fish):
     with ape.reverts("vault: zero assets"):
         vault.deposit(0, fish, sender=fish)
