@@ -51,7 +51,7 @@ from keeper.venue import VaultRules, VenueParams
 YEAR = 365 * 86_400
 # Gas per call, from `make bench` (reports/bench.json): rebalance open / adjust / park,
 # emergency_deleverage.
-GAS_UNITS = {"open": 504_637, "adjust": 291_700, "park": 220_045, "emergency": 282_641}
+GAS_UNITS = {"open": 504_625, "adjust": 321_896, "park": 241_962, "emergency": 282_641}
 
 
 @dataclass(frozen=True)
