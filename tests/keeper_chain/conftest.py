@@ -79,3 +79,9 @@ def keystore(keystore_dir, monkeypatch):
 @pytest.fixture(scope="session", autouse=True)
 def _keeper_personas(keeper_account, depositor):
     """Resolve session personas before module fixtures deploy (ape isolation)."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_fixtures_first(keystore_dir):
+    """Module-scoped fixtures that tests request through function fixtures, resolved before
+    the first test's snapshot (ape would otherwise rebase its isolation)."""
