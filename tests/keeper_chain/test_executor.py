@@ -5,6 +5,11 @@ from keeper.executor import ActionRejected, Executor, TxFailed, emergency_callda
 from keeper.signer import SignerError, load_keystore_account
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _deploy_first(vault):
+    """The vault exists before the first test's snapshot (no isolation rebase)."""
+
+
 def test_keystore__unlocks_from_apes_passphrase_variable(keystore, keeper_account):
     assert load_keystore_account("bot").address == keeper_account.address
 
