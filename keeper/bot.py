@@ -197,9 +197,8 @@ class Keeper:
             return None
         log.info("%s: %s", label, action.reason)
         sent = self.executor.send(label, data)
-        self.metrics.actions.labels(
-            label.split(" ")[0] if isinstance(action, EmergencyDeleverage) else action.intent
-        ).inc()
+        kind = str(action.intent) if isinstance(action, Rebalance) else "emergency_deleverage"
+        self.metrics.actions.labels(kind).inc()
         log.info("%s mined in block %d, gas %d", label, sent.block_number, sent.gas_used)
         return sent
 
