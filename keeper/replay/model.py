@@ -1,7 +1,7 @@
 """Model-mode replay: the real strategy over a funding (and price) history, on the exact
 venue models and the vault transcription (`keeper.model.world.World`), no chain.
 
-Each step is one funding print covering [start, end] (`keeper.history.FundingPrint`):
+Each step (`keeper.replay.driver.MarketStep`) is one funding print covering [start, end]:
 at `start` the world warps there (funding accrues at the old rate and price), the
 oracle takes the price at `start` (`keeper.history.price_at`), the perp takes the
 print's rate as its 1e18-per-second integer (rate / interval * 1e18, capped at the
@@ -26,72 +26,60 @@ the live rate, as it would on chain).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import cast
 
-from keeper.history import FundingPrint, PricePoint, SeriesReport, price_at
-from keeper.model.accounting import DECIMALS_OFFSET, AccountingModel
-from keeper.model.venue import (
-    BPS,
-    MAX_FUNDING_RATE,
-    PRICE_UNIT,
-    RATE_UNIT,
-    ModelRevert,
-    PerpModel,
-    SpotPoolModel,
-    value,
-)
+from keeper.history import FundingPrint, PricePoint, SeriesReport
+from keeper.model.accounting import AccountingModel
+from keeper.model.venue import PRICE_UNIT, ModelRevert, PerpModel, SpotPoolModel
 from keeper.model.world import VAULT, World
 from keeper.reference import ReferenceHistory
+from keeper.replay.driver import (
+    GAS_UNITS,
+    YEAR,
+    Costs,
+    Fill,
+    MarketStep,
+    Observation,
+    Probe,
+    ReplayConfig,
+    ReplayResult,
+    Swap,
+    Ticked,
+    Trade,
+    book_trades,
+    history_steps,
+    rate_e18_per_second,
+    replay,
+)
 from keeper.sources.base import Limits
-from keeper.strategy import Decision, EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
-from keeper.venue import VaultRules, VenueParams
+from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, decide
 
-YEAR = 365 * 86_400
-# Gas per call, from `make bench` (reports/bench.json): rebalance open / adjust / park,
-# emergency_deleverage.
-GAS_UNITS = {"open": 504_625, "adjust": 321_896, "park": 241_962, "emergency": 282_641}
-
-
-@dataclass(frozen=True)
-class ReplayConfig:
-    """What the replay runs with. Money in whole asset units unless `_wei`."""
-
-    deposit: int = 1_000_000
-    venue: VenueParams = field(default_factory=VenueParams)
-    rules: VaultRules = field(default_factory=VaultRules)
-    settings: Settings = field(default_factory=Settings)
-    management_fee_bps: int = 0
-    performance_fee_bps: int = 0
-    gas_gwei: float = 20.0
-    eth_price_usd: float = 3_000.0
-    constant_price: float = 3_000.0  # the oracle price when no price series is given
+__all__ = ["YEAR", "ModelBackend", "ReplayConfig", "ReplayResult", "rate_e18_per_second", "run_model"]
 
 
 class _RecordingPool(SpotPoolModel):
-    """The spot pool, noting the vault's swaps (input token, amount in, amount out)."""
+    """The spot pool, noting the vault's swaps."""
 
     recording: bool = False
-    swaps: list[tuple[bool, int, int]]
+    swaps: list[Swap]
 
     def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
         out = super().swap(base_in, amount_in, min_out)
         if self.recording:
-            self.swaps.append((base_in, amount_in, out))
+            self.swaps.append(Swap(base_in, amount_in, out))
         return out
 
 
 class _RecordingPerp(PerpModel):
-    """The perp market, noting the vault's fills (size, fill, index, fee) and funding settled."""
+    """The perp market, noting the vault's fills and the funding it settled."""
 
-    fills: list[tuple[int, int, int, int]]
+    fills: list[Fill]
     settled: int = 0
 
     def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
         fill, fee, realized = super().modify_position(who, size_delta)
         if who == VAULT:
-            self.fills.append((size_delta, fill, self.price_e8, fee))
+            self.fills.append(Fill(size_delta, fill, self.price_e8, fee))
         return fill, fee, realized
 
     def _settle_funding(self, who: str) -> int:
@@ -101,78 +89,8 @@ class _RecordingPerp(PerpModel):
         return amount
 
 
-@dataclass
-class Costs:
-    """Attribution of every NAV change, asset wei (costs positive)."""
-
-    funding: int = 0  # net received (+) over the run
-    funding_received: int = 0
-    funding_paid: int = 0
-    spot_pnl: int = 0  # the spot leg's value change at the oracle between trades
-    perp_pnl: int = 0  # the short's unrealised PnL change at the index between trades
-    spot_fees: int = 0
-    spot_impact: int = 0
-    perp_fees: int = 0
-    perp_impact: int = 0
-    liquidation_loss: int = 0
-    gas_units: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    time: int
-    price_e8: int
-    funding_rate_per_hour: float  # the rate the perp took for this step
-    expected_per_hour: float | None
-    action: str  # "hold", a rebalance intent, "emergency", "revert"
-    nav: int  # gross NAV after the step's action, asset wei
-    share_price: float  # totalAssets / totalSupply, asset units per share unit
-    margin_ratio_bps: int | None
-    delta_bps: int
-    parked: bool
-
-
-@dataclass
-class ReplayResult:
-    config: ReplayConfig
-    steps: list[Step]
-    costs: Costs
-    start: int
-    end: int
-    nav_start: int
-    nav_end: int  # gross, asset wei
-    net_nav_end: int
-    supply_start: int
-    supply_end: int
-    carry_growth: float  # an always-hedged position at the target leverage: growth factor
-    carry_simple: float  # the same, summed (fraction of NAV)
-    rebalances: dict[str, int]
-    reverts: list[str]
-    liquidations: int
-    capped_prints: int
-    parked_seconds: int
-    reports: list[SeriesReport]
-    notes: list[str]
-    seconds: float  # wall time of the run
-
-    @property
-    def share_price_start(self) -> float:
-        return float(self.nav_start * 10**DECIMALS_OFFSET / self.supply_start)
-
-    @property
-    def share_price_end(self) -> float:
-        return float(self.net_nav_end * 10**DECIMALS_OFFSET / self.supply_end)
-
-
-def rate_e18_per_second(p: FundingPrint) -> tuple[int, bool]:
-    """The print as the market's 1e18-per-second rate (truncated), capped; and whether it was."""
-    rate = int(Decimal(repr(p.rate)) * RATE_UNIT / p.interval)
-    capped = max(-MAX_FUNDING_RATE, min(MAX_FUNDING_RATE, rate))
-    return capped, capped != rate
-
-
-class ModelReplay:
-    """One vault, one venue, one keeper; `run` replays a history through them."""
+class ModelBackend:
+    """One vault, one venue, one keeper, in Python; the depositors are in at `start`."""
 
     def __init__(self, config: ReplayConfig, start: int, price_e8: int) -> None:
         self.config = c = config
@@ -204,13 +122,14 @@ class ModelReplay:
             management_fee_bps=c.management_fee_bps,
             performance_fee_bps=c.performance_fee_bps,
         )
-        amount = v.asset_wei(c.deposit)
-        self.accounting.deposit("depositor", amount, 0, start)
-        self.world.deposit(amount)
+        for i, amount in enumerate(c.deposits_wei()):
+            nav = self.world._nav(self.world.price)
+            self.accounting.deposit(f"depositor{i}", amount, nav, start)
+            self.world.deposit(amount)
         self.reference = ReferenceHistory(start, 0)
         self.limits = Limits()
         self.costs = Costs()
-        self.rebalances: dict[str, int] = {}
+        self.trades: list[Trade] = []
         self.reverts: list[str] = []
         self.liquidations = 0
 
@@ -223,33 +142,30 @@ class ModelReplay:
         w = self.world
         return w._base_value(w.spot_base, w.price), self.perp.unrealized_pnl(VAULT)
 
-    def advance(self, to: int, price_e8: int, rate: int) -> None:
-        """Time to `to`, the oracle to `price_e8`, the perp's rate to `rate`; PnL attributed."""
-        c, perp = self.costs, self.perp
+    def advance(self, step: MarketStep) -> int:
+        perp, w = self.perp, self.world
         funding0 = self._funding_total()
         spot0, perp0 = self._leg_values()
-        perp.warp(to - perp.now)
-        perp.set_price(price_e8)
-        funding1 = self._funding_total()
+        perp.warp(step.time - perp.now)
+        if step.push_oracle:
+            perp.set_price(step.price_e8)
         spot1, perp1 = self._leg_values()
-        step_funding = funding1 - funding0
-        c.funding += step_funding
-        if step_funding >= 0:
-            c.funding_received += step_funding
-        else:
-            c.funding_paid -= step_funding
-        c.spot_pnl += spot1 - spot0
-        c.perp_pnl += perp1 - perp0
-        if perp.funding_rate != rate:
-            perp.set_funding_rate(rate)
-            self.reference.changes.append((to, rate))
-            self._prune_reference(to)
+        self.costs.market_move(self._funding_total() - funding0, spot1 - spot0, perp1 - perp0)
+        if perp.funding_rate != step.rate:
+            perp.set_funding_rate(step.rate)
+            self.reference.changes.append((step.time, step.rate))
+            self._prune_reference(step.time)
         if perp.is_liquidatable(VAULT):
-            nav_before = self.world._nav(price_e8)
+            nav_before = w._nav(w.price)
             perp.liquidate(VAULT)
             self.liquidations += 1
-            c.liquidation_loss += nav_before - self.world._nav(price_e8)
-        self.world.arb_pool()
+            self.costs.liquidation_loss += nav_before - w._nav(w.price)
+        pool_before = self.pool.price_e8(w.base_unit, w.asset_unit)
+        if step.arbitrage:
+            w.arb_pool()
+        if step.pool_offset_bps:
+            w.arb_pool(w.price * (10_000 + step.pool_offset_bps) // 10_000)
+        return pool_before
 
     def _prune_reference(self, now: int) -> None:
         """Keeps the reference history to what the funding window can see (the chain keeps
@@ -264,7 +180,7 @@ class ModelReplay:
 
     # ------------------------------------------------------------------ the keeper
 
-    def tick(self) -> tuple[Decision, str]:
+    def tick(self) -> Ticked:
         w = self.world
         state = w.state()
         view = self.reference.view(
@@ -276,8 +192,10 @@ class ModelReplay:
         )
         decision = decide(state, [view], self.config.settings)
         action = decision.action
+        expected = decision.signals.funding.expected_rate_per_hour
+        expected_f = None if expected is None else float(expected)
         if isinstance(action, Hold):
-            return decision, "hold"
+            return Ticked("hold", decision.reason, expected_f)
         kind = action.intent.value if isinstance(action, Rebalance) else "emergency"
         gross = w._nav(w.price)
         self.accounting.accrue(gross, w.now)  # every keeper call checkpoints fees first
@@ -296,49 +214,84 @@ class ModelReplay:
             self.perp, self.pool = cast(_RecordingPerp, saved.perp), cast(_RecordingPool, saved.pool)
             self.pool.recording = False
             self.reverts.append(f"{w.now}: {kind}: {err}")
-            return decision, "revert"
+            return Ticked("revert", str(err), expected_f)
         self.pool.recording = False
-        self._book_trades(spot0)
-        self.rebalances[kind] = self.rebalances.get(kind, 0) + 1
         if isinstance(action, EmergencyDeleverage):
             gas = GAS_UNITS["emergency"]
         else:
             gas = GAS_UNITS[{Intent.PARK: "park", Intent.ENTER: "open"}.get(action.intent, "adjust")]
         self.costs.gas_units += gas
-        return decision, kind
-
-    def _book_trades(self, spot0: int) -> None:
-        """Attributes a keeper call's NAV change to fees and impact, per fill, at the oracle."""
-        c, w = self.costs, self.world
-        price = w.price
-        fee_bps = self.pool.fee_bps
-        for base_in, amount_in, out in self.pool.swaps:
-            given = w._base_value(amount_in, price) if base_in else amount_in
-            got = out if base_in else w._base_value(out, price)
-            fee = given * fee_bps // BPS
-            c.spot_fees += fee
-            c.spot_impact += given - got - fee
-        unit = self.perp.asset_unit
-        for size_delta, fill, index, fee in self.perp.fills:
-            c.perp_fees += fee
-            # a buy above the index or a sell below it loses the difference
-            c.perp_impact += value(size_delta, fill, unit, True) - value(size_delta, index, unit, True)
-        # what the legs' value did besides the trades: spot bought or sold at the oracle is
-        # neutral, so only the trades' own losses above move NAV
-        spot1 = w._base_value(w.spot_base, price)
-        traded_spot = sum(
-            -w._base_value(a, price) if b else w._base_value(o, price) for b, a, o in self.pool.swaps
+        swaps, fills = tuple(self.pool.swaps), tuple(self.perp.fills)
+        self.trades.append(Trade(w.now, kind, w.price, swaps, fills, gas))
+        traded = book_trades(
+            self.costs, swaps, fills, w.price, w._base_value, self.pool.fee_bps, self.perp.asset_unit
         )
-        c.spot_pnl += spot1 - spot0 - traded_spot  # rounding of the books' base value only
+        # spot bought or sold at the oracle is neutral: what remains is the books' rounding
+        self.costs.spot_pnl += self._leg_values()[0] - spot0 - traded
         self.perp.fills, self.pool.swaps = [], []
+        return Ticked(kind, decision.reason, expected_f)
 
-    # ------------------------------------------------------------------ reads
+    def probe(self) -> Probe:
+        w = self.world
+        try:
+            w._fresh_price()
+            refused = "vault: shut down" if w.shutdown else None
+        except ModelRevert as err:
+            return Probe(str(err), str(err))
+        return Probe(refused, None)
 
-    def share_price(self, gross: int) -> tuple[int, int, float]:
-        a, w = self.accounting, self.world
-        net = a.net_nav(gross, w.now)
-        supply = a.supply
-        return net, supply, net * 10**DECIMALS_OFFSET / supply
+    def observe(self) -> Observation:
+        w = self.world
+        gross = w._nav(w.price)
+        acct = self.perp.account(VAULT)
+        return Observation(
+            nav=gross,
+            net_nav=self.accounting.net_nav(gross, w.now),
+            supply=self.accounting.supply,
+            price_e8=w.price,
+            spot_base=w.spot_base,
+            short_size=w.short_size,
+            spot_value=w._base_value(w.spot_base, w.price),
+            short_value=w._size_value(w.short_size, w.price, False),
+            margin_ratio_bps=self.perp.margin_ratio_bps(VAULT) if acct.size else None,
+            pool_price_e8=self.pool.price_e8(w.base_unit, w.asset_unit),
+        )
+
+
+def run_steps(
+    steps: list[MarketStep],
+    config: ReplayConfig | None = None,
+    *,
+    reports: list[SeriesReport] | None = None,
+    notes: list[str] | None = None,
+    end_price_e8: int | None = None,
+    scenario: str | None = None,
+) -> ReplayResult:
+    """Replays market steps (oldest first) on the models."""
+    config = config or ReplayConfig()
+    if not steps:
+        raise ValueError("no funding prints in the window")
+    began = time.perf_counter()
+    backend = ModelBackend(config, steps[0].time, steps[0].price_e8)
+    setup = time.perf_counter() - began
+    return replay(
+        backend,
+        steps,
+        config,
+        mode="model",
+        reports=reports,
+        notes=notes,
+        setup_seconds=setup,
+        end_price_e8=end_price_e8,
+        scenario=scenario,
+    )
+
+
+def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, config: ReplayConfig) -> int:
+    from keeper.history import price_at
+
+    p = config.constant_price if not prices else price_at(prices, prints[-1].time)
+    return round(p * PRICE_UNIT)
 
 
 def run_model(
@@ -353,84 +306,10 @@ def run_model(
     config = config or ReplayConfig()
     if not prints:
         raise ValueError("no funding prints in the window")
-    began = time.perf_counter()
     notes = list(notes or [])
     if prices is None:
         notes.append(f"no price series: the oracle is held at {config.constant_price:g}")
-
-    def price_e8(t: int) -> int:
-        p = config.constant_price if not prices else price_at(prices, t)
-        return round(p * PRICE_UNIT)
-
-    start = prints[0].time - prints[0].interval
-    replay = ModelReplay(config, start, price_e8(start))
-    nav_start = replay.world._nav(replay.world.price)
-    supply_start = replay.accounting.supply
-    lev = float(config.settings.target_leverage)
-    exposure = lev / (lev + 1)  # short notional per unit of NAV at the target leverage
-    carry_growth, carry_simple = 1.0, 0.0
-    steps: list[Step] = []
-    capped = parked_seconds = 0
-    for p in prints:
-        t0 = p.time - p.interval
-        rate, was_capped = rate_e18_per_second(p)
-        capped += was_capped
-        replay.advance(max(t0, replay.world.now), price_e8(t0), rate)
-        decision, kind = replay.tick()
-        w = replay.world
-        gross = w._nav(w.price)
-        _, _, pps = replay.share_price(gross)
-        state_short = w.short_size
-        acct = w.perp.account(VAULT)
-        ratio = w.perp.margin_ratio_bps(VAULT) if acct.size else None
-        spot_value = w._base_value(w.spot_base, w.price)
-        short_value = w._size_value(state_short, w.price, False)
-        delta_bps = abs(spot_value - short_value) * BPS // gross if gross else 0
-        expected = decision.signals.funding.expected_rate_per_hour
-        steps.append(
-            Step(
-                t0,
-                w.price,
-                rate * 3_600 / RATE_UNIT,
-                None if expected is None else float(expected),
-                kind,
-                gross,
-                pps,
-                ratio,
-                delta_bps,
-                state_short == 0,
-            )
-        )
-        if state_short == 0:
-            parked_seconds += p.interval
-        step_carry = rate * p.interval / RATE_UNIT * exposure
-        carry_growth *= 1 + step_carry
-        carry_simple += step_carry
-    end = prints[-1].time
-    last = prints[-1]
-    replay.advance(end, price_e8(end), rate_e18_per_second(last)[0])
-    w = replay.world
-    gross = w._nav(w.price)
-    net, supply, _ = replay.share_price(gross)
-    return ReplayResult(
-        config=config,
-        steps=steps,
-        costs=replay.costs,
-        start=start,
-        end=end,
-        nav_start=nav_start,
-        nav_end=gross,
-        net_nav_end=net,
-        supply_start=supply_start,
-        supply_end=supply,
-        carry_growth=carry_growth,
-        carry_simple=carry_simple,
-        rebalances=replay.rebalances,
-        reverts=replay.reverts,
-        liquidations=replay.liquidations,
-        capped_prints=capped,
-        parked_seconds=parked_seconds,
-        reports=list(reports or []),
-        notes=notes,
-        seconds=time.perf_counter() - began,
+    steps = history_steps(prints, prices, config.constant_price)
+    return run_steps(
+        steps, config, reports=reports, notes=notes, end_price_e8=end_price(prints, prices, config)
     )

@@ -20,7 +20,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from keeper.replay.model import YEAR, ReplayResult
+from keeper.replay.driver import YEAR, ReplayResult
 
 RECONCILE_TOLERANCE_BPS = 1.0
 
@@ -136,7 +136,10 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
         "capped_funding_prints": r.capped_prints,
         "data": [line for rep in r.reports for line in rep.summary()],
         "notes": r.notes,
+        "mode": r.mode,
+        "scenario": r.scenario,
         "run_seconds": r.seconds,
+        "setup_seconds": r.setup_seconds,
         "steps_per_second": len(r.steps) / r.seconds if r.seconds else None,
     }
 
@@ -197,5 +200,7 @@ def table(report: dict[str, Any]) -> str:
     if report["capped_funding_prints"]:
         lines.append(f"  {report['capped_funding_prints']} funding prints capped at the market's bound")
     sps = report["steps_per_second"]
-    lines.append(f"  model replay: {report['run_seconds']:.2f} s" + (f", {sps:,.0f} steps/s" if sps else ""))
+    lines.append(
+        f"  {report['mode']} replay: {report['run_seconds']:.2f} s" + (f", {sps:,.0f} steps/s" if sps else "")
+    )
     return "\n".join(lines)
