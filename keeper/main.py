@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import click
+from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
 
 from keeper.bot import Keeper, TickReport, vault_state
@@ -72,7 +73,9 @@ def _settings(overrides: dict[str, Any]) -> KeeperSettings:
 class Stack:
     """Everything a tick needs, connected and checked."""
 
-    def __init__(self, settings: KeeperSettings, *, need_account: bool) -> None:
+    def __init__(
+        self, settings: KeeperSettings, *, need_account: bool, account: LocalAccount | None = None
+    ) -> None:
         self.settings = settings
         self.rpc = Rpc(settings.rpc_url, timeout=settings.rpc_timeout_seconds, retries=settings.rpc_retries)
         chain_id, genesis = self.rpc.batch([("eth_chainId", []), ("eth_getBlockByNumber", ["0x0", False])])
@@ -85,10 +88,10 @@ class Stack:
                 f"the node's chain {self.chain_id} is not the one deployed to (genesis differs): "
                 "was the local node restarted? redeploy"
             )
-        self.account = None
-        if settings.account:
+        self.account = account  # given: the chain replay's keeper, a local test key
+        if self.account is None and settings.account:
             self.account = load_keystore_account(settings.account)
-        elif need_account and not settings.dry_run:
+        elif self.account is None and need_account and not settings.dry_run:
             raise UserError(
                 "no keeper account: set BASIS_KEEPER_ACCOUNT (ape keystore alias) or use --dry-run"
             )
