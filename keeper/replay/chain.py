@@ -19,6 +19,7 @@ the model does (`keeper.replay.driver.book_trades`).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -37,10 +38,11 @@ from eth_utils.abi import event_signature_to_log_topic
 from eth_utils.address import to_checksum_address
 
 from keeper.bot import Keeper
-from keeper.chain import Addresses, Call, run_calls
+from keeper.chain import Addresses, Call, ChainReadError, run_calls
 from keeper.errors import UserError
 from keeper.executor import calldata, revert_reason
 from keeper.history import SeriesReport
+from keeper.model.accounting import DECIMALS_OFFSET
 from keeper.model.venue import PRICE_UNIT, SIZE_UNIT, SpotPoolModel, mul_div
 from keeper.replay.driver import (
     Costs,
@@ -245,15 +247,19 @@ class ChainBackend:
         ]
         hashes, self.pending = self.pending, []
         extra = [("eth_getTransactionReceipt", [h]) for h in hashes]
-        values = run_calls(self.rpc, calls, "latest", extra)
-        n = len(calls)
-        if not all(values[n:]):  # not mined yet when the reads ran: wait, then read again
+        try:
+            values = run_calls(self.rpc, calls, "latest", extra)
+            mined = all(values[len(calls) :])
+        except ChainReadError:
+            mined = False
+        if not mined:  # read while anvil was still mining what we sent: wait, read again
             self._receipts(hashes)
             values = run_calls(self.rpc, calls, "latest")
         else:
-            for h, r in zip(hashes, values[n:], strict=True):
+            for h, r in zip(hashes, values[len(calls) :], strict=True):
                 if int(r["status"], 16) != 1:
                     raise RuntimeError(f"replay transaction {h} reverted")
+        n = len(calls)
         total_assets, supply, idle, spot_base, short, pos, round_data, reserves, liquidatable = values[:n]
         price = round_data[1]
         size, _, margin, upnl, accrued, equity, _, ratio = pos
@@ -389,7 +395,8 @@ class ChainBackend:
         a = self.a
         one = self.asset_unit
         deposit = calldata("deposit(uint256,address)", one, self.prober)
-        redeem = calldata("redeem(uint256,address,address)", 10**6, self.holder, self.holder)
+        shares = one * 10**DECIMALS_OFFSET  # about one asset unit's worth
+        redeem = calldata("redeem(uint256,address,address)", shares, self.holder, self.holder)
         answers = self.rpc.batch(
             [
                 ("eth_call", [{"from": self.prober, "to": a.vault, "data": deposit}, "latest"]),
@@ -503,20 +510,26 @@ def run_chain_steps(
     if not steps:
         raise ValueError("no funding prints in the window")
     began = time.perf_counter()
-    with chain_backend(config, steps[0]) as backend:
-        setup = time.perf_counter() - began
-        return replay(
-            backend,
-            steps,
-            config,
-            mode="chain",
-            reports=reports,
-            notes=notes,
-            progress=progress,
-            setup_seconds=setup,
-            end_price_e8=end_price_e8,
-            scenario=scenario,
-        )
+    quiet = logging.getLogger("keeper")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # the keeper's alerts are in the steps' records
+    try:
+        with chain_backend(config, steps[0]) as backend:
+            setup = time.perf_counter() - began
+            return replay(
+                backend,
+                steps,
+                config,
+                mode="chain",
+                reports=reports,
+                notes=notes,
+                progress=progress,
+                setup_seconds=setup,
+                end_price_e8=end_price_e8,
+                scenario=scenario,
+            )
+    finally:
+        quiet.setLevel(level)
 
 
 def project_cwd() -> None:
