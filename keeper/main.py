@@ -288,6 +288,12 @@ def status(as_json: bool, **options: Any) -> None:
 @click.option("--management-fee-bps", type=int, default=0, show_default=True)
 @click.option("--performance-fee-bps", type=int, default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here")
+@click.option(
+    "--charts",
+    "charts_dir",
+    type=click.Path(file_okay=False),
+    help="also write the PNG charts into this folder",
+)
 def replay(**options: Any) -> None:
     """Replay the strategy over a funding history and print the yield report."""
     from keeper.replay.cli import run_replay  # lazy: `run` starts without it

@@ -38,6 +38,7 @@ def run_replay(
     management_fee_bps: int,
     performance_fee_bps: int,
     json_path: str | None,
+    charts_dir: str | None = None,
 ) -> None:
     if mode == "chain":
         raise UserError("--mode chain is not available yet: use --mode model")
@@ -76,3 +77,12 @@ def run_replay(
     if json_path:
         Path(json_path).write_text(to_json(report) + "\n")
         click.echo(f"  report written to {json_path}")
+    if charts_dir:
+        from keeper.replay.charts import write_charts  # lazy: matplotlib only when asked
+
+        try:
+            paths = write_charts(result, report, charts_dir)
+        except OSError as err:
+            raise UserError(f"--charts {charts_dir}: {err}") from None
+        for path in paths:
+            click.echo(f"  chart written to {path}")
