@@ -26,6 +26,7 @@ from keeper.executor import Executor
 from keeper.manifest import load_manifest
 from keeper.metrics import Metrics
 from keeper.reference import ReferenceHistory
+from keeper.replay.scenarios import SCENARIOS as _SCENARIOS
 from keeper.rpc import Rpc, RpcError, RpcUnavailable
 from keeper.settings import KeeperSettings
 from keeper.signer import SignerError, load_keystore_account
@@ -36,6 +37,7 @@ from keeper.strategy import decide
 from keeper.venue import VaultRules
 
 log = logging.getLogger("keeper")
+SCENARIO_NAMES = tuple(_SCENARIOS)
 
 
 class JsonFormatter(logging.Formatter):
@@ -116,6 +118,7 @@ class Stack:
                 self.chain_id,
                 self.addresses.vault,
                 receipt_timeout=s.receipt_timeout_seconds,
+                poll_interval=s.receipt_poll_seconds,
             )
         reference = ReferenceHistory.backfill(
             self.rpc, self.addresses.perp_market, self.manifest.deploy_block
@@ -275,28 +278,68 @@ def status(as_json: bool, **options: Any) -> None:
 
 
 @cli.command()
-@click.option(
-    "--funding", "funding_path", required=True, type=click.Path(dir_okay=False), help="funding history file"
-)
+@click.option("--funding", "funding_path", type=click.Path(dir_okay=False), help="funding history file")
 @click.option(
     "--prices", "prices_path", type=click.Path(dir_okay=False), help="price series (default: constant)"
 )
+@click.option(
+    "--scenario",
+    type=click.Choice(sorted(SCENARIO_NAMES)),
+    help="a named stress scenario instead of a file (docs: keeper/replay/scenarios.py)",
+)
 @click.option("--from", "date_from", help="first day (UTC, YYYY-MM-DD[THH:MM])")
 @click.option("--to", "date_to", help="last moment (UTC, YYYY-MM-DD[THH:MM]), exclusive")
-@click.option("--mode", type=click.Choice(["chain", "model"]), default="model", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(["chain", "model"]),
+    default="chain",
+    show_default=True,
+    help="chain: a fresh anvil, the deployed contracts and the real keeper; model: exact Python models",
+)
 @click.option("--utc-shift-hours", type=int, help="the funding file's UTC offset (default: from its venue)")
 @click.option("--deposit", type=int, default=1_000_000, show_default=True, help="whole asset units")
+@click.option(
+    "--depositors", type=int, default=3, show_default=True, help="accounts the deposit is split over"
+)
 @click.option("--gas-gwei", type=float, default=20.0, show_default=True)
 @click.option("--eth-price", type=float, default=3_000.0, show_default=True, help="USD, to price gas")
 @click.option("--management-fee-bps", type=int, default=0, show_default=True)
 @click.option("--performance-fee-bps", type=int, default=0, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here")
+@click.option(
+    "--charts",
+    "charts_dir",
+    type=click.Path(file_okay=False),
+    help="also write the PNG charts into this folder",
+)
 def replay(**options: Any) -> None:
-    """Replay the strategy over a funding history and print the yield report."""
+    """Replay the strategy over a funding history (or a stress scenario) and print the
+    yield report."""
     from keeper.replay.cli import run_replay  # lazy: `run` starts without it
 
     try:
         run_replay(**options)
+    except UserError as err:
+        _fail(str(err))
+
+
+@cli.command()
+@click.option(
+    "--data", type=click.Path(dir_okay=False), help="any supported funding file (default: real or synthetic)"
+)
+@click.option("--prices", "prices_path", type=click.Path(dir_okay=False), help="its price series")
+@click.option("--from", "date_from", help="first day (UTC); default: a year")
+@click.option("--to", "date_to", help="last moment (UTC)")
+@click.option("--out", "out_dir", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--depositors", type=int, default=3, show_default=True)
+@click.option("--mode", type=click.Choice(["chain", "model"]), default="chain", show_default=True)
+def demo(**options: Any) -> None:
+    """`make demo`: a fresh anvil, deploy, depositors, a year replayed with the keeper acting;
+    report, JSON and charts under --out."""
+    from keeper.replay.cli import run_demo
+
+    try:
+        run_demo(**options)
     except UserError as err:
         _fail(str(err))
 

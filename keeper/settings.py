@@ -37,6 +37,7 @@ class KeeperSettings(BaseSettings):
     receipt_timeout_seconds: float = Field(
         120.0, gt=0, description="wait this long for a receipt, then leave it in flight"
     )
+    receipt_poll_seconds: float = Field(1.0, gt=0, description="between receipt polls while waiting")
     deadline_seconds: int = Field(
         600, gt=0, description="rebalance deadline after the block it was decided at"
     )

@@ -38,7 +38,7 @@ from eth_utils.abi import event_signature_to_log_topic
 from eth_utils.address import to_checksum_address
 
 from keeper.bot import Keeper
-from keeper.chain import Addresses, Call, ChainReadError, run_calls
+from keeper.chain import Addresses, Call, run_calls
 from keeper.errors import UserError
 from keeper.executor import calldata, revert_reason
 from keeper.history import SeriesReport
@@ -216,11 +216,13 @@ class ChainBackend:
     def _receipts(self, hashes: list[str]) -> list[dict[str, Any]]:
         if not hashes:
             return []
-        for _ in range(100):  # anvil mines right after answering; a receipt can lag by a moment
+        deadline, pause = time.monotonic() + 60.0, 0.001
+        while True:  # anvil mines right after answering; a receipt can lag (more on a busy host)
             receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-            if all(r and not isinstance(r, RpcError) for r in receipts):
+            if all(r and not isinstance(r, RpcError) for r in receipts) or time.monotonic() > deadline:
                 break
-            time.sleep(0.002)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
         for h, r in zip(hashes, receipts, strict=True):
             if isinstance(r, RpcError) or not r:
                 raise RuntimeError(f"replay transaction {h} has no receipt")
@@ -232,7 +234,7 @@ class ChainBackend:
         return mul_div(amount, price * self.asset_unit, self.base_unit * PRICE_UNIT, False)
 
     def _read(self) -> dict[str, Any]:
-        """The vault and the market now, in one round trip (checks our pending receipts)."""
+        """The vault and the market once what we sent is mined (one or two round trips)."""
         a = self.a
         calls = [
             Call("totalAssets", a.vault, "totalAssets()"),
@@ -245,20 +247,12 @@ class ChainBackend:
             Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
             Call("is_liquidatable", a.perp_market, "is_liquidatable(address)", (a.vault,), ("bool",)),
         ]
-        hashes, self.pending = self.pending, []
-        extra = [("eth_getTransactionReceipt", [h]) for h in hashes]
-        try:
-            values = run_calls(self.rpc, calls, "latest", extra)
-            mined = all(values[len(calls) :])
-        except ChainReadError:
-            mined = False
-        if not mined:  # read while anvil was still mining what we sent: wait, read again
-            self._receipts(hashes)
-            values = run_calls(self.rpc, calls, "latest")
-        else:
-            for h, r in zip(hashes, values[len(calls) :], strict=True):
-                if int(r["status"], 16) != 1:
-                    raise RuntimeError(f"replay transaction {h} reverted")
+        # Anvil answers a batch's requests concurrently: a read batched with a receipt can
+        # still see the state before that transaction. So first the receipts, then the reads.
+        if self.pending:
+            self._receipts(self.pending)
+            self.pending = []
+        values = run_calls(self.rpc, calls, "latest")
         n = len(calls)
         total_assets, supply, idle, spot_base, short, pos, round_data, reserves, liquidatable = values[:n]
         price = round_data[1]
@@ -477,6 +471,7 @@ def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBack
             metrics_port=0,
             rpc_retries=0,
             rpc_timeout_seconds=30.0,
+            receipt_poll_seconds=0.002,
             strategy=config.settings,
         )
         key = Account.from_key(keeper_acct.private_key)

@@ -111,7 +111,9 @@ def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = Tru
     if not progress:
         return run_chain_steps(inputs.steps, config, **kwargs)
     click.echo(f"chain replay: {len(inputs.steps)} steps on a fresh anvil (deploy first) ...", err=True)
-    with click.progressbar(length=len(inputs.steps), label="replaying", file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(
+        length=len(inputs.steps), label="replaying", file=click.get_text_stream("stderr")
+    ) as bar:
 
         def tick(done: int, total: int) -> None:
             bar.update(1)
@@ -158,9 +160,13 @@ def emit(
     if result.scenario is not None:
         click.echo(scenario_table(report["scenario"]))
     if charts_dir:
-        from keeper.replay.charts import write_charts
+        from keeper.replay.charts import write_charts  # lazy: matplotlib only when asked
 
-        for path in write_charts(result, report, Path(charts_dir)):
+        try:
+            paths = write_charts(result, report, charts_dir)
+        except OSError as err:
+            raise UserError(f"--charts {charts_dir}: {err}") from None
+        for path in paths:
             click.echo(f"  chart written to {path}")
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)

@@ -12,17 +12,40 @@ and compares the sum with the gross NAV change; vault fees are the rest of the w
 share price. Borrow costs are zero: the hedge is a stable-margined short (margin is the
 asset itself) and the spot leg is bought outright, so nothing is borrowed. Gas is paid by
 the keeper's account, not by the vault, so it is itemised but not in the share price.
+
+The trades' side (`cost_basis`, `entry_basis`) and the market's side (`basis_spread`):
+
+- cost basis: the volume-weighted average price of the base the vault's swaps bought
+  (asset paid / base received, so the pool fee is in it) and of the perp sells (the vault
+  is never long the perp, so every sell opens or grows the short; the fill price, the
+  taker fee is a separate cost), each next to the oracle averaged over the same volume;
+- basis at entry: per "enter" rebalance (parked -> hedged), the short's average fill
+  minus the spot's average fill, over the spot fill, in bps: what the hedge locked in
+  beyond the funding, positive when the short was sold above the spot bought;
+- basis spread: per step, (perp mark - spot pool mid) / spot mid in bps, with the mid read
+  when the oracle had just moved and before the arbitrage. The reference perp marks at
+  its index, the oracle, so this is not a perp premium: it is how far the spot pool lags
+  the oracle, a gap arbitrage closes at every step. Being reset every step it does not
+  accumulate (about the oracle's move over one step), so it is given per step, not
+  annualised. The vault trades after the arbitrage: what it paid is in the cost basis.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
-from keeper.replay.driver import YEAR, ReplayResult
+from keeper.model.venue import PRICE_UNIT, SIZE_UNIT
+from keeper.replay.driver import YEAR, ReplayResult, Trade
 
 RECONCILE_TOLERANCE_BPS = 1.0
+ENTRIES_LISTED = 10  # the basis at entry lists this many entries in the JSON
+BORROW_NOTE = "nothing borrowed: the hedge is a stable-margined short and spot is bought outright"
 
 
 def _when(t: int) -> str:
@@ -43,6 +66,151 @@ def max_drawdown(values: list[float]) -> float:
         if peak > 0:
             worst = max(worst, (peak - v) / peak)
     return worst
+
+
+@dataclass
+class _Leg:
+    """Volume-weighted sums of one side's trades: `qty` in base wei (size units for the
+    perp), `paid` the price-times-quantity sum in asset units per base unit x qty."""
+
+    qty: int = 0
+    paid: Fraction = Fraction(0)
+    oracle: Fraction = Fraction(0)
+    count: int = 0
+
+    def add(self, qty: int, price: Fraction, oracle_e8: int) -> None:
+        self.qty += qty
+        self.paid += price * qty
+        self.oracle += Fraction(oracle_e8, PRICE_UNIT) * qty
+        self.count += 1
+
+    @property
+    def avg(self) -> Fraction | None:
+        return self.paid / self.qty if self.qty else None
+
+    @property
+    def oracle_avg(self) -> Fraction | None:
+        return self.oracle / self.qty if self.qty else None
+
+
+def _spot_buys(r: ReplayResult, trades: list[Trade]) -> _Leg:
+    """The base the vault's swaps bought (asset in, base out), at asset units per base unit."""
+    v = r.config.venue
+    leg = _Leg()
+    for t in trades:
+        for s in t.swaps:
+            if not s.base_in and s.amount_out > 0:
+                price = Fraction(s.amount_in * v.base_unit, s.amount_out * v.asset_unit)
+                leg.add(s.amount_out, price, t.oracle_e8)
+    return leg
+
+
+def _short_sells(trades: list[Trade]) -> _Leg:
+    """The perp sells (size_delta < 0): the vault is never long, so each opens or grows the short."""
+    leg = _Leg()
+    for t in trades:
+        for f in t.fills:
+            if f.size_delta < 0:
+                leg.add(-f.size_delta, Fraction(f.fill_price_e8, PRICE_UNIT), t.oracle_e8)
+    return leg
+
+
+def _f(x: Fraction | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _vs(price: Fraction | None, ref: Fraction | None) -> float | None:
+    """`price` against `ref` in bps."""
+    return None if price is None or not ref else float((price / ref - 1) * 10_000)
+
+
+def cost_basis(r: ReplayResult) -> dict[str, Any]:
+    """Average cost basis of the spot leg (base bought) and of the short (perp sells), in
+    asset units per base unit, with the oracle averaged over the same volume."""
+    spot, short = _spot_buys(r, r.trades), _short_sells(r.trades)
+    return {
+        "spot": {
+            "avg_price": _f(spot.avg),
+            "oracle_avg_price": _f(spot.oracle_avg),
+            "vs_oracle_bps": _vs(spot.avg, spot.oracle_avg),
+            "base_bought": spot.qty / r.config.venue.base_unit,
+            "swaps": spot.count,
+        },
+        "short": {
+            "avg_price": _f(short.avg),
+            "oracle_avg_price": _f(short.oracle_avg),
+            "vs_oracle_bps": _vs(short.avg, short.oracle_avg),
+            "base_sold": short.qty / SIZE_UNIT,
+            "fills": short.count,
+        },
+        "note": (
+            "volume-weighted: spot = asset paid / base received by the vault's buys (pool fee "
+            "included); short = fill price of the perp sells (taker fee separate)"
+        ),
+    }
+
+
+def entry_basis(r: ReplayResult) -> dict[str, Any]:
+    """Per "enter" rebalance: (short's average fill - spot's average fill) / spot fill, bps."""
+    entries: list[dict[str, Any]] = []
+    values: list[float] = []
+    for t in r.trades:
+        if t.kind != "enter":
+            continue
+        spot, short = _spot_buys(r, [t]).avg, _short_sells([t]).avg
+        if spot is None or short is None:
+            continue  # an entry with only one leg to trade has no basis of its own
+        values.append(float((short - spot) / spot * 10_000))
+        entries.append(
+            {
+                "time": _when(t.time),
+                "spot_price": float(spot),
+                "short_price": float(short),
+                "oracle_price": t.oracle_e8 / PRICE_UNIT,
+                "bps": values[-1],
+            }
+        )
+    return {
+        "entries": len(entries),
+        "mean_bps": statistics.fmean(values) if values else None,
+        "min_bps": min(values) if values else None,
+        "max_bps": max(values) if values else None,
+        "first": entries[:ENTRIES_LISTED],
+    }
+
+
+def spread_series(r: ReplayResult) -> list[float]:
+    """Per step: (perp mark - spot pool mid before the arbitrage) / spot mid, bps."""
+    return [
+        (s.price_e8 - s.pool_price_before_arb_e8) / s.pool_price_before_arb_e8 * 10_000
+        for s in r.steps
+        if s.pool_price_before_arb_e8 > 0
+    ]
+
+
+def basis_spread(r: ReplayResult) -> dict[str, Any]:
+    """The per-step spread's mean, standard deviation and largest magnitude (module doc)."""
+    spreads = spread_series(r)
+    worst = max(range(len(spreads)), key=lambda i: abs(spreads[i])) if spreads else None
+    return {
+        "steps": len(spreads),
+        "mean_bps": statistics.fmean(spreads) if spreads else None,
+        "stdev_bps": statistics.stdev(spreads) if len(spreads) > 1 else None,
+        "max_abs_bps": abs(spreads[worst]) if worst is not None else None,
+        "max_abs_at": _when(r.steps[worst].time) if worst is not None else None,
+        "note": (
+            "perp mark (= the oracle on this venue) vs the spot pool mid before arbitrage: the "
+            "pool's lag behind the oracle, closed every step; per step, not annualised"
+        ),
+    }
+
+
+def data_label(r: ReplayResult) -> str:
+    """The input files' names, or what the input was."""
+    names = [Path(rep.path).name for rep in r.reports]
+    if names:
+        return " + ".join(names)
+    return r.scenario or "in-memory series"
 
 
 def build_report(r: ReplayResult) -> dict[str, Any]:
@@ -128,13 +296,17 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
             "ok": abs(pps_change_bps - items_pps_bps) < RECONCILE_TOLERANCE_BPS
             and abs(bps(residual)) < RECONCILE_TOLERANCE_BPS,
         },
-        "borrow_note": "borrow costs 0: the hedge is a stable-margined short and spot is bought outright",
+        "cost_basis": cost_basis(r),
+        "basis_at_entry": entry_basis(r),
+        "basis_spread": basis_spread(r),
+        "borrow_note": f"borrow costs 0: {BORROW_NOTE}",
         "gas_note": (
             f"gas at {r.config.gas_gwei:g} gwei and ETH {r.config.eth_price_usd:g} USD, paid by the keeper "
             "account (not in the share price)"
         ),
         "capped_funding_prints": r.capped_prints,
         "data": [line for rep in r.reports for line in rep.summary()],
+        "data_label": data_label(r),
         "notes": r.notes,
         "mode": r.mode,
         "scenario": r.scenario,
@@ -146,6 +318,15 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
 
 def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, indent=2, sort_keys=False)
+
+
+def _leg_row(leg: dict[str, Any], qty: float, what: str) -> str:
+    if leg["avg_price"] is None:
+        return f"n/a (no {what})"
+    return (
+        f"{leg['avg_price']:,.2f} vs oracle {leg['oracle_avg_price']:,.2f} "
+        f"({leg['vs_oracle_bps']:+.2f} bps); {qty:,.4f} base in {leg[what]} {what}"
+    )
 
 
 def table(report: dict[str, Any]) -> str:
@@ -175,7 +356,35 @@ def table(report: dict[str, Any]) -> str:
     for name, amount in report["costs"].items():
         label = "cost: " + name.replace("_", " ")
         extra = "" if name not in bps else f"  ({bps[name]:.2f} bps)"
+        if name == "borrow":
+            extra += f"  {BORROW_NOTE}"
         rows.append((label, f"{amount:,.2f}{extra}"))
+    cb = report["cost_basis"]
+    rows += [
+        ("spot leg avg cost (buys)", _leg_row(cb["spot"], cb["spot"]["base_bought"], "swaps")),
+        ("short leg avg price (sells)", _leg_row(cb["short"], cb["short"]["base_sold"], "fills")),
+    ]
+    entry = report["basis_at_entry"]
+    rows.append(
+        (
+            "basis at entry (short - spot)",
+            "n/a (no entries)"
+            if entry["mean_bps"] is None
+            else f"mean {entry['mean_bps']:+.2f} bps over {entry['entries']} entries "
+            f"(min {entry['min_bps']:+.2f}, max {entry['max_bps']:+.2f})",
+        )
+    )
+    spread = report["basis_spread"]
+    rows.append(
+        (
+            "basis spread (perp mark - spot mid)",
+            "n/a"
+            if spread["mean_bps"] is None
+            else f"mean {spread['mean_bps']:+.2f} bps, stdev "
+            + ("n/a" if spread["stdev_bps"] is None else f"{spread['stdev_bps']:.2f}")
+            + f" bps, max |{spread['max_abs_bps']:.2f}| bps per step (the pool's lag before arbitrage)",
+        )
+    )
     rb = report["rebalances"]
     kinds = ", ".join(f"{k} {v}" for k, v in rb.items() if k != "total")
     rows += [
@@ -196,7 +405,7 @@ def table(report: dict[str, Any]) -> str:
     ]
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
-    lines.append(f"  {report['borrow_note']}; {report['gas_note']}")
+    lines.append(f"  {report['gas_note']}")
     if report["capped_funding_prints"]:
         lines.append(f"  {report['capped_funding_prints']} funding prints capped at the market's bound")
     sps = report["steps_per_second"]

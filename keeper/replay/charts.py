@@ -1,0 +1,167 @@
+"""The replay report's charts, as PNG files (matplotlib, Agg backend: no display needed).
+
+Three figures, each titled with the window and the input's label:
+
+- `share_price_vs_carry.png`: the share price and the cumulative gross carry (the
+  always-hedged position the report compares with), both as growth of 1 from the start;
+- `funding.png`: the funding rate per step, annualised %, with the parked periods shaded;
+- `margin_delta.png`: the margin ratio (bps; absent while parked) and the delta (bps of NAV).
+
+Long replays (an hourly history is ~35k steps) are drawn from at most `MAX_POINTS` points
+per line: each bucket of steps keeps its lowest and its highest value, in time order, so
+spikes survive the thinning. The parked shading is drawn from every step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display
+
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from keeper.replay.driver import ReplayResult
+
+MAX_POINTS = 4_000
+HOURS_PER_YEAR = 365 * 24
+FILES = ("share_price_vs_carry.png", "funding.png", "margin_delta.png")
+
+
+def _times(seconds: Any) -> Any:
+    """Unix seconds as numpy datetimes, which matplotlib puts on a date axis."""
+    return np.asarray(seconds, dtype="int64").astype("datetime64[s]")
+
+
+def thin(x: Any, y: Any, max_points: int = MAX_POINTS) -> tuple[Any, Any]:
+    """At most ~`max_points` of (x, y): per bucket the lowest and the highest y, in order.
+    NaNs (gaps) are kept as gaps: a bucket of only NaNs gives one NaN."""
+    x, y = np.asarray(x), np.asarray(y, dtype=float)
+    n = len(y)
+    if n <= max_points:
+        return x, y
+    buckets = max_points // 2
+    edges = np.linspace(0, n, buckets + 1, dtype=int)
+    keep: list[int] = []
+    for a, b in itertools.pairwise(edges):
+        chunk = y[a:b]
+        if np.all(np.isnan(chunk)):
+            keep.append(a)
+            continue
+        lo, hi = a + int(np.nanargmin(chunk)), a + int(np.nanargmax(chunk))
+        keep += sorted({lo, hi})
+    idx = np.asarray(keep)
+    return x[idx], y[idx]
+
+
+def _series(result: ReplayResult) -> dict[str, Any]:
+    steps = result.steps
+    t = np.array([s.time for s in steps], dtype="int64")
+    ends = np.append(t[1:], result.end)
+    interval_h = (ends - t) / 3_600
+    rate_h = np.array([s.funding_rate_per_hour for s in steps])
+    lev = float(result.config.settings.target_leverage)
+    # the driver's gross carry, step by step: rate x interval x L / (L + 1), compounded
+    carry = np.cumprod(1 + rate_h * interval_h * lev / (lev + 1))
+    pps0 = result.share_price_start
+    return {
+        "t": t,
+        "ends": ends,
+        "share": np.array([s.share_price for s in steps]) / pps0 if pps0 else np.zeros(len(t)),
+        "carry": carry,
+        "funding_apr_pct": rate_h * HOURS_PER_YEAR * 100,
+        "parked": np.array([s.parked for s in steps]),
+        "margin": np.array(
+            [np.nan if s.margin_ratio_bps is None else s.margin_ratio_bps for s in steps], dtype=float
+        ),
+        "delta": np.array([s.delta_bps for s in steps], dtype=float),
+    }
+
+
+def _title(fig: Figure, report: dict[str, Any], what: str) -> None:
+    w = report["window"]
+    label = report.get("data_label") or report.get("mode", "")
+    lines = [what, f"{w['from']} -> {w['to']} UTC ({w['days']:.0f} days), {report.get('mode', '')} replay"]
+    lines += textwrap.wrap(f"data: {label}", 100)
+    fig.suptitle("\n".join(lines), fontsize=9)
+
+
+def _date_axis(ax: Any) -> None:
+    locator = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.grid(True, alpha=0.3)
+
+
+def _shade_parked(ax: Any, t: Any, ends: Any, parked: Any) -> None:
+    """One shaded span per run of parked steps, from its first step to the end of its last."""
+    if not parked.any():
+        return
+    flips = np.flatnonzero(np.diff(parked.astype(int))) + 1
+    starts = np.concatenate(([0], flips))
+    stops = np.concatenate((flips, [len(parked)]))
+    label = "parked"
+    for a, b in zip(starts, stops, strict=True):
+        if parked[a]:
+            ax.axvspan(_times(t[a]), _times(ends[b - 1]), color="tab:orange", alpha=0.2, lw=0, label=label)
+            label = "_nolegend_"
+
+
+def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """Writes the three PNGs into `out_dir` (created if missing); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    s = _series(result)
+    t, ends = s["t"], s["ends"]
+    paths = [out / name for name in FILES]
+
+    # share price vs cumulative gross carry, both from 1 at the start
+    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
+    x0 = _times([result.start])
+    share_end = result.share_price_end / result.share_price_start if result.share_price_start else 0.0
+    xs, ys = thin(np.append(t, result.end), np.append(s["share"], share_end))
+    ax.plot(_times(np.append(t[0], xs)), np.append(1.0, ys), label="share price (net)", lw=1.2)
+    xc, yc = thin(ends, s["carry"])
+    ax.plot(np.append(x0, _times(xc)), np.append(1.0, yc), label="gross carry (always hedged)", lw=1.2)
+    ax.set_ylabel("growth of 1")
+    ax.legend(loc="upper left")
+    _date_axis(ax)
+    _title(fig, report, "share price vs cumulative gross carry")
+    fig.savefig(paths[0], dpi=100)
+    plt.close(fig)
+
+    # funding rate, annualised, parked shaded
+    fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
+    xf, yf = thin(t, s["funding_apr_pct"])
+    ax.step(_times(xf), yf, where="post", lw=0.8, label="funding rate (annualised)")
+    ax.axhline(0, color="black", lw=0.6)
+    _shade_parked(ax, t, ends, s["parked"])
+    ax.set_ylabel("% per year")
+    ax.legend(loc="upper left")
+    _date_axis(ax)
+    _title(fig, report, "funding rate per step, parked periods shaded")
+    fig.savefig(paths[1], dpi=100)
+    plt.close(fig)
+
+    # margin ratio and delta
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
+    xm, ym = thin(t, s["margin"])
+    top.plot(_times(xm), ym, lw=0.9, color="tab:green")
+    top.set_ylabel("margin ratio (bps)")
+    _shade_parked(top, t, ends, s["parked"])
+    xd, yd = thin(t, s["delta"])
+    bottom.plot(_times(xd), yd, lw=0.9, color="tab:purple")
+    bottom.set_ylabel("delta |spot - short| (bps of NAV)")
+    _date_axis(top)
+    _date_axis(bottom)
+    _title(fig, report, "margin ratio and delta (margin absent while parked)")
+    fig.savefig(paths[2], dpi=100)
+    plt.close(fig)
+    return paths
