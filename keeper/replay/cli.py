@@ -111,9 +111,10 @@ def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = Tru
     if not progress:
         return run_chain_steps(inputs.steps, config, **kwargs)
     click.echo(f"chain replay: {len(inputs.steps)} steps on a fresh anvil (deploy first) ...", err=True)
-    with click.progressbar(
+    bar: Any = click.progressbar(
         length=len(inputs.steps), label="replaying", file=click.get_text_stream("stderr")
-    ) as bar:
+    )
+    with bar:
 
         def tick(done: int, total: int) -> None:
             bar.update(1)
