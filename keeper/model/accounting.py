@@ -36,7 +36,7 @@ class AccountingModel:
     spot_base: int = 0
     short_size: int = 0
     last_perp_equity: int = 0
-    high_water_mark: int = 0
+    high_water_mark: int = PPS_UNIT // VIRTUAL_SHARES  # the constructor's starting mark
     balances: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ valuation
