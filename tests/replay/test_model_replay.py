@@ -109,12 +109,15 @@ def test_table_and_json__show_the_loaders_validation(tmp_path) -> None:
     assert report["reconciliation"]["ok"]
 
 
-def test_cli__chain_mode_not_available_yet(tmp_path) -> None:
+def test_cli__chain_mode_is_the_default(tmp_path) -> None:
     funding = tmp_path / "binance_eth_funding.csv"
-    funding.write_text("Symbol,Date,Funding Rate\nETH-USDT,2021-01-01 03:00:00.000,0.0001\n")
-    result = CliRunner().invoke(cli, ["replay", "--funding", str(funding), "--mode", "chain"])
-    assert result.exit_code == 1
-    assert "--mode chain is not available yet" in result.output
+    rows = "".join(
+        f"ETH-USDT,2021-01-{d:02d} {h:02d}:00:00.000,0.0001\n" for d in (1, 2) for h in (3, 11, 19)
+    )
+    funding.write_text("Symbol,Date,Funding Rate\n" + rows)
+    result = CliRunner().invoke(cli, ["replay", "--funding", str(funding), "--depositors", "2"])
+    assert result.exit_code == 0, result.output
+    assert "chain replay:" in result.output and "reconciliation" in result.output
 
 
 def test_binance_eth_30_days__sane_apy() -> None:
