@@ -15,7 +15,7 @@ NODE_PORT ?= $(lastword $(subst :, ,$(BASIS_RPC_URL)))
 export PYTHONWARNINGS ?= ignore:Field 'import_remapping'
 TEST_NETWORK := ethereum:local:foundry
 
-.PHONY: help setup test compile lint format node bench demo lock clean
+.PHONY: help setup test compile lint format node bench demo demo-ops lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -62,10 +62,14 @@ format: setup ## apply ruff's formatting and safe fixes
 node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops it)
 	anvil --host 127.0.0.1 --port $(NODE_PORT)
 
-bench: setup compile ## print (and write reports/bench.json) gas figures for the venue
+bench: setup compile ## gas table (vault vs snekmate erc4626), keeper tick, replay speed and memory -> reports/bench.json
 	ape run bench --network $(TEST_NETWORK) -v WARNING
 
-demo: setup compile ## a throwaway anvil: deploy, two deposits, a keeper rebalance, a week of prices and funding, status
+# DATA=<file> replays any supported funding file (PRICES=<file>, FROM=, TO= optional).
+demo: setup compile ## own anvil, deploy, 3 depositors, a year replayed with the real keeper; report + charts in reports/demo
+	basis-keeper demo $(if $(DATA),--data $(DATA)) $(if $(PRICES),--prices $(PRICES)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+
+demo-ops: setup compile ## the operator tools by hand on a throwaway anvil: deploy, deposits, a rebalance, a week of prices
 	ape run demo --network $(TEST_NETWORK) -v WARNING
 
 lock: ## re-resolve and rewrite constraints.txt from pyproject.toml

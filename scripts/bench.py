@@ -89,7 +89,13 @@ def main() -> None:
         f"keeper tick that deploys a deposit: {tick['act_round_trips']} round trips, "
         f"CPU {tick['act_cpu_ms']:.1f} ms, rebalance gas {tick['act_gas']:,}"
     )
-    report = {"gas": gas, "deposit_new_holder_ratio": round(ratio, 3), "keeper_tick": tick}
+    replay = bench_replay()
+    report = {
+        "gas": gas,
+        "deposit_new_holder_ratio": round(ratio, 3),
+        "keeper_tick": tick,
+        "replay": replay,
+    }
     REPORT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten: {REPORT}")
 
@@ -216,3 +222,86 @@ def bench_vault(v, params: VenueParams) -> dict[str, int]:
         0, 0, 50, chain.pending_timestamp + 3_600, sender=keeper_acct
     ).gas_used
     return gas
+
+
+def bench_replay() -> dict[str, object]:
+    """Replay speed in both modes and memory against history length (seeded synthetic
+    histories, so the figures compare run to run), and the headline yield on Binance ETH
+    when the shared data is there."""
+    import time
+    import tracemalloc
+
+    from keeper.history import synthetic_history
+    from keeper.replay.chain import run_chain_steps
+    from keeper.replay.cli import data_dir, load_inputs
+    from keeper.replay.driver import ReplayConfig, history_steps
+    from keeper.replay.model import run_steps
+
+    config = ReplayConfig(depositors=3)
+    out: dict[str, object] = {}
+
+    prints, prices = synthetic_history(seed=7, days=35_000 // 24, interval_hours=1)
+    steps = history_steps(prints[:35_000], prices, config.constant_price)
+    started = time.perf_counter()
+    run_steps(steps, config)
+    seconds = time.perf_counter() - started
+    out["model_35k_hourly_seconds"] = round(seconds, 3)
+    out["model_steps_per_second"] = round(len(steps) / seconds)
+    print(
+        f"\nmodel replay: {len(steps):,} hourly steps in {seconds:.2f} s "
+        f"({len(steps) / seconds:,.0f} steps/s; target < 2 s)"
+    )
+
+    prints, prices = synthetic_history(seed=7, days=365)
+    steps = history_steps(prints, prices, config.constant_price)
+    result = run_chain_steps(steps, config)
+    out["chain_year_8h_steps"] = len(steps)
+    out["chain_loop_seconds"] = round(result.seconds, 2)
+    out["chain_setup_seconds"] = round(result.setup_seconds, 2)
+    out["chain_steps_per_second"] = round(len(steps) / result.seconds, 1)
+    print(
+        f"chain replay: a year of 8h steps ({len(steps):,}) in {result.seconds:.1f} s "
+        f"+ {result.setup_seconds:.1f} s set-up ({len(steps) / result.seconds:.1f} steps/s; target >= 20)"
+    )
+
+    memory = {}
+    for days in (91, 365, 1_461):
+        prints, prices = synthetic_history(seed=7, days=days)
+        steps = history_steps(prints, prices, config.constant_price)
+        tracemalloc.start()
+        run_steps(steps, config)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        memory[len(steps)] = peak
+    sizes = sorted(memory)
+    per_step = (memory[sizes[-1]] - memory[sizes[0]]) / (sizes[-1] - sizes[0])
+    out["peak_memory_bytes_by_steps"] = memory
+    out["memory_bytes_per_added_step"] = round(per_step)
+    print(
+        "peak memory of a model replay (tracemalloc): "
+        + ", ".join(f"{n:,} steps {b / 2**20:.1f} MiB" for n, b in memory.items())
+        + f"; {per_step:,.0f} bytes per added step (the kept per-step records)"
+    )
+
+    funding = data_dir() / "funding"
+    prices_dir = data_dir() / "prices"
+    yields = {}
+    for coin in ("eth", "btc"):
+        f = funding / f"binance_{coin}_funding.csv"
+        p = prices_dir / f"binance_spot_{coin.upper()}USDT_8h_2020-2023_DERIVED_from_4h.csv"
+        if not (f.is_file() and p.is_file()):
+            continue
+        inputs = load_inputs(str(f), str(p), config, None, None)
+        r = run_steps(inputs.steps, config, end_price_e8=inputs.end_price_e8)
+        from keeper.replay.report import build_report
+
+        rep = build_report(r)
+        yields[coin] = {k: rep[k] for k in ("net_apy", "gross_carry_apy", "capture_ratio")}
+        yields[coin]["rebalances"] = rep["rebalances"]["total"]
+        print(
+            f"Binance {coin.upper()} 8h 2020-2023, model: net APY {rep['net_apy']:+.2%}, carry "
+            f"{rep['gross_carry_apy']:+.2%}, capture {rep['capture_ratio']:.1%} (target >= 90 %), "
+            f"{rep['rebalances']['total']} rebalances"
+        )
+    out["binance_2020_2023"] = yields or "shared data not found"
+    return out
