@@ -308,14 +308,18 @@ class ChainBackend:
         before = self.last
         self.now = step.time
         rpc.call("evm_setNextBlockTimestamp", step.time)
+        # As the market feeder does, funding accrues at the old price and rate before the
+        # new price lands: a rate change accrues first by itself, else accrue_funding()
+        # does (the model sets the price, then the rate, at the same instant: the same).
         sent = False
-        if step.push_oracle:  # as the market feeder does: funding accrues at the old price first
-            self._send(self.feeder, a.perp_market, calldata("accrue_funding()"))
-            self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
-            sent = True
         if step.rate != self.rate:
             self._send(self.feeder, a.perp_market, calldata("set_funding_rate(int256)", step.rate))
             self.rate, sent = step.rate, True
+        if step.push_oracle:
+            if not sent:
+                self._send(self.feeder, a.perp_market, calldata("accrue_funding()"))
+            self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
+            sent = True
         if not sent:
             rpc.call("evm_mine")
         moved = self._read()
