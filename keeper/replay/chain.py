@@ -432,6 +432,7 @@ _ROUND_TYPES = ("uint80", "int256", "uint256", "uint256", "uint80")
 def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBackend]:
     """Anvil, the deployed stack, the depositors in, the keeper built: at `first.time`."""
     from ape import accounts, chain, networks, project
+    from ape.logging import logger as ape_logger
 
     from keeper import ops
     from keeper.deploy import deploy
@@ -444,6 +445,7 @@ def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBack
     if len(accounts.test_accounts) < 6 + config.depositors:
         raise UserError(f"at most {len(accounts.test_accounts) - 6} depositors in chain mode")
     with (
+        ape_logger.at_level("ERROR"),  # not a line per deploy transaction
         anvil(first.time - 3_600) as url,
         networks.parse_network_choice("ethereum:local:node", provider_settings={"uri": url}),
         tempfile.TemporaryDirectory(prefix="basis-replay-") as tmp,
