@@ -126,7 +126,10 @@ def estimate(
     """The expected funding rate per hour for the vault (see the module docstring)."""
     venues = tuple(estimate_venue(v, now, window, min_coverage, max_age) for v in views)
     usable = [v.smoothed_rate_per_hour for v in venues if v.smoothed_rate_per_hour is not None]
-    consensus = Decimal(median(usable)) if usable else None
+    if len(usable) == 1:  # the median of one (the common case: the reference alone)
+        consensus: Decimal | None = usable[0]
+    else:
+        consensus = Decimal(median(usable)) if usable else None
     reference = next((v for v in venues if v.venue == reference_venue), None)
     if reference is None:
         return FundingEstimate(

@@ -144,22 +144,29 @@ class ReferenceHistory:
         key_start, key_end = (start, 2**255), (end, 2**255)
         i = bisect_right(changes, key_start)  # the first change after start
         j = bisect_right(changes, key_end)  # past the last change at or before end
-        initial = changes[i - 1][1] if i else self.initial_rate
-        if pieces.bad[j] - pieces.bad[i] or _bad_rate(initial, limits):
-            return None
+        if i:  # the rate in force at start is change i - 1's: its flag is kept too
+            initial = changes[i - 1][1]
+            if pieces.bad[j] - pieces.bad[i - 1]:
+                return None
+        else:
+            initial = self.initial_rate
+            if pieces.bad[j] or _bad_rate(initial, limits):
+                return None
         if i == j:
             first = _point(initial, start, end)
             return (first,), WindowSums(start, end, initial * (end - start) * HOUR, RATE_UNIT)
         t_first, (t_last, last_rate) = changes[i][0], changes[j - 1]
-        a, b = bisect_left(pieces.starts, i), bisect_left(pieces.starts, j - 1)
+        starts = pieces.starts
+        a, b = bisect_left(starts, i), bisect_left(starts, j - 1)
         weighted = initial * (t_first - start) + pieces.weighted[b] - pieces.weighted[a]
-        head = (_point(initial, start, t_first),)
+        if a and starts[a - 1] == i - 1 and changes[i - 1][0] == start:
+            body = pieces.points[a - 1 : b]  # the window starts on a change: its piece is kept
+        else:
+            body = [_point(initial, start, t_first), *pieces.points[a:b]]
         if end > t_last:
             weighted += last_rate * (end - t_last)
-            points = (*head, *pieces.points[a:b], _point(last_rate, t_last, end))
-        else:
-            points = (*head, *pieces.points[a:b])
-        return points, WindowSums(start, end, weighted * HOUR, RATE_UNIT)
+            body.append(_point(last_rate, t_last, end))
+        return tuple(body), WindowSums(start, end, weighted * HOUR, RATE_UNIT)
 
 
 def _bad_rate(rate: int, limits: Limits) -> bool:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -241,17 +242,23 @@ def _reference_from_state(state: VaultState, venue: str) -> FundingView:
     return FundingView(info)
 
 
+@lru_cache(maxsize=64)
+def _spans(window_hours: int, max_age_seconds: int) -> tuple[timedelta, timedelta]:
+    return timedelta(hours=window_hours), timedelta(seconds=max_age_seconds)
+
+
 def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: Settings) -> FundingEstimate:
     views = list(views)
     if not any(v.venue == settings.reference_venue for v in views):
         views.append(_reference_from_state(state, settings.reference_venue))
+    window, max_age = _spans(settings.funding_window_hours, settings.max_view_age_seconds)
     return estimate(
         views,
         settings.reference_venue,
         datetime.fromtimestamp(state.block_timestamp, tz=UTC),
-        timedelta(hours=settings.funding_window_hours),
+        window,
         settings.min_coverage,
-        timedelta(seconds=settings.max_view_age_seconds),
+        max_age,
     )
 
 
