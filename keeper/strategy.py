@@ -79,11 +79,11 @@ class Settings(BaseModel):
     reference_venue: str = "onchain"
     target_leverage: Decimal = Field(Decimal(2), gt=0, le=20)
     # -- funding
-    funding_window_hours: int = Field(72, gt=0, le=24 * 30)
+    funding_window_hours: int = Field(24, gt=0, le=24 * 30)
     min_coverage: Decimal = Field(Decimal("0.5"), ge=0, le=1)
     max_view_age_seconds: int = Field(2 * 3_600, gt=0)
     park_rate_per_hour: Decimal = Decimal(0)
-    reentry_rate_per_hour: Decimal = Decimal("0.000005")
+    reentry_rate_per_hour: Decimal = Decimal("0.00001")
     hurdle_horizon_hours: int = Field(14 * 24, gt=0)
     # -- bands
     delta_band_bps: int = Field(100, gt=0)

@@ -15,7 +15,7 @@ from tests.keeper.world import World, apply, flat_view
 
 USDC = 10**6
 GOOD = "0.00002"  # 17.5 % a year: clears re-entry and the cost hurdle
-MEH = "0.000002"  # between the park rate (0) and re-entry (5e-6)
+MEH = "0.000002"  # between the park rate (0) and re-entry (1e-5)
 BAD = "-0.00001"  # shorts pay
 DEFAULT = Settings()
 

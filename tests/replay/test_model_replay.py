@@ -79,8 +79,8 @@ def test_negative_funding_for_long__parks_and_stays_parked() -> None:
     report = build_report(result)
     assert result.rebalances.get("park", 0) == 1
     # -0.01 %/8h (-1.25e-5/h) clears the park hurdle (the round trip over two weeks, about
-    # -8e-6/h) only once the funding window holds negative prints alone: parked within the
-    # window of the flip, and for the rest of the negative stretch
+    # -8e-6/h) once the funding window holds mostly negative prints: parked within the
+    # window (a day) of the flip, and for the rest of the negative stretch
     flip, window_prints = 10 * 3, Settings().funding_window_hours // 8
     assert all(s.parked for s in result.steps[flip + window_prints :])
     assert report["time_parked_fraction"] > 0.6
