@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -405,14 +406,12 @@ def load_prices(path: str | Path) -> tuple[list[PricePoint], SeriesReport]:
 
 def price_at(points: list[PricePoint], t: int) -> float:
     """The last price at or before `t` (the first one before the series starts)."""
-    lo, hi = 0, len(points)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if points[mid].time <= t:
-            lo = mid + 1
-        else:
-            hi = mid
+    lo = bisect_right(points, t, key=_time_of)
     return points[max(lo - 1, 0)].price
+
+
+def _time_of(point: PricePoint) -> int:
+    return point.time
 
 
 # ----------------------------------------------------------------------------- synthetic

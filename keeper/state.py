@@ -5,14 +5,42 @@ function of it (plus funding views and settings), so after a restart the keeper 
 from chain state alone, never from memory. Each field names the call it comes from.
 Units: asset wei (`asset_decimals`), base wei (`base_decimals`), sizes 1e18 = one whole
 base unit, prices with 8 decimals (`_e8`), funding 1e18 = 100 % per second, seconds.
+The derived values are computed once per state (`cached_property`: the state is frozen).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from keeper.model.venue import BPS, PRICE_UNIT, SIZE_UNIT, mul_div, value
 from keeper.venue import VaultRules
+
+
+class _Once:
+    """`functools.cached_property` without its lock (Python 3.11 takes one on every first
+    read, which costs more than most of these values): computed on first read, then a
+    plain attribute of the (frozen, dict-backed) instance."""
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        self.func = func
+        self.name = func.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.func(obj)
+        return value
+
+
+if TYPE_CHECKING:
+    from functools import cached_property
+else:
+    cached_property = _Once
 
 
 @dataclass(frozen=True)
@@ -53,6 +81,22 @@ class VaultState:
     pool_fee_bps: int
 
     def __post_init__(self) -> None:
+        if (
+            min(
+                self.idle,
+                self.spot_base,
+                self.short_size,
+                self.perp_margin,
+                self.pool_reserve_base,
+                self.pool_reserve_asset,
+                self.taker_fee_ppm,
+                self.pool_fee_bps,
+            )
+            >= 0
+            and self.oracle_price_e8 > 0
+            and self.perp_depth > 0
+        ):
+            return  # the common case, in one test
         for name in (
             "idle",
             "spot_base",
@@ -72,21 +116,21 @@ class VaultState:
 
     # -- units
 
-    @property
+    @cached_property
     def asset_unit(self) -> int:
         return int(10**self.asset_decimals)
 
-    @property
+    @cached_property
     def base_unit(self) -> int:
         return int(10**self.base_decimals)
 
     # -- oracle
 
-    @property
+    @cached_property
     def oracle_age(self) -> int:
         return self.block_timestamp - self.oracle_updated_at
 
-    @property
+    @cached_property
     def oracle_fresh(self) -> bool:
         """The vault's own check: rebalances revert when this is False."""
         return self.block_timestamp <= self.oracle_updated_at + self.rules.max_oracle_age
@@ -101,37 +145,37 @@ class VaultState:
         """`BasisVault._size_value`: a 1e18 size at the oracle, asset wei."""
         return mul_div(size, self.oracle_price_e8 * self.asset_unit, SIZE_UNIT * PRICE_UNIT, round_up)
 
-    @property
+    @cached_property
     def spot_value(self) -> int:
         return self.base_value(self.spot_base)
 
-    @property
+    @cached_property
     def short_value(self) -> int:
         return self.size_value(self.short_size)
 
-    @property
+    @cached_property
     def gross_nav(self) -> int:
         """`BasisVault._nav`: idle + spot + perp equity, before fees, floored at 0 (what
         the NAV-loss rule measures against)."""
         return max(self.idle + self.spot_value + self.perp_equity, 0)
 
-    @property
+    @cached_property
     def delta(self) -> int:
         """Signed spot value - short value, asset wei."""
         return self.spot_value - self.short_value
 
-    @property
+    @cached_property
     def delta_bps(self) -> int:
         """|delta| in bps of gross NAV, rounded up (0 for an empty vault)."""
         nav = self.gross_nav
         return 0 if nav == 0 else -(-abs(self.delta) * BPS // nav)
 
-    @property
+    @cached_property
     def settled_margin(self) -> int:
         """Margin once pending funding settles (`BasisVault._settled_margin`, >= 0)."""
         return max(self.perp_margin + self.perp_accrued_funding, 0)
 
-    @property
+    @cached_property
     def perp_cost(self) -> int:
         """The position's signed cost as the market books it, recovered exactly from the
         view: unrealised PnL = value(size, index, rounded down) - cost."""
@@ -150,7 +194,7 @@ class VaultState:
 
     # -- spot pool
 
-    @property
+    @cached_property
     def pool_price_e8(self) -> int:
         """The pool's mid price (asset per base), 8 decimals, as `SpotPool.price_e8()`."""
         if self.pool_reserve_base == 0:
@@ -162,14 +206,14 @@ class VaultState:
             False,
         )
 
-    @property
+    @cached_property
     def pool_dislocation_bps(self) -> int:
         """(pool mid - oracle) / oracle, signed bps, rounded away from zero."""
         diff = self.pool_price_e8 - self.oracle_price_e8
         mag = -(-abs(diff) * BPS // self.oracle_price_e8)
         return mag if diff >= 0 else -mag
 
-    @property
+    @cached_property
     def basis_bps(self) -> int:
         """(perp marginal price - spot pool mid) / oracle, signed bps: positive means the
         perp trades rich to spot, which an entry (buy spot, sell perp) locks in."""

@@ -21,7 +21,9 @@ In order of precedence (docs/keeper.md explains each and its default):
 4. Parked: re-enter when expected funding >= `reentry_rate_per_hour` and the carry over
    `hurdle_horizon_hours` pays the entry, the exit's fees and the gas.
 5. Hedged: park when expected funding < `park_rate_per_hour` (the gap between the two
-   rates is the hysteresis); deploy idle above `deploy_min_idle_bps` on the entry's
+   rates is the hysteresis) and the funding the short would pay over
+   `hurdle_horizon_hours` exceeds the round trip (the exit now, a re-entry later, the gas
+   of both; otherwise stay hedged and go on); deploy idle above `deploy_min_idle_bps` on the entry's
    terms; re-hedge when |delta| > `delta_band_bps`; bring the margin ratio back to the
    target when it leaves [`margin_ratio_low_bps`, `margin_ratio_high_bps`].
 
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -80,7 +83,7 @@ class Settings(BaseModel):
     min_coverage: Decimal = Field(Decimal("0.5"), ge=0, le=1)
     max_view_age_seconds: int = Field(2 * 3_600, gt=0)
     park_rate_per_hour: Decimal = Decimal(0)
-    reentry_rate_per_hour: Decimal = Decimal("0.000005")
+    reentry_rate_per_hour: Decimal = Decimal("0.00001")
     hurdle_horizon_hours: int = Field(14 * 24, gt=0)
     # -- bands
     delta_band_bps: int = Field(100, gt=0)
@@ -239,17 +242,23 @@ def _reference_from_state(state: VaultState, venue: str) -> FundingView:
     return FundingView(info)
 
 
+@lru_cache(maxsize=64)
+def _spans(window_hours: int, max_age_seconds: int) -> tuple[timedelta, timedelta]:
+    return timedelta(hours=window_hours), timedelta(seconds=max_age_seconds)
+
+
 def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: Settings) -> FundingEstimate:
     views = list(views)
     if not any(v.venue == settings.reference_venue for v in views):
         views.append(_reference_from_state(state, settings.reference_venue))
+    window, max_age = _spans(settings.funding_window_hours, settings.max_view_age_seconds)
     return estimate(
         views,
         settings.reference_venue,
         datetime.fromtimestamp(state.block_timestamp, tz=UTC),
-        timedelta(hours=settings.funding_window_hours),
+        window,
         settings.min_coverage,
-        timedelta(seconds=settings.max_view_age_seconds),
+        max_age,
     )
 
 
@@ -427,17 +436,43 @@ def _grow(ctx: _Context, intent: Intent) -> Decision | str:
     )
 
 
-def _park(ctx: _Context, why: str) -> Decision:
+def _park_hurdle(ctx: _Context, plan: Plan) -> str | None:
+    """Why parking does not pay, or None when it does: the funding the short removed would
+    pay over the horizon at the expected rate must exceed the round trip it starts, the
+    modelled exit now plus a re-entry later (taken as costing what the exit does: the same
+    legs through the same pool and market) and the gas of both."""
+    state, settings = ctx.state, ctx.settings
+    removed = state.short_value - plan.outcome.short_value
+    assert ctx.expected is not None
+    loss = -ctx.expected * removed * settings.hurdle_horizon_hours
+    exit_cost = max(plan.outcome.cost, 0)
+    round_trip = 2 * exit_cost + 2 * settings.gas_cost_asset_wei
+    if removed <= 0 or loss <= round_trip:
+        hurdle = Decimal(round_trip) / (max(removed, 1) * settings.hurdle_horizon_hours)
+        return (
+            f"expected {_fmt_rate(ctx.expected)} costs less than parking and re-entering "
+            f"(park hurdle -{_fmt_rate(hurdle)})"
+        )
+    return None
+
+
+def _park(ctx: _Context, why: str, hurdle: bool = False) -> Decision | str:
+    """A park (everything to idle), or, with `hurdle`, why it does not pay (then the
+    caller goes on with the bands)."""
     state = ctx.state
+    try:
+        plan = plan_move(state, 0, leverage_margin(state, ctx.settings.leverage_bps), ctx.guard)
+    except (Infeasible, ModelRevert) as err:
+        return ctx.hold(f"{why}, but no park fits: {err}", True)
+    if hurdle:
+        failure = _park_hurdle(ctx, plan)
+        if failure:
+            return failure
     basis = state.basis_bps
     if basis > ctx.settings.max_basis_bps:
         return ctx.hold(
             f"{why}, but basis {basis} bps (perp rich to spot) beyond {ctx.settings.max_basis_bps}"
         )
-    try:
-        plan = plan_move(state, 0, leverage_margin(state, ctx.settings.leverage_bps), ctx.guard)
-    except (Infeasible, ModelRevert) as err:
-        return ctx.hold(f"{why}, but no park fits: {err}", True)
     if ctx.moved(plan) < ctx.min_value:
         return ctx.hold(f"{why}; what is left is below the minimum action value")
     return ctx.rebalance(plan, Intent.PARK, why)
@@ -450,9 +485,11 @@ def _parked(ctx: _Context) -> Decision:
         return ctx.hold(f"parked; expected funding unknown ({ctx.funding.note})")
     if ctx.expected < settings.reentry_rate_per_hour:
         if leftover >= ctx.min_value:
-            return _park(
+            cleared = _park(
                 ctx, f"parked with {leftover} wei still in spot/margin; expected {_fmt_rate(ctx.expected)}"
             )
+            assert isinstance(cleared, Decision)  # no hurdle asked
+            return cleared
         return ctx.hold(
             f"parked: expected funding {_fmt_rate(ctx.expected)} "
             f"below re-entry {_fmt_rate(settings.reentry_rate_per_hour)}"
@@ -493,13 +530,17 @@ def _fix(
 def _hedged(ctx: _Context, ratio: int | None) -> Decision:
     state, settings = ctx.state, ctx.settings
     expected = ctx.expected
+    deploy_note = ""
     if expected is not None and expected < settings.park_rate_per_hour:
-        return _park(
+        parked = _park(
             ctx,
             f"expected funding {_fmt_rate(expected)} below the park rate "
             f"{_fmt_rate(settings.park_rate_per_hour)}",
+            hurdle=True,
         )
-    deploy_note = ""
+        if isinstance(parked, Decision):
+            return parked
+        deploy_note = f"; not parking: {parked}"
     deployable = state.idle - ctx.reserve
     if (
         expected is not None

@@ -25,8 +25,7 @@ class ModelRevert(Exception):
 
 def mul_div(x: int, y: int, d: int, round_up: bool) -> int:
     """snekmate `math._mul_div` for non-negative integers."""
-    q, r = divmod(x * y, d)
-    return q + 1 if round_up and r else q
+    return -(-x * y // d) if round_up else x * y // d
 
 
 def mul_div_signed(x: int, y: int, d: int, round_up: bool) -> int:
@@ -167,7 +166,10 @@ class PerpModel:
     # -- views
 
     def account(self, who: str) -> Account:
-        return self.accounts.setdefault(who, Account(funding_entry=self.funding_index))
+        a = self.accounts.get(who)
+        if a is None:
+            a = self.accounts[who] = Account(funding_entry=self.funding_index)
+        return a
 
     def accrued_funding(self, who: str, index: int | None = None) -> int:
         a = self.account(who)
@@ -181,7 +183,16 @@ class PerpModel:
         return value(a.size, self.price_e8, self.asset_unit, False) - a.cost if a.size else 0
 
     def equity(self, who: str) -> int:
-        return self.account(who).margin + self.unrealized_pnl(who) + self.accrued_funding(who)
+        """margin + unrealized_pnl + accrued_funding (one account lookup)."""
+        a = self.account(who)
+        size = a.size
+        if size == 0:  # no PnL, no funding accrues
+            return a.margin
+        unit = self.asset_unit
+        pnl = value(size, self.price_e8, unit, False) - a.cost
+        index = self.funding_index + self.funding_rate * (self.now - self.last_funding_time) * self.price_e8
+        funding = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
+        return a.margin + pnl + funding
 
     def notional(self, size: int) -> int:
         return abs(value(size, self.price_e8, self.asset_unit, False))

@@ -113,37 +113,48 @@ class World:
 
     def state(self) -> VaultState:
         """What the executor reads from chain, field by field."""
-        acct = self.perp.account(VAULT)
-        flat = acct.size == 0
+        perp, pool = self.perp, self.pool
+        acct = perp.account(VAULT)
+        price = perp.price_e8
+        # the market's views, each computed once (equity = margin + PnL + funding)
+        accrued = perp.accrued_funding(VAULT)
+        pnl = perp.unrealized_pnl(VAULT)
+        equity = acct.margin + pnl + accrued
+        if acct.size == 0:
+            ratio = None
+        else:
+            notional = perp.notional(acct.size)
+            ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
+        perp_equity = 0 if self.short_size == 0 and self.last_perp_equity == 0 else equity
         return VaultState(
-            block_timestamp=self.now,
+            block_timestamp=perp.now,
             asset_decimals=6,
             base_decimals=18,
             rules=self.rules,
             paused=False,
             shutdown=self.shutdown,
             last_rebalance_time=self.last_rebalance_time,
-            nav=self._nav(self.price),
+            nav=max(self.idle + self._base_value(self.spot_base, price) + perp_equity, 0),
             idle=self.idle,
             spot_base=self.spot_base,
             short_size=self.short_size,
-            oracle_price_e8=self.price,
-            oracle_updated_at=self.perp.price_updated_at,
+            oracle_price_e8=price,
+            oracle_updated_at=perp.price_updated_at,
             perp_size=acct.size,
             perp_margin=acct.margin,
-            perp_accrued_funding=self.perp.accrued_funding(VAULT),
-            perp_unrealized_pnl=self.perp.unrealized_pnl(VAULT),
-            perp_equity=self.perp.equity(VAULT),
-            margin_ratio_bps=None if flat else self.perp.margin_ratio_bps(VAULT),
-            funding_rate=self.perp.funding_rate,
-            taker_fee_ppm=self.perp.taker_fee_ppm,
-            initial_margin_bps=self.perp.initial_margin_bps,
-            maintenance_margin_bps=self.perp.maintenance_margin_bps,
-            perp_depth=self.perp.depth,
-            perp_mark_price_e8=self.price,
-            pool_reserve_base=self.pool.reserve_base,
-            pool_reserve_asset=self.pool.reserve_asset,
-            pool_fee_bps=self.pool.fee_bps,
+            perp_accrued_funding=accrued,
+            perp_unrealized_pnl=pnl,
+            perp_equity=equity,
+            margin_ratio_bps=ratio,
+            funding_rate=perp.funding_rate,
+            taker_fee_ppm=perp.taker_fee_ppm,
+            initial_margin_bps=perp.initial_margin_bps,
+            maintenance_margin_bps=perp.maintenance_margin_bps,
+            perp_depth=perp.depth,
+            perp_mark_price_e8=price,
+            pool_reserve_base=pool.reserve_base,
+            pool_reserve_asset=pool.reserve_asset,
+            pool_fee_bps=pool.fee_bps,
         )
 
     # ------------------------------------------------------------------ BasisVault.vy

@@ -99,12 +99,28 @@ class FundingPoint:
 
 
 @dataclass(frozen=True)
+class WindowSums:
+    """Totals of a history that its source computed exactly from integers (the reference
+    market's prints, `keeper.reference`), so the expected funding need not walk it: the
+    prints tile [start, end] (unix seconds) without gaps or overlaps, and the sum of
+    `rate_per_hour * interval_seconds` over them is exactly `Decimal(weighted) / scale`."""
+
+    start: int
+    end: int
+    weighted: int
+    scale: int
+
+
+@dataclass(frozen=True)
 class FundingView:
     """What the strategy sees of one venue: its latest reading and its recent settled
-    prints, oldest first."""
+    prints, oldest first. `sums`, when a source sets it, are the exact totals of
+    `history` (a shortcut for `keeper.funding.smooth`; never set it on a history it was
+    not computed from)."""
 
     info: FundingInfo
     history: tuple[FundingPoint, ...] = field(default=())
+    sums: WindowSums | None = field(default=None, compare=False, repr=False)
 
     @property
     def venue(self) -> str:

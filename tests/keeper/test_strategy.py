@@ -15,7 +15,7 @@ from tests.keeper.world import World, apply, flat_view
 
 USDC = 10**6
 GOOD = "0.00002"  # 17.5 % a year: clears re-entry and the cost hurdle
-MEH = "0.000002"  # between the park rate (0) and re-entry (5e-6)
+MEH = "0.000002"  # between the park rate (0) and re-entry (1e-5)
 BAD = "-0.00001"  # shorts pay
 DEFAULT = Settings()
 
@@ -127,6 +127,22 @@ def test_decide__after_parking__stays_parked_while_funding_is_below_reentry():
 
 def test_decide__hedged_funding_between_park_and_reentry__stays_hedged():
     held(run(hedged(), MEH), "hedged and in band")
+
+
+SLIGHTLY_BAD = "-0.000002"  # shorts pay 1.75 % a year: less than a park and re-entry cost
+
+
+def test_decide__hedged_funding_negative_but_below_the_park_hurdle__stays_hedged():
+    """Parking starts a round trip (exit now, re-entry later): it pays only when the funding
+    the short would pay over the hurdle horizon is more than that round trip."""
+    held(run(hedged(), SLIGHTLY_BAD), "not parking", "costs less than parking and re-entering")
+    held(run(hedged(), BAD, Settings(hurdle_horizon_hours=24)), "not parking")
+    rebalance(run(hedged(), BAD), Intent.PARK)  # over two weeks, -1e-5/h pays for it
+
+
+def test_decide__hedged_funding_negative_below_the_park_hurdle__bands_still_fixed():
+    world = moved(hedged(), 18)  # +18 %: margin thin
+    rebalance(run(world, SLIGHTLY_BAD), Intent.MARGIN_THIN)
 
 
 # ------------------------------------------------------------------ deploying idle

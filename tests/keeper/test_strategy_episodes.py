@@ -62,7 +62,9 @@ def test_episode__sustained_negative_funding_parks__recovery_reenters__once_each
     world = entered_world()
     actions = []
     for hour in range(96):
-        rate = "-0.00001" if 24 <= hour < 60 else "0.00002"  # a day and a half of shorts paying
+        # a day and a half of shorts paying -3e-5/h (26 % a year), well past the park hurdle
+        # (the round trip, ~0.3 % of the short, over two weeks: about -9e-6/h)
+        rate = "-0.00003" if 24 <= hour < 60 else "0.00002"
         market_step(world, 3_600, 0)
         actions.append(keeper_tick(world, rate))
     taken = [a for a in actions if a is not None]
