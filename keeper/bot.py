@@ -153,6 +153,8 @@ class Keeper:
         state = vault_state(self.static, snap)
         if snap.funding_rate != self.reference.rate_at(snap.block_timestamp):
             self.reference.sync(self.rpc, self.addresses.perp_market, snap.block_number)
+            # what the funding window can see, and a day more: memory stays bounded
+            self.reference.prune(snap.block_timestamp, self.settings.funding_window_hours * 3_600 + 86_400)
         views = [
             self.reference.view(
                 block_timestamp=snap.block_timestamp,

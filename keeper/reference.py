@@ -82,6 +82,17 @@ class ReferenceHistory:
         if rate != self.rate_at(timestamp) and timestamp >= self.start:
             self.changes.append((max(timestamp, self.changes[-1][0] if self.changes else self.start), rate))
 
+    def prune(self, now: int, keep_seconds: int) -> None:
+        """Forgets changes older than `keep_seconds` before `now` (the rate in force then
+        becomes `initial_rate`), once 256 have piled up: views within that span are the
+        same, and a keeper running for years, or a replay, keeps a bounded history."""
+        keep_from = now - keep_seconds
+        if len(self.changes) < 256 or self.changes[0][0] >= keep_from:
+            return
+        self.initial_rate = self.rate_at(keep_from)
+        self.start = max(self.start, keep_from)
+        self.changes = [(t, r) for t, r in self.changes if t > keep_from]
+
     def rate_at(self, timestamp: int) -> int:
         i = bisect_right(self.changes, (timestamp, 2**255))
         return self.changes[i - 1][1] if i else self.initial_rate

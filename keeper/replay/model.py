@@ -154,7 +154,7 @@ class ModelBackend:
         if perp.funding_rate != step.rate:
             perp.set_funding_rate(step.rate)
             self.reference.changes.append((step.time, step.rate))
-            self._prune_reference(step.time)
+            self.reference.prune(step.time, self.config.settings.funding_window_hours * 3_600 + 86_400)
         if perp.is_liquidatable(VAULT):
             nav_before = w._nav(w.price)
             perp.liquidate(VAULT)
@@ -166,17 +166,6 @@ class ModelBackend:
         if step.pool_offset_bps:
             w.arb_pool(w.price * (10_000 + step.pool_offset_bps) // 10_000)
         return pool_before
-
-    def _prune_reference(self, now: int) -> None:
-        """Keeps the reference history to what the funding window can see (the chain keeps
-        all of it; the views are the same, and a long replay stays linear)."""
-        ref = self.reference
-        keep_from = now - self.config.settings.funding_window_hours * 3_600 - 86_400
-        if len(ref.changes) < 256 or ref.changes[0][0] >= keep_from:
-            return
-        ref.initial_rate = ref.rate_at(keep_from)
-        ref.start = max(ref.start, keep_from)
-        ref.changes = [(t, r) for t, r in ref.changes if t > keep_from]
 
     # ------------------------------------------------------------------ the keeper
 

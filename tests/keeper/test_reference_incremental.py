@@ -109,3 +109,24 @@ def test_view__totals_are_exact_sums() -> None:
     exact = sum(p.rate_per_hour * p.interval_seconds for p in view.history)
     assert Decimal(view.sums.weighted) / view.sums.scale == exact
     assert sum(p.interval_seconds for p in view.history) == view.sums.end - view.sums.start
+
+
+def test_prune__views_within_the_kept_span_unchanged_and_memory_bounded() -> None:
+    """`prune` (the keeper after a sync, the model replay per step) forgets what no window
+    can see: views over the kept span are the same as before, and the list stays short."""
+    full, pruned = ReferenceHistory(START, 7), ReferenceHistory(START, 7)
+    window, keep = 24 * 3_600, 48 * 3_600
+    for k in range(1, 2_000):
+        now = START + k * 3_600
+        change = (now, (k * 7_919) % 40_000_000_000 - 20_000_000_000)
+        full.changes.append(change)
+        pruned.changes.append(change)
+        pruned.prune(now, keep)
+        if k % 97 == 0:
+            kwargs = dict(
+                block_timestamp=now + 5, funding_rate=change[1], index_price_e8=PRICE, limits=Limits()
+            )
+            assert pruned.view(window=window, **kwargs) == full.view(window=window, **kwargs)
+            assert pruned.rate_at(now - window) == full.rate_at(now - window)
+    assert len(pruned.changes) <= 256 + keep // 3_600
+    assert len(full.changes) == 1_999
