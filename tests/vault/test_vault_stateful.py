@@ -25,9 +25,11 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
+from keeper.chain import POSITION_TYPES, Call
 from keeper.model.accounting import AccountingModel
 from keeper.venue import arb_to_oracle
 from tests.conftest import E8, SIZE, USDC
+from tests.fixtures.chain import BatchReader
 
 USERS = ("fish", "whale", "shark")
 PPS_PROBE = 10**18  # shares whose value we watch (1e6 whole shares)
@@ -61,6 +63,8 @@ def run_machine(world):
     chain, venue, vault = world["chain"], world["venue"], world["vault"]
     perp, feed = venue.perp_market, venue.price_feed
     users = world["users"]
+    v = vault.address
+    reader = BatchReader(chain)
 
     class VaultMachine(RuleBasedStateMachine):
         def __init__(self):
@@ -256,41 +260,73 @@ def run_machine(world):
             assert vault.short_size() == vault.spot_base() == 0
 
         # ---------------------------------------------------------------- invariants
+        # Each invariant reads its views in one JSON-RPC batch at the head block (the same
+        # eth_calls ape would make one request at a time).
+
+        def read(self, *calls):
+            return reader.read(calls)[1]
 
         @invariant()
         def model_agrees_with_chain(self):
             m = self.model
-            for h in [*users.values(), world["treasury"]]:
-                assert vault.balanceOf(h) == m.balances.get(h.address, 0)
-            assert vault.totalSupply() == m.supply
-            assert (vault.idle(), vault.spot_base(), vault.short_size()) == (
-                m.idle,
-                m.spot_base,
-                m.short_size,
+            holders = [*users.values(), world["treasury"]]
+            *balances, supply, idle, spot, short, fee_time, hwm, net, answer, equity = self.read(
+                *(Call("balanceOf", v, "balanceOf(address)", (h.address,)) for h in holders),
+                Call("totalSupply", v, "totalSupply()"),
+                Call("idle", v, "idle()"),
+                Call("spot_base", v, "spot_base()"),
+                Call("short_size", v, "short_size()"),
+                Call("last_fee_time", v, "last_fee_time()"),
+                Call("high_water_mark", v, "high_water_mark()"),
+                Call("totalAssets", v, "totalAssets()"),
+                Call("latestAnswer", feed.address, "latestAnswer()", (), ("int256",)),
+                Call("equity", perp.address, "equity(address)", (v,), ("int256",)),
             )
-            assert (vault.last_fee_time(), vault.high_water_mark()) == (m.last_fee_time, m.high_water_mark)
-            assert vault.totalAssets() == m.net_nav(self.nav(), self.now())
+            assert balances == [m.balances.get(h.address, 0) for h in holders]
+            assert supply == m.supply
+            assert (idle, spot, short) == (m.idle, m.spot_base, m.short_size)
+            assert (fee_time, hwm) == (m.last_fee_time, m.high_water_mark)
+            assert net == m.net_nav(m.gross_nav(answer, equity), self.now())
 
         @invariant()
         def supply_is_sum_of_balances(self):
             holders = [*users.values(), world["treasury"]]
-            assert vault.totalSupply() == sum(vault.balanceOf(h) for h in holders)
+            supply, *balances = self.read(
+                Call("totalSupply", v, "totalSupply()"),
+                *(Call("balanceOf", v, "balanceOf(address)", (h.address,)) for h in holders),
+            )
+            assert supply == sum(balances)
 
         @invariant()
         def nav_is_its_components(self):
-            price = feed.latestAnswer()
-            spot = vault.spot_base() * price * USDC // (10**18 * E8)
-            equity = perp.equity(vault) if vault.short_size() or vault.last_perp_equity() else 0
-            gross = vault.idle() + spot + equity
-            net = vault.totalAssets()
+            price, spot_base, short, last_equity, idle, equity, net = self.read(
+                Call("latestAnswer", feed.address, "latestAnswer()", (), ("int256",)),
+                Call("spot_base", v, "spot_base()"),
+                Call("short_size", v, "short_size()"),
+                Call("last_perp_equity", v, "last_perp_equity()", (), ("int256",)),
+                Call("idle", v, "idle()"),
+                Call("equity", perp.address, "equity(address)", (v,), ("int256",)),
+                Call("totalAssets", v, "totalAssets()"),
+            )
+            spot = spot_base * price * USDC // (10**18 * E8)
+            equity = equity if short or last_equity else 0
+            gross = idle + spot + equity
             assert net <= gross
             assert gross - net <= gross // 1_000 + 1  # only accrued fees in between
 
         @invariant()
         def books_are_backed(self):
-            assert venue.asset.balanceOf(vault) >= vault.idle()
-            assert venue.base.balanceOf(vault) >= vault.spot_base()
-            assert -perp.position(vault).size == vault.short_size()
+            asset_held, base_held, idle, spot, short, position = self.read(
+                Call("asset", venue.asset.address, "balanceOf(address)", (v,)),
+                Call("base", venue.base.address, "balanceOf(address)", (v,)),
+                Call("idle", v, "idle()"),
+                Call("spot_base", v, "spot_base()"),
+                Call("short_size", v, "short_size()"),
+                Call("position", perp.address, "position(address)", (v,), POSITION_TYPES),
+            )
+            assert asset_held >= idle
+            assert base_held >= spot
+            assert -position[0] == short
 
     run_state_machine_as_test(
         VaultMachine,
