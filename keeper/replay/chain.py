@@ -107,7 +107,18 @@ def anvil(genesis_timestamp: int) -> Iterator[str]:
     """A throwaway anvil whose genesis is at `genesis_timestamp`; yields its URL."""
     port = _free_port()
     proc = subprocess.Popen(
-        [anvil_binary(), "--port", str(port), "--timestamp", str(genesis_timestamp), "--silent"],
+        # --prune-history: only recent states in memory, so a long replay neither grows anvil's
+        # memory nor slows its mining as much (old states are never read: the keeper reads
+        # the latest block, and logs stay)
+        [
+            anvil_binary(),
+            "--port",
+            str(port),
+            "--timestamp",
+            str(genesis_timestamp),
+            "--silent",
+            "--prune-history",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
