@@ -260,9 +260,7 @@ class ChainBackend:
         ]
         # Anvil answers a batch's requests concurrently: a read batched with a receipt can
         # still see the state before that transaction. So first the receipts, then the reads.
-        if self.pending:
-            self._receipts(self.pending)
-            self.pending = []
+        self._settle()
         values = run_calls(self.rpc, calls, "latest")
         n = len(calls)
         total_assets, supply, idle, spot_base, short, pos, round_data, reserves, liquidatable = values[:n]
@@ -370,10 +368,14 @@ class ChainBackend:
 
     # ------------------------------------------------------------------ the keeper
 
-    def tick(self) -> Ticked:
-        if self.pending:  # the arbitrage must have gone through before the keeper looks
+    def _settle(self) -> None:
+        """Waits until what we sent is mined: the next reads must see it."""
+        if self.pending:
             self._receipts(self.pending)
             self.pending.clear()
+
+    def tick(self) -> Ticked:
+        self._settle()  # the arbitrage must have gone through before the keeper looks
         report = self.keeper.tick()
         decision = report.decision
         expected = None
@@ -401,6 +403,7 @@ class ChainBackend:
         return Ticked(kind, decision.reason, expected)
 
     def probe(self) -> Probe:
+        self._settle()
         a = self.a
         one = self.asset_unit
         deposit = calldata("deposit(uint256,address)", one, self.prober)
