@@ -30,7 +30,16 @@ from typing import cast
 
 from keeper.history import FundingPrint, PricePoint, SeriesReport
 from keeper.model.accounting import AccountingModel
-from keeper.model.venue import PRICE_UNIT, ModelRevert, PerpModel, SpotPoolModel
+from keeper.model.venue import (
+    BPS,
+    FUNDING_DENOMINATOR,
+    PRICE_UNIT,
+    ModelRevert,
+    PerpModel,
+    SpotPoolModel,
+    mul_div_signed,
+    value,
+)
 from keeper.model.world import VAULT, World
 from keeper.reference import ReferenceHistory
 from keeper.replay.driver import (
@@ -132,25 +141,37 @@ class ModelBackend:
         self.trades: list[Trade] = []
         self.reverts: list[str] = []
         self.liquidations = 0
+        self._last_marks: tuple[int, int, int] | None = None  # as of the last observe()
 
     # ------------------------------------------------------------------ market moves
 
-    def _funding_total(self) -> int:
-        return self.perp.settled + self.perp.accrued_funding(VAULT)
+    def _marks(self) -> tuple[int, int, int]:
+        """(funding the vault's position received so far, spot value, short's unrealised
+        PnL), asset wei: what a market move is attributed from. One account lookup."""
+        perp, w = self.perp, self.world
+        spot = w._base_value(w.spot_base, w.price)
+        a = perp.accounts.get(VAULT)
+        if a is None or a.size == 0:
+            return perp.settled, spot, 0
+        unit = perp.asset_unit
+        funding = mul_div_signed(
+            -a.size, perp.current_funding_index() - a.funding_entry, FUNDING_DENOMINATOR // unit, False
+        )
+        return perp.settled + funding, spot, value(a.size, perp.price_e8, unit, False) - a.cost
 
     def _leg_values(self) -> tuple[int, int]:
-        w = self.world
-        return w._base_value(w.spot_base, w.price), self.perp.unrealized_pnl(VAULT)
+        _, spot, upnl = self._marks()
+        return spot, upnl
 
     def advance(self, step: MarketStep) -> int:
         perp, w = self.perp, self.world
-        funding0 = self._funding_total()
-        spot0, perp0 = self._leg_values()
+        funding0, spot0, perp0 = self._last_marks or self._marks()
         perp.warp(step.time - perp.now)
         if step.push_oracle:
             perp.set_price(step.price_e8)
-        spot1, perp1 = self._leg_values()
-        self.costs.market_move(self._funding_total() - funding0, spot1 - spot0, perp1 - perp0)
+        funding1, spot1, perp1 = self._marks()
+        self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0)
+        self._last_marks = None
         if perp.funding_rate != step.rate:
             perp.set_funding_rate(step.rate)
             self.reference.changes.append((step.time, step.rate))
@@ -230,19 +251,27 @@ class ModelBackend:
         return Probe(refused, None)
 
     def observe(self) -> Observation:
-        w = self.world
-        gross = w._nav(w.price)
-        acct = self.perp.account(VAULT)
+        w, perp = self.world, self.perp
+        price = w.price
+        gross = w._nav(price)
+        a = perp.accounts.get(VAULT)
+        ratio = None
+        if a is not None and a.size:
+            notional = abs(value(a.size, price, perp.asset_unit, False))
+            if notional:
+                eq = perp.equity(VAULT)
+                ratio = 0 if eq <= 0 else eq * BPS // notional
+        self._last_marks = marks = self._marks()
         return Observation(
             nav=gross,
             net_nav=self.accounting.net_nav(gross, w.now),
             supply=self.accounting.supply,
-            price_e8=w.price,
+            price_e8=price,
             spot_base=w.spot_base,
             short_size=w.short_size,
-            spot_value=w._base_value(w.spot_base, w.price),
-            short_value=w._size_value(w.short_size, w.price, False),
-            margin_ratio_bps=self.perp.margin_ratio_bps(VAULT) if acct.size else None,
+            spot_value=marks[1],
+            short_value=w._size_value(w.short_size, price, False),
+            margin_ratio_bps=ratio,
             pool_price_e8=self.pool.price_e8(w.base_unit, w.asset_unit),
         )
 
