@@ -456,8 +456,8 @@ def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBack
     from keeper.settings import KeeperSettings
     from keeper.venue import faucet
 
-    if len(accounts.test_accounts) < 6 + config.depositors:
-        raise UserError(f"at most {len(accounts.test_accounts) - 6} depositors in chain mode")
+    if len(accounts.test_accounts) < 5 + config.depositors:  # 5 roles, then the depositors
+        raise UserError(f"--depositors: at most {len(accounts.test_accounts) - 5} in chain mode")
     with (
         ape_logger.at_level("ERROR"),  # not a line per deploy transaction
         anvil(first.time - 3_600) as url,

@@ -196,6 +196,8 @@ def run_replay(
 ) -> None:
     if (funding_path is None) == (scenario is None):
         raise UserError("give either --funding FILE or --scenario NAME")
+    if deposit <= 0:
+        raise UserError(f"--deposit must be positive, got {deposit}")
     if depositors < 1:
         raise UserError(f"--depositors must be at least 1, got {depositors}")
     if deposit < depositors:
@@ -208,6 +210,11 @@ def run_replay(
         management_fee_bps=management_fee_bps,
         performance_fee_bps=performance_fee_bps,
     )
+    cap = config.rules.deposit_cap_ceiling
+    if config.venue.asset_wei(deposit) > cap:
+        raise UserError(
+            f"--deposit {deposit:,} is above the vault's deposit cap ({cap // config.venue.asset_unit:,})"
+        )
     if scenario is not None:
         if prices_path or date_from or date_to:
             raise UserError("--scenario builds its own market: drop --prices/--from/--to")

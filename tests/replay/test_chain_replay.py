@@ -121,6 +121,8 @@ def test_cli__chain_scenario_writes_report_and_charts(tmp_path: Path) -> None:
         (["--scenario", "crash", "--funding", "x.csv"], "give either --funding FILE or --scenario NAME"),
         (["--scenario", "crash", "--from", "2022-01-01"], "builds its own market"),
         (["--scenario", "crash", "--depositors", "0"], "--depositors must be at least 1"),
+        (["--scenario", "crash", "--deposit", "0"], "--deposit must be positive"),
+        (["--scenario", "crash", "--deposit", "20000000"], "above the vault's deposit cap"),
     ],
 )
 def test_cli__bad_input_is_one_error_line(args: list[str], message: str) -> None:
