@@ -176,8 +176,9 @@ class Observation:
         return self.net_nav * 10**DECIMALS_OFFSET / self.supply if self.supply else 0.0
 
     @property
-    def delta_bps(self) -> int:
-        return abs(self.spot_value - self.short_value) * BPS // self.nav if self.nav else 0
+    def delta_bps(self) -> float:
+        """|spot - short| in bps of NAV, unrounded (the legs usually match within 1 bp)."""
+        return abs(self.spot_value - self.short_value) * BPS / self.nav if self.nav else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,7 @@ class Step:
     nav: int  # gross NAV after the step's action, asset wei
     share_price: float  # totalAssets / totalSupply, asset units per share unit
     margin_ratio_bps: int | None
-    delta_bps: int
+    delta_bps: float
     parked: bool
     pool_price_before_arb_e8: int  # the spot pool's mid when the oracle moved
     label: str = ""

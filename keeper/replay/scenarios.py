@@ -83,7 +83,7 @@ def _in_band(r: ReplayResult, config: ReplayConfig, last: int) -> tuple[bool, st
     delta_ok = end.delta_bps <= s.delta_band_bps
     return ratio_ok and delta_ok, (
         f"at the end: margin ratio {end.margin_ratio_bps} bps (band {s.margin_ratio_low_bps}-"
-        f"{s.margin_ratio_high_bps}), |delta| {end.delta_bps} bps (band {s.delta_band_bps})"
+        f"{s.margin_ratio_high_bps}), |delta| {end.delta_bps:.2f} bps (band {s.delta_band_bps})"
     )
 
 
@@ -127,8 +127,9 @@ def _judge_crash(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
             "margin not below the band, delta in band",
             ok,
             f"at the end: margin ratio {end.margin_ratio_bps} bps (floor {s.margin_ratio_low_bps}; above "
-            f"{s.margin_ratio_high_bps} the excess is the short's unrealised gain), |delta| {end.delta_bps} "
-            f"bps (band {s.delta_band_bps}); margin_fat rebalances {r.rebalances.get('margin_fat', 0)}",
+            f"{s.margin_ratio_high_bps} the excess is the short's unrealised gain), "
+            f"|delta| {end.delta_bps:.2f} bps (band {s.delta_band_bps}); "
+            f"margin_fat rebalances {r.rebalances.get('margin_fat', 0)}",
         ),
     ]
 
