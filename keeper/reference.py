@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from eth_abi.abi import decode
@@ -22,7 +21,7 @@ from eth_utils.crypto import keccak
 from keeper.chain import ChainReadError
 from keeper.model.venue import MAX_FUNDING_RATE, RATE_UNIT
 from keeper.rpc import Rpc, RpcError
-from keeper.sources.base import HOUR, FundingPoint, FundingView, Limits, WindowSums
+from keeper.sources.base import HOUR, FundingPoint, FundingView, Limits, WindowSums, utc_at
 from keeper.sources.onchain import (
     history_from_rate_updates,
     onchain_funding_info,
@@ -188,7 +187,7 @@ def _bad_rate(rate: int, limits: Limits) -> bool:
 def _point(rate: int, since: int, until: int) -> FundingPoint:
     """The print `history_from_rate_updates` makes of `rate` in force over [since, until]."""
     return FundingPoint(
-        time=datetime.fromtimestamp(until, tz=UTC),
+        time=utc_at(until),
         rate_per_hour=rate_per_hour_from_chain(rate),
         native_rate=Decimal(rate) / RATE_UNIT,
         interval_seconds=until - since,
@@ -214,7 +213,8 @@ class _Pieces:
         self.bad = [0]
 
     def fits(self, changes: list[tuple[int, int]], limits: Limits) -> bool:
-        return changes is self.changes and limits == self.limits and len(changes) >= self.seen
+        same = limits is self.limits or limits == self.limits
+        return changes is self.changes and same and len(changes) >= self.seen
 
     def extend(self) -> None:
         changes, limits = self.changes, self.limits

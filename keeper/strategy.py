@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -61,7 +61,7 @@ from keeper.planner import (
     plan_move,
     solve_short,
 )
-from keeper.sources.base import FundingInfo, FundingView
+from keeper.sources.base import FundingInfo, FundingView, utc_at
 from keeper.sources.onchain import rate_per_hour_from_chain
 from keeper.state import VaultState
 from keeper.venue import VaultRules
@@ -237,7 +237,7 @@ def _reference_from_state(state: VaultState, venue: str) -> FundingView:
         mark_price=Decimal(state.perp_mark_price_e8) / PRICE_UNIT,
         index_price=price,
         next_funding_time=None,
-        observed_at=datetime.fromtimestamp(state.block_timestamp, tz=UTC),
+        observed_at=utc_at(state.block_timestamp),
     )
     return FundingView(info)
 
@@ -255,7 +255,7 @@ def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: 
     return estimate(
         views,
         settings.reference_venue,
-        datetime.fromtimestamp(state.block_timestamp, tz=UTC),
+        utc_at(state.block_timestamp),
         window,
         settings.min_coverage,
         max_age,

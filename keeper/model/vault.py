@@ -204,17 +204,27 @@ class VaultModel:
         self.short_size = target_short
 
     def outcome(self, nav_before: int) -> Outcome:
-        size = self.perp.account(VAULT).size
+        # the views `settled_margin`, `equity`, `margin_ratio_bps` and `nav` give, with the
+        # account, the equity and the spot value each computed once
+        account = self.perp.account(VAULT)
+        size = account.size
+        equity = self.perp.equity(VAULT)
+        spot_value = self.base_value(self.spot_base)
+        ratio = None
+        if size != 0:
+            notional = self.perp.notional(size)
+            if notional != 0:
+                ratio = 0 if equity <= 0 else equity * BPS // notional
         return Outcome(
             idle=self.idle,
             spot_base=self.spot_base,
             short_size=self.short_size,
-            settled_margin=self.settled_margin(),
-            perp_equity=self.equity(),
-            margin_ratio_bps=self.perp.margin_ratio_bps(VAULT) if size != 0 else None,
+            settled_margin=0 if size == 0 and account.margin == 0 else account.margin,
+            perp_equity=equity,
+            margin_ratio_bps=ratio,
             nav_before=nav_before,
-            nav_after=self.nav(),
-            spot_value=self.base_value(self.spot_base),
+            nav_after=max(self.idle + spot_value + equity, 0),
+            spot_value=spot_value,
             short_value=self.size_value(self.short_size, False),
             pool_reserve_base=self.pool.reserve_base,
             pool_reserve_asset=self.pool.reserve_asset,

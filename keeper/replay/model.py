@@ -25,6 +25,7 @@ the live rate, as it would on chain).
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import cast
 
@@ -292,17 +293,27 @@ def run_steps(
     began = time.perf_counter()
     backend = ModelBackend(config, steps[0].time, steps[0].price_e8)
     setup = time.perf_counter() - began
-    return replay(
-        backend,
-        steps,
-        config,
-        mode="model",
-        reports=reports,
-        notes=notes,
-        setup_seconds=setup,
-        end_price_e8=end_price_e8,
-        scenario=scenario,
-    )
+    # The loop allocates millions of short-lived objects and keeps almost none but its
+    # records, which hold no cycles: the cyclic collector would only walk the records over
+    # and over. It is paused for the loop (what little cyclic garbage a tick leaves, such
+    # as a kept exception's frames, is collected once it runs again).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return replay(
+            backend,
+            steps,
+            config,
+            mode="model",
+            reports=reports,
+            notes=notes,
+            setup_seconds=setup,
+            end_price_e8=end_price_e8,
+            scenario=scenario,
+        )
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, config: ReplayConfig) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 HOUR = 3_600
@@ -128,6 +129,13 @@ class FundingView:
 
 
 # ----------------------------------------------------------------------------- parsing
+
+
+@lru_cache(maxsize=64)
+def utc_at(timestamp: int) -> datetime:
+    """`datetime.fromtimestamp(timestamp, tz=UTC)` for unix seconds, kept for the few
+    latest (a tick reads its block time several times; datetimes are immutable)."""
+    return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
 def utc_from_ms(value: object, venue: str, where: str) -> datetime:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from keeper.model.venue import MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT
 from keeper.sources.base import (
@@ -24,6 +25,7 @@ from keeper.sources.base import (
     SourceError,
     check_history,
     check_info,
+    utc_at,
 )
 
 VENUE = "onchain"
@@ -31,6 +33,16 @@ VENUE = "onchain"
 
 def rate_per_hour_from_chain(rate_per_second_e18: int) -> Decimal:
     """The market's 1e18-per-second integer as a decimal rate per hour (exact)."""
+    if -MAX_FUNDING_RATE <= rate_per_second_e18 <= MAX_FUNDING_RATE:
+        return _bounded_rate_per_hour(rate_per_second_e18)
+    return Decimal(rate_per_second_e18) * HOUR / RATE_UNIT
+
+
+@lru_cache(maxsize=1_024)
+def _bounded_rate_per_hour(rate_per_second_e18: int) -> Decimal:
+    """The same for a rate within the market's bound, kept: at most 14 digits times 3600
+    then divided by a power of ten, it is exact in any decimal context, so a kept result
+    is the one a new call gives (the replay converts each rate a few times per tick)."""
     return Decimal(rate_per_second_e18) * HOUR / RATE_UNIT
 
 
@@ -57,7 +69,7 @@ def onchain_funding_info(
         raise SourceError(VENUE, f"{market}: index price must be positive, got {index_price_e8}")
     if mark_price_e8 is not None and mark_price_e8 <= 0:
         raise SourceError(VENUE, f"{market}: mark price must be positive, got {mark_price_e8}")
-    observed = datetime.fromtimestamp(block_timestamp, tz=UTC)
+    observed = utc_at(block_timestamp)
     info = FundingInfo(
         venue=VENUE,
         market=market,
