@@ -139,11 +139,12 @@ class VaultState:
 
     def base_value(self, amount: int) -> int:
         """`BasisVault._base_value`: base wei at the oracle, asset wei, rounded down."""
-        return mul_div(amount, self.oracle_price_e8 * self.asset_unit, self.base_unit * PRICE_UNIT, False)
+        return amount * (self.oracle_price_e8 * self.asset_unit) // (self.base_unit * PRICE_UNIT)
 
     def size_value(self, size: int, round_up: bool = False) -> int:
         """`BasisVault._size_value`: a 1e18 size at the oracle, asset wei."""
-        return mul_div(size, self.oracle_price_e8 * self.asset_unit, SIZE_UNIT * PRICE_UNIT, round_up)
+        product = size * (self.oracle_price_e8 * self.asset_unit)  # `mul_div` inlined
+        return -(-product // (SIZE_UNIT * PRICE_UNIT)) if round_up else product // (SIZE_UNIT * PRICE_UNIT)
 
     @cached_property
     def spot_value(self) -> int:

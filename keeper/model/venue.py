@@ -31,13 +31,18 @@ def mul_div(x: int, y: int, d: int, round_up: bool) -> int:
 def mul_div_signed(x: int, y: int, d: int, round_up: bool) -> int:
     """`PerpMarket._mul_div_signed`: x * y / d rounded towards +inf (round_up) or -inf."""
     negative = (x < 0) != (y < 0)
-    mag = mul_div(abs(x), abs(y), d, negative != round_up)
+    product = abs(x) * abs(y)  # `mul_div` inlined (the models call this in every view)
+    mag = -(-product // d) if negative != round_up else product // d
     return -mag if negative else mag
+
+
+_SIZE_PRICE = SIZE_UNIT * PRICE_UNIT
 
 
 def value(size: int, price_e8: int, asset_unit: int, round_up: bool) -> int:
     """`PerpMarket._value`: signed asset-wei value of `size` at `price_e8`."""
-    mag = mul_div(abs(size), price_e8 * asset_unit, SIZE_UNIT * PRICE_UNIT, (size > 0) == round_up)
+    product = abs(size) * (price_e8 * asset_unit)  # `mul_div` inlined
+    mag = -(-product // _SIZE_PRICE) if (size > 0) == round_up else product // _SIZE_PRICE
     return -mag if size < 0 else mag
 
 

@@ -164,7 +164,7 @@ class World:
         return self.price
 
     def _base_value(self, amount: int, price: int) -> int:
-        return mul_div(amount, price * self.asset_unit, self.base_unit * PRICE_UNIT, False)
+        return amount * (price * self.asset_unit) // (self.base_unit * PRICE_UNIT)  # `mul_div`, rounded down
 
     def _size_value(self, size: int, price: int, round_up: bool) -> int:
         return mul_div(size, price * self.asset_unit, SIZE_UNIT * PRICE_UNIT, round_up)
