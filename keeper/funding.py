@@ -124,13 +124,17 @@ def estimate(
     max_age: timedelta,
 ) -> FundingEstimate:
     """The expected funding rate per hour for the vault (see the module docstring)."""
-    venues = tuple(estimate_venue(v, now, window, min_coverage, max_age) for v in views)
-    usable = [v.smoothed_rate_per_hour for v in venues if v.smoothed_rate_per_hour is not None]
-    if len(usable) == 1:  # the median of one (the common case: the reference alone)
-        consensus: Decimal | None = usable[0]
+    reference: VenueEstimate | None
+    if len(views) == 1:  # the common case, the reference alone: the median of one, or none
+        only = estimate_venue(views[0], now, window, min_coverage, max_age)
+        venues: tuple[VenueEstimate, ...] = (only,)
+        consensus: Decimal | None = only.smoothed_rate_per_hour
+        reference = only if only.venue == reference_venue else None
     else:
-        consensus = Decimal(median(usable)) if usable else None
-    reference = next((v for v in venues if v.venue == reference_venue), None)
+        venues = tuple(estimate_venue(v, now, window, min_coverage, max_age) for v in views)
+        usable = [v.smoothed_rate_per_hour for v in venues if v.smoothed_rate_per_hour is not None]
+        consensus = usable[0] if len(usable) == 1 else Decimal(median(usable)) if usable else None
+        reference = next((v for v in venues if v.venue == reference_venue), None)
     if reference is None:
         return FundingEstimate(
             None, None, consensus, venues, f"no view of the reference venue {reference_venue!r}"

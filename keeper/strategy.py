@@ -249,7 +249,10 @@ def _spans(window_hours: int, max_age_seconds: int) -> tuple[timedelta, timedelt
 
 def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: Settings) -> FundingEstimate:
     views = list(views)
-    if not any(v.venue == settings.reference_venue for v in views):
+    for view in views:
+        if view.venue == settings.reference_venue:
+            break
+    else:
         views.append(_reference_from_state(state, settings.reference_venue))
     window, max_age = _spans(settings.funding_window_hours, settings.max_view_age_seconds)
     return estimate(
