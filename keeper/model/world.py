@@ -15,7 +15,18 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from keeper.model.venue import BPS, PRICE_UNIT, SIZE_UNIT, ModelRevert, PerpModel, SpotPoolModel, mul_div
+from keeper.model.venue import (
+    BPS,
+    FUNDING_DENOMINATOR,
+    PRICE_UNIT,
+    SIZE_UNIT,
+    ModelRevert,
+    PerpModel,
+    SpotPoolModel,
+    mul_div,
+    mul_div_signed,
+    value,
+)
 from keeper.state import VaultState
 from keeper.venue import VaultRules, arb_trade
 
@@ -116,14 +127,21 @@ class World:
         perp, pool = self.perp, self.pool
         acct = perp.account(VAULT)
         price = perp.price_e8
-        # the market's views, each computed once (equity = margin + PnL + funding)
-        accrued = perp.accrued_funding(VAULT)
-        pnl = perp.unrealized_pnl(VAULT)
-        equity = acct.margin + pnl + accrued
-        if acct.size == 0:
+        # the market's views (`accrued_funding`, `unrealized_pnl`, `notional`), each computed
+        # once from the one account (equity = margin + PnL + funding)
+        size = acct.size
+        if size == 0:
+            accrued = pnl = 0
             ratio = None
         else:
-            notional = perp.notional(acct.size)
+            unit = perp.asset_unit
+            index = perp.current_funding_index()
+            accrued = mul_div_signed(-size, index - acct.funding_entry, FUNDING_DENOMINATOR // unit, False)
+            size_value = value(size, price, unit, False)
+            pnl = size_value - acct.cost
+            notional = abs(size_value)
+        equity = acct.margin + pnl + accrued
+        if size != 0:
             ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
         perp_equity = 0 if self.short_size == 0 and self.last_perp_equity == 0 else equity
         return VaultState(
