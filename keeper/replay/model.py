@@ -254,15 +254,19 @@ class ModelBackend:
     def observe(self) -> Observation:
         w, perp = self.world, self.perp
         price = w.price
-        gross = w._nav(price)
+        # `w._nav(price)` with the perp equity and the spot value computed once (they are
+        # also the margin ratio's and the marks'); none of these views changes the models
+        # (`perp.equity` may open the empty account, as `_nav` does)
+        perp_equity = None if w.short_size == 0 and w.last_perp_equity == 0 else perp.equity(VAULT)
         a = perp.accounts.get(VAULT)
         ratio = None
         if a is not None and a.size:
             notional = abs(value(a.size, price, perp.asset_unit, False))
             if notional:
-                eq = perp.equity(VAULT)
+                eq = perp.equity(VAULT) if perp_equity is None else perp_equity
                 ratio = 0 if eq <= 0 else eq * BPS // notional
         self._last_marks = marks = self._marks()
+        gross = max(w.idle + marks[1] + (perp_equity or 0), 0)
         return Observation(
             nav=gross,
             net_nav=self.accounting.net_nav(gross, w.now),
