@@ -74,6 +74,7 @@ class Sent:
     block_number: int
     gas_used: int
     effective_gas_price: int
+    logs: tuple[dict[str, Any], ...] = ()  # the receipt's, as the node returned them
 
 
 class Executor:
@@ -155,6 +156,7 @@ class Executor:
                     int(receipt["blockNumber"], 16),
                     int(receipt["gasUsed"], 16),
                     int(receipt.get("effectiveGasPrice", "0x0"), 16),
+                    tuple(receipt.get("logs", ())),
                 )
             if self.clock() >= deadline:
                 raise TxFailed(

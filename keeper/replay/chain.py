@@ -26,7 +26,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -287,11 +287,11 @@ class ChainBackend:
     def _funding_total(self, r: dict[str, Any]) -> int:
         return self.settled + int(r["accrued"])
 
-    def _book_logs(self, receipt: dict[str, Any]) -> tuple[tuple[Swap, ...], tuple[Fill, ...]]:
-        """The vault's swaps and fills in a receipt; settled funding is added up."""
+    def _book_logs(self, logs: Sequence[dict[str, Any]]) -> tuple[tuple[Swap, ...], tuple[Fill, ...]]:
+        """The vault's swaps and fills in a receipt's logs; settled funding is added up."""
         vault_topic = _topic_address(self.a.vault)
         swaps, fills = [], []
-        for log in receipt["logs"]:
+        for log in logs:
             topics, data = log["topics"], bytes.fromhex(log["data"][2:])
             addr = log["address"].lower()
             if addr == self.a.spot_pool.lower() and topics[0] == SWAP_TOPIC and topics[1] == vault_topic:
@@ -341,7 +341,7 @@ class ChainBackend:
             tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.vault))
             (receipt,) = self._receipts([tx])
             self.pending.clear()
-            self._book_logs(receipt)
+            self._book_logs(receipt["logs"])
             self.liquidations += 1
             after = self._read()
             self.costs.liquidation_loss += moved["nav"] - after["nav"]
@@ -364,6 +364,7 @@ class ChainBackend:
                 data = calldata("swap(address,uint256,uint256,address)", token, amount, 0, self.arbitrageur)
                 self._send(self.arbitrageur, a.spot_pool, data)
         self.last = moved
+        self._settle()  # the step's market is mined before anyone (keeper, prober) looks
         return pool_before
 
     # ------------------------------------------------------------------ the keeper
@@ -375,7 +376,6 @@ class ChainBackend:
             self.pending.clear()
 
     def tick(self) -> Ticked:
-        self._settle()  # the arbitrage must have gone through before the keeper looks
         report = self.keeper.tick()
         decision = report.decision
         expected = None
@@ -389,8 +389,7 @@ class ChainBackend:
             return Ticked("hold", decision.reason, expected)
         kind = action.intent.value if isinstance(action, Rebalance) else "emergency"
         assert isinstance(action, Rebalance | EmergencyDeleverage)
-        receipt = self.rpc.call("eth_getTransactionReceipt", report.sent.tx_hash)
-        swaps, fills = self._book_logs(receipt)
+        swaps, fills = self._book_logs(report.sent.logs)
         before, after = self.last, self._read()
         price = after["price"]
         self.costs.gas_units += report.sent.gas_used
@@ -403,7 +402,6 @@ class ChainBackend:
         return Ticked(kind, decision.reason, expected)
 
     def probe(self) -> Probe:
-        self._settle()
         a = self.a
         one = self.asset_unit
         deposit = calldata("deposit(uint256,address)", one, self.prober)

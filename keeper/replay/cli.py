@@ -21,8 +21,8 @@ from keeper.history import (
     load_prices,
     synthetic_history,
 )
-from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, history_steps
-from keeper.replay.model import end_price, run_steps
+from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, end_price, history_steps
+from keeper.replay.model import run_steps
 from keeper.replay.report import build_report, table, to_json
 from keeper.replay.scenarios import SCENARIOS
 
@@ -216,6 +216,8 @@ def run_replay(
             f"--deposit {deposit:,} is above the vault's deposit cap ({cap // config.venue.asset_unit:,})"
         )
     if scenario is not None:
+        if scenario not in SCENARIOS:
+            raise UserError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
         if prices_path or date_from or date_to:
             raise UserError("--scenario builds its own market: drop --prices/--from/--to")
         inputs = Inputs(SCENARIOS[scenario].steps(), None, [], ["synthetic stress scenario"], scenario)

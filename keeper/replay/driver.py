@@ -286,10 +286,19 @@ def history_steps(
     steps = []
     for p in prints:
         t0 = p.time - p.interval
-        price = constant_price if not prices else price_at(prices, t0)
         rate, capped = rate_e18_per_second(p)
-        steps.append(MarketStep(t0, round(price * PRICE_UNIT), rate, p.interval, capped))
+        steps.append(MarketStep(t0, price_e8_at(prices, t0, constant_price), rate, p.interval, capped))
     return steps
+
+
+def price_e8_at(prices: list[PricePoint] | None, t: int, constant_price: float) -> int:
+    """The oracle answer for `t`: the series' last price at or before it, or the constant."""
+    return round((constant_price if not prices else price_at(prices, t)) * PRICE_UNIT)
+
+
+def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, config: ReplayConfig) -> int:
+    """The oracle answer at the end of the last print's interval (the replay's last move)."""
+    return price_e8_at(prices, prints[-1].time, config.constant_price)
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -57,6 +57,7 @@ from keeper.replay.driver import (
     Ticked,
     Trade,
     book_trades,
+    end_price,
     history_steps,
     rate_e18_per_second,
     replay,
@@ -160,10 +161,6 @@ class ModelBackend:
         )
         return perp.settled + funding, spot, value(a.size, perp.price_e8, unit, False) - a.cost
 
-    def _leg_values(self) -> tuple[int, int]:
-        _, spot, upnl = self._marks()
-        return spot, upnl
-
     def advance(self, step: MarketStep) -> int:
         perp, w = self.perp, self.world
         funding0, spot0, perp0 = self._last_marks or self._marks()
@@ -213,7 +210,7 @@ class ModelBackend:
         saved = w.copy()
         self.perp.fills, self.pool.swaps = [], []
         self.pool.recording = True
-        spot0 = self._leg_values()[0]
+        spot0 = self._marks()[1]
         try:
             if isinstance(action, Rebalance):
                 w.rebalance(action.target_short, action.target_margin, action.max_slippage_bps)
@@ -238,7 +235,7 @@ class ModelBackend:
             self.costs, swaps, fills, w.price, w._base_value, self.pool.fee_bps, self.perp.asset_unit
         )
         # spot bought or sold at the oracle is neutral: what remains is the books' rounding
-        self.costs.spot_pnl += self._leg_values()[0] - spot0 - traded
+        self.costs.spot_pnl += self._marks()[1] - spot0 - traded
         self.perp.fills, self.pool.swaps = [], []
         return Ticked(kind, decision.reason, expected_f)
 
@@ -318,13 +315,6 @@ def run_steps(
     finally:
         if collecting:
             gc.enable()
-
-
-def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, config: ReplayConfig) -> int:
-    from keeper.history import price_at
-
-    p = config.constant_price if not prices else price_at(prices, prints[-1].time)
-    return round(p * PRICE_UNIT)
 
 
 def run_model(

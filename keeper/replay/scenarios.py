@@ -24,7 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from keeper.model.venue import PRICE_UNIT, RATE_UNIT
-from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult
+from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, Step
+from keeper.strategy import Settings
 
 HOUR = 3_600
 DAY = 24 * HOUR
@@ -72,16 +73,20 @@ def _ramp(start_hour: int, hours: int, factor: float) -> Callable[[int], float]:
     return price
 
 
-def _in_band(r: ReplayResult, config: ReplayConfig, last: int) -> tuple[bool, str]:
-    s = config.settings
-    tail = r.steps[-last:]
-    end = tail[-1]
-    ratio_ok = (
-        end.margin_ratio_bps is not None
-        and s.margin_ratio_low_bps <= end.margin_ratio_bps <= s.margin_ratio_high_bps
+def _step_in_band(step: Step, s: Settings) -> bool:
+    """Hedged with the margin ratio and the delta inside the keeper's bands."""
+    ratio = step.margin_ratio_bps
+    return (
+        ratio is not None
+        and s.margin_ratio_low_bps <= ratio <= s.margin_ratio_high_bps
+        and step.delta_bps <= s.delta_band_bps
     )
-    delta_ok = end.delta_bps <= s.delta_band_bps
-    return ratio_ok and delta_ok, (
+
+
+def _in_band(r: ReplayResult, config: ReplayConfig) -> tuple[bool, str]:
+    s = config.settings
+    end = r.steps[-1]
+    return _step_in_band(end, s), (
         f"at the end: margin ratio {end.margin_ratio_bps} bps (band {s.margin_ratio_low_bps}-"
         f"{s.margin_ratio_high_bps}), |delta| {end.delta_bps:.2f} bps (band {s.delta_band_bps})"
     )
@@ -106,7 +111,7 @@ def _hedged_then(r: ReplayResult) -> Verdict:
 
 
 def _judge_move(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
-    ok, detail = _in_band(r, config, 1)
+    ok, detail = _in_band(r, config)
     return [_hedged_then(r), _no_liquidation(r, config), Verdict("margin and delta back in band", ok, detail)]
 
 
@@ -292,17 +297,7 @@ def _outage() -> list[MarketStep]:
 
 def _judge_outage(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
     back = [s for s in r.steps if s.time >= START + (OUTAGE_FROM + OUTAGE_HOURS) * HOUR]
-    s = config.settings
-    recovered = next(
-        (
-            i
-            for i, st in enumerate(back)
-            if st.margin_ratio_bps is not None
-            and s.margin_ratio_low_bps <= st.margin_ratio_bps <= s.margin_ratio_high_bps
-            and st.delta_bps <= s.delta_band_bps
-        ),
-        None,
-    )
+    recovered = next((i for i, st in enumerate(back) if _step_in_band(st, config.settings)), None)
     low = min((st.margin_ratio_bps for st in r.steps if st.margin_ratio_bps is not None), default=None)
     return [
         _hedged_then(r),

@@ -20,20 +20,11 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.offline import _forget_reverted_contracts, _personas  # noqa: F401 (overrides)
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "api"
 DATA_DIR = Path(os.environ.get("BASIS_DATA_DIR", REPO.parent / "shared" / "data"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _forget_reverted_contracts():
-    """Overrides the root conftest's cache reset, which needs ape's chain."""
-    yield
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _personas():
-    """Overrides the root conftest's autouse persona fixture: nothing here needs accounts."""
 
 
 def fixture_json(name: str) -> Any:

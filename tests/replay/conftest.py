@@ -1,8 +1,8 @@
-"""The replay's pure tests: no chain, no network (`pytest tests/replay -p no:ape_test`).
+"""The replay's tests: model mode needs no chain or network; chain mode starts its own anvil.
 
 Real histories are read by path from the shared data folder (`BASIS_DATA_DIR`, default
 `<repo>/../shared/data`); tests that need them skip with the reason when it is absent.
-The overrides below keep the root conftest's ape fixtures out of these tests.
+The imported overrides keep the root conftest's ape fixtures out of these tests.
 """
 
 from __future__ import annotations
@@ -12,19 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.offline import _forget_reverted_contracts, _personas  # noqa: F401 (overrides)
+
 REPO = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(os.environ.get("BASIS_DATA_DIR", REPO.parent / "shared" / "data"))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _forget_reverted_contracts():
-    """Overrides the root conftest's cache reset, which needs ape's chain."""
-    yield
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _personas():
-    """Overrides the root conftest's autouse persona fixture: nothing here needs accounts."""
 
 
 def data_file(relative: str) -> Path:

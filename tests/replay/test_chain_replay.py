@@ -16,8 +16,8 @@ from keeper.history import synthetic_history
 from keeper.main import cli
 from keeper.replay.chain import run_chain_steps
 from keeper.replay.cli import _moment, load_inputs
-from keeper.replay.driver import ReplayConfig, ReplayResult, history_steps
-from keeper.replay.model import end_price, run_steps
+from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps
+from keeper.replay.model import run_steps
 from keeper.replay.scenarios import SCENARIOS
 from tests.replay.conftest import data_file
 
@@ -121,6 +121,7 @@ def test_cli__chain_scenario_writes_report_and_charts(tmp_path: Path) -> None:
         (["--scenario", "crash", "--funding", "x.csv"], "give either --funding FILE or --scenario NAME"),
         (["--scenario", "crash", "--from", "2022-01-01"], "builds its own market"),
         (["--scenario", "crash", "--depositors", "0"], "--depositors must be at least 1"),
+        (["--scenario", "meteor"], "unknown scenario 'meteor': one of crash, squeeze"),
         (["--scenario", "crash", "--deposit", "0"], "--deposit must be positive"),
         (["--scenario", "crash", "--deposit", "20000000"], "above the vault's deposit cap"),
     ],
