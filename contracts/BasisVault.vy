@@ -1,34 +1,38 @@
 # pragma version 0.4.3
-# pragma optimize codesize
 """
 @title BasisVault
 @custom:contract-name BasisVault
 @license MIT
-@notice An ERC-4626 vault that earns the perp funding rate without price exposure: it holds
-        the `base` token long on a spot pool and an equal short on a perp market margined in
-        `asset`. Depositors' assets land in `idle`; the keeper moves the position toward a
-        target with `rebalance`, inside collateral rules fixed at deploy.
+@notice An ERC-4626 vault that earns the perp funding rate without price exposure. This
+        contract keeps the share accounting: deposits, exits, fees, the deposit cap, roles
+        and the shutdown flag. The position (the spot leg held long and an equal perp
+        short) lives in its `BasisHedge`, which this contract creates from a blueprint in
+        its constructor, so the two are linked for life (Yearn V3 splits vault and
+        strategy the same way).
 
-        Accounting. NAV (`totalAssets`) = idle + spot base x oracle price + perp equity
-        (margin + unrealised PnL + accrued funding, live from the market) - accrued fees.
-        Idle and spot are tracked internally, so donations never mint anyone value. Funding
-        accrues by the second inside the market's equity, so nothing the keeper settles
-        makes the share price jump.
+        Accounting. NAV (`totalAssets`) = idle + the hedge's value (spot base at the
+        oracle + perp equity live from the market) - accrued fees. Idle is a book, so
+        donations never mint anyone value. Funding accrues by the second inside the
+        market's equity, so nothing the keeper settles makes the share price jump.
 
         Shares have `asset.decimals() + DECIMALS_OFFSET` decimals, with 10**DECIMALS_OFFSET
         virtual shares and 1 virtual asset (OpenZeppelin's defence): an inflation attack
         costs the attacker about 10**6 times what it could take from a victim.
 
-        Exits. An exit that idle covers is paid from idle at NAV. A larger exit unwinds a
-        pro-rata slice of spot, short and margin in the same call and pays that slice's
-        actual proceeds, so the holders who stay never pay for it. `withdraw` and `redeem`
-        take an optional `max_shares` / `min_assets` bound (slippage protection); the
-        three-argument forms are the standard ERC-4626 calls.
+        Exits. While the hedge holds nothing, exits are paid from idle at NAV. Otherwise
+        every exit takes its pro-rata slice of idle and unwinds its slice of spot, short
+        and margin through the hedge in the same call, and is paid that slice's actual
+        proceeds: the holders who stay never pay for anyone's exit, whatever the margin
+        ratio (after a liquidation too). `withdraw` and `redeem` take an optional
+        `max_shares` / `min_assets` bound; the three-argument forms are the standard
+        ERC-4626 calls.
+
+        The asset is valued at 1 USD. Entries and exits stop while the asset's own USD
+        feed is stale or further than `max_depeg_bps` from 1, so nobody enters or leaves
+        at a price the oracle's USD valuation gets wrong by more than that.
 
         Roles. Owner (two-step transfer): keepers, guardian, fees, deposit cap, shutdown.
-        Keepers: `rebalance`. Guardian: pause deposits (never exits), shutdown. Anyone:
-        `emergency_deleverage` below the critical margin ratio or after the dead-man
-        interval without a successful rebalance.
+        Keepers: the hedge's `rebalance`. Guardian: pause deposits (never exits), shutdown.
 """
 
 from ethereum.ercs import IERC20
@@ -38,8 +42,12 @@ from ethereum.ercs import IERC20Detailed
 # slippage argument as the three-argument standard functions they also are.
 
 from .interfaces import IAggregatorV3
+from .interfaces import IBasisHedge
+from .interfaces import IBasisVault
 from .interfaces import IPerpMarket
 from .interfaces import ISpotPool
+
+implements: IBasisVault
 
 from snekmate.auth import ownable
 initializes: ownable
@@ -65,7 +73,10 @@ exports: (
     erc20.name,
     erc20.symbol,
     erc20.decimals,
-    # `permit` (EIP-2612) is left out: with it the vault exceeds the 24 KiB code limit.
+    erc20.permit,
+    erc20.nonces,
+    erc20.DOMAIN_SEPARATOR,
+    erc20.eip712Domain,
     ownable_2step.owner,
     ownable_2step.pending_owner,
     ownable_2step.transfer_ownership,
@@ -79,9 +90,7 @@ exports: (
 # ============================================================================
 
 BPS: constant(uint256) = 10_000
-PPM: constant(uint256) = 1_000_000
 YEAR: constant(uint256) = 365 * 86_400
-SIZE_UNIT: constant(uint256) = 10**18
 PRICE_UNIT: constant(uint256) = 10**8
 # @dev High-water mark precision: assets per share, 1e18 fixed point.
 PPS_UNIT: constant(uint256) = 10**18
@@ -93,11 +102,7 @@ _VIRTUAL_SHARES: constant(uint256) = 10**6
 # @dev Absolute bounds on the immutable rules, checked at deploy.
 MAX_MANAGEMENT_FEE_CAP_BPS: public(constant(uint256)) = 500
 MAX_PERFORMANCE_FEE_CAP_BPS: public(constant(uint256)) = 5_000
-MAX_SLIPPAGE_CAP_BPS: public(constant(uint256)) = 500
-
-# @dev `emergency_deleverage` aims this far above the min margin ratio, so fees and
-#      impact on the way do not leave it short.
-EMERGENCY_BUFFER_BPS: public(constant(uint256)) = 200
+MAX_DEPEG_CAP_BPS: public(constant(uint256)) = 1_000
 
 
 # ============================================================================
@@ -105,59 +110,39 @@ EMERGENCY_BUFFER_BPS: public(constant(uint256)) = 200
 # ============================================================================
 
 struct Rules:
-    max_leverage_bps: uint256
-    min_margin_ratio_bps: uint256
-    critical_margin_ratio_bps: uint256
-    max_delta_bps: uint256
-    max_slippage_bps: uint256
     max_oracle_age: uint256
-    max_nav_loss_bps: uint256
+    max_asset_oracle_age: uint256
+    max_depeg_bps: uint256
     max_management_fee_bps: uint256
     max_performance_fee_bps: uint256
     deposit_cap_ceiling: uint256
-    dead_man_interval: uint256
 
 
 asset: public(immutable(address))
 base: public(immutable(address))
 oracle: public(immutable(IAggregatorV3))
-perp_market: public(immutable(IPerpMarket))
-spot_pool: public(immutable(ISpotPool))
-_ASSET_UNIT: immutable(uint256)
-_BASE_UNIT: immutable(uint256)
+# @dev The asset's own USD feed (e.g. USDC / USD), 8 decimals.
+asset_oracle: public(immutable(IAggregatorV3))
+hedge: public(immutable(IBasisHedge))
 
-# @dev Short notional / perp equity after a rebalance, bps (30_000 = 3x).
-max_leverage_bps: public(immutable(uint256))
-# @dev Perp equity / short notional after a rebalance, bps.
-min_margin_ratio_bps: public(immutable(uint256))
-# @dev Below this margin ratio anyone may call `emergency_deleverage`.
-critical_margin_ratio_bps: public(immutable(uint256))
-# @dev |spot value - short value| after a rebalance, bps of NAV.
-max_delta_bps: public(immutable(uint256))
-# @dev Worst fill accepted against the oracle, bps, for every spot and perp trade.
-max_slippage_bps: public(immutable(uint256))
-# @dev Oracle answers older than this (seconds) stop entries, exits and rebalances.
+# @dev Base oracle answers older than this (seconds) stop entries and exits.
 max_oracle_age: public(immutable(uint256))
-# @dev The most NAV one rebalance may cost, bps of NAV.
-max_nav_loss_bps: public(immutable(uint256))
+# @dev Asset oracle answers older than this (seconds) stop entries and exits.
+max_asset_oracle_age: public(immutable(uint256))
+# @dev Entries and exits stop while the asset's USD price is further than this from 1, bps.
+max_depeg_bps: public(immutable(uint256))
 max_management_fee_bps: public(immutable(uint256))
 max_performance_fee_bps: public(immutable(uint256))
 # @dev The owner's deposit cap can never exceed this, asset wei.
 deposit_cap_ceiling: public(immutable(uint256))
-# @dev Without a successful rebalance for this long, anyone may deleverage.
-dead_man_interval: public(immutable(uint256))
 
 
 # ============================================================================
 #                                  STORAGE
 # ============================================================================
 
-# @dev Asset held by the vault outside the venues, asset wei.
+# @dev Asset held by the vault outside the hedge, asset wei.
 idle: public(uint256)
-# @dev Base held as the spot leg, base wei.
-spot_base: public(uint256)
-# @dev The perp short, 1e18 = one whole base unit.
-short_size: public(uint256)
 
 is_keeper: public(HashMap[address, bool])
 guardian: public(address)
@@ -171,11 +156,9 @@ last_fee_time: public(uint256)
 # @dev Highest assets-per-share (PPS_UNIT) on which a performance fee was charged.
 high_water_mark: public(uint256)
 
-last_rebalance_time: public(uint256)
-# @dev Last oracle answer and perp equity a state-changing call saw; views fall back to
-#      them when the oracle or the market cannot be read.
+# @dev Last base oracle answer an entry or exit saw; views fall back to it when the
+#      oracle cannot be read.
 last_valid_price: public(uint256)
-last_perp_equity: public(int256)
 
 
 # ============================================================================
@@ -197,40 +180,15 @@ event Withdraw:
     shares: uint256
 
 
-event Rebalanced:
-    keeper: indexed(address)
-    price_e8: uint256
-    funding_rate: int256
-    spot_before: uint256
-    spot_after: uint256
-    short_before: uint256
-    short_after: uint256
-    margin_before: uint256
-    margin_after: uint256
-    nav_before: uint256
-    nav_after: uint256
-    cost: int256
-
-
-event EmergencyDeleveraged:
-    caller: indexed(address)
-    reduced_size: uint256
-    margin_ratio_before_bps: uint256
-    margin_ratio_after_bps: uint256
-
-
-event ExitUnwound:
-    owner: indexed(address)
-    spot_sold: uint256
-    short_closed: uint256
-    margin_withdrawn: uint256
-
-
 event FeesAccrued:
     recipient: indexed(address)
     shares: uint256
     management_assets: uint256
     performance_assets: uint256
+
+
+event HighWaterMarkReset:
+    high_water_mark: uint256
 
 
 event Shutdown:
@@ -271,48 +229,48 @@ def __init__(
     asset_: address,
     base_: address,
     oracle_: IAggregatorV3,
+    asset_oracle_: IAggregatorV3,
     perp_market_: IPerpMarket,
     spot_pool_: ISpotPool,
+    hedge_blueprint: address,
     name_: String[25],
     symbol_: String[5],
     rules: Rules,
+    hedge_rules: IBasisHedge.Rules,
     owner_: address,
     guardian_: address,
     keeper_: address,
     fee_recipient_: address,
 ):
     """
-    @dev Validates and fixes the collateral rules; the deployer keeps no role unless it
-         names itself as `owner_`.
+    @dev Validates and fixes the vault's rules and creates its hedge from
+         `hedge_blueprint` (which validates its own); the deployer keeps no role unless
+         it names itself as `owner_`.
     @param asset_ The deposit token (a USD stablecoin).
-    @param base_ The spot token the vault holds long.
+    @param base_ The spot token the hedge holds long.
     @param oracle_ Chainlink-compatible base/USD feed, 8 decimals.
+    @param asset_oracle_ Chainlink-compatible asset/USD feed, 8 decimals.
     @param perp_market_ Perp venue margined in `asset_`, on the same base.
     @param spot_pool_ Spot venue for (`base_`, `asset_`).
-    @param rules The immutable collateral rules (see the getters).
+    @param hedge_blueprint An EIP-5202 blueprint of `BasisHedge`.
+    @param rules The vault's immutable rules (see the getters).
+    @param hedge_rules The hedge's immutable rules (see `BasisHedge`).
     @param owner_ The owner (two-step transferable); not the zero address.
     @param guardian_ May pause deposits and shut down; may be empty.
     @param keeper_ A first keeper; may be empty.
-    @param fee_recipient_ Receives fee shares; may be empty (fees then accrue to no one).
+    @param fee_recipient_ Receives fee shares; may be empty (then no fees accrue).
     """
     assert asset_ != empty(address) and base_ != empty(address), "vault: zero token"
     assert asset_ != base_, "vault: identical tokens"
     assert staticcall oracle_.decimals() == 8, "vault: oracle must have 8 decimals"
+    assert staticcall asset_oracle_.decimals() == 8, "vault: asset oracle must have 8 decimals"
     assert owner_ != empty(address), "vault: zero owner"
-    assert rules.max_leverage_bps != 0, "vault: zero max leverage"
-    assert rules.critical_margin_ratio_bps != 0, "vault: zero critical margin ratio"
-    assert rules.critical_margin_ratio_bps < rules.min_margin_ratio_bps, "vault: critical ratio >= min ratio"
-    assert rules.min_margin_ratio_bps <= BPS, "vault: min margin ratio above 100%"
-    assert rules.min_margin_ratio_bps >= staticcall perp_market_.initial_margin_bps(), "vault: min ratio below venue IM"
-    assert rules.max_delta_bps <= BPS, "vault: max delta above 100%"
-    assert rules.max_slippage_bps != 0, "vault: zero max slippage"
-    assert rules.max_slippage_bps <= MAX_SLIPPAGE_CAP_BPS, "vault: max slippage above cap"
     assert rules.max_oracle_age != 0, "vault: zero max oracle age"
-    assert rules.max_nav_loss_bps <= BPS, "vault: max nav loss above 100%"
+    assert rules.max_asset_oracle_age != 0, "vault: zero max asset oracle age"
+    assert rules.max_depeg_bps <= MAX_DEPEG_CAP_BPS, "vault: max depeg above cap"
     assert rules.max_management_fee_bps <= MAX_MANAGEMENT_FEE_CAP_BPS, "vault: management fee cap too high"
     assert rules.max_performance_fee_bps <= MAX_PERFORMANCE_FEE_CAP_BPS, "vault: performance fee cap too high"
     assert rules.deposit_cap_ceiling != 0, "vault: zero deposit cap ceiling"
-    assert rules.dead_man_interval != 0, "vault: zero dead-man interval"
 
     asset_decimals: uint8 = staticcall IERC20Detailed(asset_).decimals()
     assert asset_decimals <= 18, "vault: asset decimals above 18"
@@ -324,31 +282,26 @@ def __init__(
     asset = asset_
     base = base_
     oracle = oracle_
-    perp_market = perp_market_
-    spot_pool = spot_pool_
-    _ASSET_UNIT = 10 ** convert(asset_decimals, uint256)
-    _BASE_UNIT = 10 ** convert(staticcall IERC20Detailed(base_).decimals(), uint256)
-    max_leverage_bps = rules.max_leverage_bps
-    min_margin_ratio_bps = rules.min_margin_ratio_bps
-    critical_margin_ratio_bps = rules.critical_margin_ratio_bps
-    max_delta_bps = rules.max_delta_bps
-    max_slippage_bps = rules.max_slippage_bps
+    asset_oracle = asset_oracle_
     max_oracle_age = rules.max_oracle_age
-    max_nav_loss_bps = rules.max_nav_loss_bps
+    max_asset_oracle_age = rules.max_asset_oracle_age
+    max_depeg_bps = rules.max_depeg_bps
     max_management_fee_bps = rules.max_management_fee_bps
     max_performance_fee_bps = rules.max_performance_fee_bps
     deposit_cap_ceiling = rules.deposit_cap_ceiling
-    dead_man_interval = rules.dead_man_interval
+    hedge = IBasisHedge(
+        create_from_blueprint(
+            hedge_blueprint, self, asset_, base_, oracle_, perp_market_, spot_pool_, hedge_rules, code_offset=3
+        )
+    )
 
     self.deposit_cap = rules.deposit_cap_ceiling
     self.high_water_mark = PPS_UNIT // _VIRTUAL_SHARES
     self.last_fee_time = block.timestamp
-    self.last_rebalance_time = block.timestamp
-    self.fee_recipient = fee_recipient_
-    self.guardian = guardian_
+    self._set_fee_recipient(fee_recipient_)
+    self._set_guardian(guardian_)
     if keeper_ != empty(address):
-        self.is_keeper[keeper_] = True
-        log KeeperUpdated(account=keeper_, status=True)
+        self._set_keeper(keeper_, True)
     # The deployer is `ownable`'s initial owner; hand over at once (a constructor
     # argument, so no two-step acceptance is needed).
     if owner_ != msg.sender:
@@ -373,12 +326,11 @@ def deposit(assets: uint256, receiver: address, min_shares: uint256 = 0) -> uint
     @return uint256 Shares minted.
     """
     assert assets != 0, "vault: zero assets"
-    self._check_deposits_open()
-    price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
-    nav, supply = self._accrue_fees(price)
-    assert assets <= self._max_deposit(nav, supply), "vault: deposit above maximum"
+    price: uint256 = 0
+    nav, supply, price = self._open_entry()
+    assert assets <= self._max_deposit(nav), "vault: deposit above maximum"
     shares: uint256 = math._mul_div(assets, supply + _VIRTUAL_SHARES, nav + 1, False)
     assert shares != 0, "vault: zero shares"
     assert shares >= min_shares, "vault: shares below minimum"
@@ -388,21 +340,22 @@ def deposit(assets: uint256, receiver: address, min_shares: uint256 = 0) -> uint
 
 @external
 @nonreentrant
-def mint(shares: uint256, receiver: address) -> uint256:
+def mint(shares: uint256, receiver: address, max_assets: uint256 = max_value(uint256)) -> uint256:
     """
     @dev Mints exactly `shares` for the assets they cost (rounded up).
     @param shares Shares, > 0 and <= maxMint.
     @param receiver Who gets the shares; not the zero address nor the vault.
+    @param max_assets Slippage bound: revert if more assets would be taken.
     @return uint256 Assets taken.
     """
     assert shares != 0, "vault: zero shares"
-    self._check_deposits_open()
-    price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
-    nav, supply = self._accrue_fees(price)
+    price: uint256 = 0
+    nav, supply, price = self._open_entry()
     assets: uint256 = math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, True)
-    assert assets <= self._max_deposit(nav, supply), "vault: mint above maximum"
+    assert assets <= self._max_deposit(nav), "vault: mint above maximum"
+    assert assets <= max_assets, "vault: assets above maximum"
     self._deposit(receiver, assets, shares)
     return assets
 
@@ -413,10 +366,11 @@ def withdraw(
     assets: uint256, receiver: address, owner: address, max_shares: uint256 = max_value(uint256)
 ) -> uint256:
     """
-    @dev Pays exactly `assets` to `receiver`, burning `owner`'s shares. From idle when it
-         covers the amount (shares rounded up); otherwise a pro-rata slice of the position
-         is unwound and the shares burned are `previewWithdraw(assets)`, priced at the
-         worst fill the rules allow; any better execution stays in the vault.
+    @dev Pays exactly `assets` to `receiver`, burning `owner`'s shares. While the hedge
+         holds nothing, from idle at NAV (shares rounded up); otherwise the owner's slice
+         of idle and of the hedge is unwound and the shares burned are
+         `previewWithdraw(assets)`, priced at the worst fill the rules allow; any better
+         execution stays in the vault.
     @param assets Asset wei, > 0.
     @param receiver Who gets the assets; not the zero address nor the vault.
     @param owner Whose shares are burned; the caller needs allowance unless it is `owner`.
@@ -424,25 +378,25 @@ def withdraw(
     @return uint256 Shares burned.
     """
     assert assets != 0, "vault: zero assets"
-    price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
-    nav, supply = self._accrue_fees(price)
+    price: uint256 = 0
+    nav, supply, price = self._open_exit()
+    hedged: bool = staticcall hedge.active()
     shares: uint256 = 0
-    from_idle: bool = assets <= self.idle
-    if from_idle:
-        shares = math._mul_div(assets, supply + _VIRTUAL_SHARES, nav + 1, True)
-    else:
+    if hedged:
         shares = self._shares_for_unwind_exit(assets, nav, supply, price)
+    else:
+        shares = math._mul_div(assets, supply + _VIRTUAL_SHARES, nav + 1, True)
     assert shares <= max_shares, "vault: shares above maximum"
     assert shares <= erc20.balanceOf[owner], "vault: withdraw above maximum"
     self._before_exit(receiver, owner, shares)
-    if from_idle:
-        self.idle -= assets
-    else:
-        proceeds: uint256 = self._unwind_slice(owner, shares, supply, price)
+    if hedged:
+        proceeds: uint256 = self._exit_slice(owner, shares, supply, price)
         assert proceeds >= assets, "vault: exit cost above bound"
         self.idle += proceeds - assets
+    else:
+        self.idle -= assets
     self._after_exit(receiver, owner, assets, shares)
     return shares
 
@@ -451,8 +405,8 @@ def withdraw(
 @nonreentrant
 def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint256 = 0) -> uint256:
     """
-    @dev Burns exactly `shares` of `owner`'s for their assets: from idle at NAV when idle
-         covers them (rounded down), otherwise the actual proceeds of unwinding their
+    @dev Burns exactly `shares` of `owner`'s for their assets: from idle at NAV while the
+         hedge holds nothing (rounded down), otherwise the actual proceeds of their
          pro-rata slice of idle, spot, short and margin, capped at their NAV value.
     @param shares Shares, > 0 and <= the owner's balance.
     @param receiver Who gets the assets; not the zero address nor the vault.
@@ -461,23 +415,23 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
     @return uint256 Assets paid.
     """
     assert shares != 0, "vault: zero shares"
-    price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
-    nav, supply = self._accrue_fees(price)
+    price: uint256 = 0
+    nav, supply, price = self._open_exit()
     assert shares <= erc20.balanceOf[owner], "vault: redeem above maximum"
     self._before_exit(receiver, owner, shares)
     assets: uint256 = math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, False)
-    if assets <= self.idle:
-        self.idle -= assets
-    else:
-        proceeds: uint256 = self._unwind_slice(owner, shares, supply, price)
+    if staticcall hedge.active():
+        proceeds: uint256 = self._exit_slice(owner, shares, supply, price)
         # An exit never pays more than NAV: fills better than the oracle (a pool above it)
         # stay with the holders who remain, so a round trip can never profit.
         if proceeds > assets:
             self.idle += proceeds - assets
         else:
             assets = proceeds
+    else:
+        self.idle -= assets
     assert assets != 0, "vault: zero assets"
     assert assets >= min_assets, "vault: assets below minimum"
     self._after_exit(receiver, owner, assets, shares)
@@ -485,120 +439,45 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
 
 
 # ============================================================================
-#                                   KEEPER
+#                                    HEDGE
 # ============================================================================
 
 @external
-@nonreentrant
-def rebalance(target_short: uint256, target_margin: uint256, max_slippage: uint256, deadline: uint256):
+def lend_idle(amount: uint256):
     """
-    @dev Moves the hedge to `target_short` (spot moves to the same size) and the perp
-         margin to `target_margin`, trading each leg within `max_slippage` of the oracle.
-         Order: reduce short, sell spot, move margin, buy spot, grow short. Then checks the
-         rules on the result (|delta|, margin ratio, leverage, NAV loss); any breach
-         reverts the whole call. `rebalance(0, 0, ...)` parks everything in idle.
-    @param target_short The short size wanted, 1e18 = one whole base unit.
-    @param target_margin The perp margin wanted, asset wei (fees on the perp trade come
-           out of it).
-    @param max_slippage Worst fill vs the oracle, bps; at most `max_slippage_bps`.
-    @param deadline Latest block timestamp at which the call may run.
+    @dev Only the hedge: moves `amount` of idle to it for a rebalance.
+    @param amount Asset wei, <= idle.
     """
-    assert self.is_keeper[msg.sender], "vault: not keeper"
-    assert not self.is_shutdown, "vault: shut down"
-    assert block.timestamp <= deadline, "vault: deadline expired"
-    assert max_slippage <= max_slippage_bps, "vault: slippage above rule"
-    price: uint256 = self._fresh_price()
-    nav_before: uint256 = 0
-    supply: uint256 = 0
-    nav_before, supply = self._accrue_fees(price)
-    spot_before: uint256 = self.spot_base
-    short_before: uint256 = self.short_size
-    margin_before: uint256 = self._settled_margin()
+    assert msg.sender == hedge.address, "vault: not hedge"
+    self.idle -= amount
+    assert extcall IERC20(asset).transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
 
-    self._move_to(target_short, target_margin, max_slippage, price)
-
-    nav_after: uint256 = self._nav(price)
-    if nav_after < nav_before:
-        assert (nav_before - nav_after) * BPS <= nav_before * max_nav_loss_bps, "vault: nav loss rule"
-    self._check_position_rules(price, nav_after)
-    self.last_rebalance_time = block.timestamp
-    margin_after: uint256 = self._settled_margin()
-    log Rebalanced(
-        keeper=msg.sender,
-        price_e8=price,
-        funding_rate=staticcall perp_market.funding_rate(),
-        spot_before=spot_before,
-        spot_after=self.spot_base,
-        short_before=short_before,
-        short_after=self.short_size,
-        margin_before=margin_before,
-        margin_after=margin_after,
-        nav_before=nav_before,
-        nav_after=nav_after,
-        cost=convert(nav_before, int256) - convert(nav_after, int256),
-    )
-
-
-# ============================================================================
-#                                  EMERGENCY
-# ============================================================================
 
 @external
-@nonreentrant
-def emergency_deleverage():
+def repay_idle(amount: uint256):
     """
-    @dev Permissionless. When the margin ratio is below `critical_margin_ratio_bps`, or no
-         rebalance has succeeded for `dead_man_interval`, and the ratio is below
-         `min_margin_ratio_bps`: buys back just enough short, sells the same spot and adds
-         the proceeds to margin, aiming at the min ratio plus EMERGENCY_BUFFER_BPS, every
-         fill within `max_slippage_bps` of the oracle.
+    @dev Only the hedge: books `amount` it has just transferred here as idle.
+    @param amount Asset wei.
     """
-    price: uint256 = self._fresh_price()
-    self._accrue_fees(price)
-    short: uint256 = self.short_size
-    assert short != 0, "vault: no position"
-    ratio: uint256 = staticcall perp_market.margin_ratio_bps(self)
-    assert (
-        ratio < critical_margin_ratio_bps or block.timestamp > self.last_rebalance_time + dead_man_interval
-    ), "vault: deleverage not allowed"
-    assert ratio < min_margin_ratio_bps, "vault: margin ratio healthy"
+    assert msg.sender == hedge.address, "vault: not hedge"
+    self.idle += amount
 
-    # Solve (E + x) / (N - x) = r for the notional x to move from short to margin.
-    target: uint256 = min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
-    notional: uint256 = self._size_value(short, price, False)
-    equity: int256 = staticcall perp_market.equity(self)
-    need: int256 = convert(target * notional, int256) - convert(BPS, int256) * equity
-    reduce_value: uint256 = convert(max(need, 0), uint256) // (BPS + target) + 1
-    reduce: uint256 = min(short, math._mul_div(reduce_value, SIZE_UNIT * PRICE_UNIT, price * _ASSET_UNIT, True))
-    base_amount: uint256 = min(self.spot_base, reduce * _BASE_UNIT // SIZE_UNIT)
 
-    self._perp_trade(convert(reduce, int256), max_slippage_bps, price)
-    self.short_size = short - reduce
-    proceeds: uint256 = self._sell_spot(base_amount, max_slippage_bps, price)
-    self._deposit_margin(proceeds)
-    self.idle -= proceeds
-    ratio_after: uint256 = staticcall perp_market.margin_ratio_bps(self)
-    assert ratio_after > ratio, "vault: deleverage failed"
-    self._snapshot_perp()
-    log EmergencyDeleveraged(
-        caller=msg.sender, reduced_size=reduce, margin_ratio_before_bps=ratio, margin_ratio_after_bps=ratio_after
-    )
-
+# ============================================================================
+#                               OWNER, GUARDIAN
+# ============================================================================
 
 @external
 @nonreentrant
 def shutdown():
     """
-    @dev Irreversible. Owner or guardian. Unwinds the whole position to idle (each fill
-         within `max_slippage_bps` of the oracle); deposits and rebalances stop forever;
-         exits keep working, all from idle.
+    @dev Irreversible. Owner or guardian. Deposits and rebalances stop forever; anyone
+         may then unwind the hedge in bounded steps (`BasisHedge.unwind`), each fill
+         within its slippage rule; exits keep working throughout.
     """
     self._check_guardian_or_owner()
     assert not self.is_shutdown, "vault: shut down"
-    price: uint256 = self._fresh_price()
-    self._accrue_fees(price)
     self.is_shutdown = True
-    self._move_to(0, 0, max_slippage_bps, price)
     log Shutdown(caller=msg.sender)
 
 
@@ -620,42 +499,37 @@ def unpause():
     pausable._unpause()
 
 
-# ============================================================================
-#                                   ADMIN
-# ============================================================================
-
 @external
 def set_keeper(account: address, status: bool):
     """
-    @dev Grants or revokes the keeper role. Owner only.
+    @dev Grants or revokes the keeper role (the hedge's `rebalance`). Owner only.
+    @param account Not the zero address.
+    @param status True to grant, false to revoke.
     """
     ownable._check_owner()
-    assert account != empty(address), "vault: zero address"
-    self.is_keeper[account] = status
-    log KeeperUpdated(account=account, status=status)
+    self._set_keeper(account, status)
 
 
 @external
 def set_guardian(account: address):
     """
     @dev Sets the guardian (empty to remove). Owner only.
+    @param account The new guardian.
     """
     ownable._check_owner()
-    old: address = self.guardian
-    self.guardian = account
-    log GuardianUpdated(old_guardian=old, new_guardian=account)
+    self._set_guardian(account)
 
 
 @external
 def set_deposit_cap(cap: uint256):
     """
     @dev Sets the deposit cap in asset wei, at most `deposit_cap_ceiling`. Owner only.
+    @param cap The most NAV deposits may bring the vault to.
     """
     ownable._check_owner()
     assert cap <= deposit_cap_ceiling, "vault: cap above ceiling"
-    old: uint256 = self.deposit_cap
+    log DepositCapUpdated(old_cap=self.deposit_cap, new_cap=cap)
     self.deposit_cap = cap
-    log DepositCapUpdated(old_cap=old, new_cap=cap)
 
 
 @external
@@ -679,14 +553,13 @@ def set_fees(management_fee_bps_: uint256, performance_fee_bps_: uint256):
 @nonreentrant
 def set_fee_recipient(recipient: address):
     """
-    @dev Sets who receives fee shares, after accruing to the old one. Owner only.
+    @dev Sets who receives fee shares, after accruing to the old one. Owner only. With
+         no recipient no fees accrue.
+    @param recipient Not the vault.
     """
     ownable._check_owner()
-    assert recipient != self, "vault: recipient is the vault"
     self._accrue_fees(self._fresh_price())
-    old: address = self.fee_recipient
-    self.fee_recipient = recipient
-    log FeeRecipientUpdated(old_recipient=old, new_recipient=recipient)
+    self._set_fee_recipient(recipient)
 
 
 # ============================================================================
@@ -698,10 +571,10 @@ def set_fee_recipient(recipient: address):
 def totalAssets() -> uint256:
     """
     @dev NAV net of accrued fees, asset wei, valued at the oracle (the last valid answer
-         when the oracle cannot be read). Never reverts.
+         when the oracle cannot be read); `convertToAssets(totalSupply())` to the
+         rounding. Never reverts.
     """
-    price: uint256 = self._view_price()
-    gross: uint256 = self._nav(price)
+    gross: uint256 = self._nav(self._view_price())
     fee_shares: uint256 = 0
     management: uint256 = 0
     performance: uint256 = 0
@@ -712,12 +585,18 @@ def totalAssets() -> uint256:
 @external
 @view
 def convertToShares(assets: uint256) -> uint256:
+    """
+    @dev Shares `assets` are worth at NAV, rounded down.
+    """
     return self._view_to_shares(assets, False)
 
 
 @external
 @view
 def convertToAssets(shares: uint256) -> uint256:
+    """
+    @dev Assets `shares` are worth at NAV, rounded down.
+    """
     return self._view_to_assets(shares, False)
 
 
@@ -725,35 +604,39 @@ def convertToAssets(shares: uint256) -> uint256:
 @view
 def maxDeposit(receiver: address) -> uint256:
     """
-    @dev 0 while paused, shut down or the oracle is stale; else the room under the cap.
+    @dev 0 while paused, shut down, an oracle is stale or the asset is de-pegged; else
+         the room under the cap.
     """
     if not self._deposits_open():
         return 0
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
-    return self._max_deposit(nav, supply)
+    return self._max_deposit(nav)
 
 
 @external
 @view
 def maxMint(receiver: address) -> uint256:
+    """
+    @dev The shares `maxDeposit` buys (0 when deposits are closed).
+    """
     if not self._deposits_open():
         return 0
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
-    return self._view_to_shares(self._max_deposit(nav, supply), False)
+    return self._view_to_shares(self._max_deposit(nav), False)
 
 
 @external
 @view
 def maxWithdraw(owner: address) -> uint256:
     """
-    @dev What `owner` can surely withdraw now: `previewRedeem` of its balance; 0 when the
-         oracle is stale.
+    @dev What `owner` can surely withdraw now: `previewRedeem` of its balance; 0 while an
+         oracle is stale or the asset is de-pegged.
     """
-    if not self._oracle_fresh():
+    if not self._exits_open():
         return 0
     return self._preview_redeem(erc20.balanceOf[owner])
 
@@ -761,7 +644,10 @@ def maxWithdraw(owner: address) -> uint256:
 @external
 @view
 def maxRedeem(owner: address) -> uint256:
-    if not self._oracle_fresh():
+    """
+    @dev `owner`'s balance; 0 while an oracle is stale or the asset is de-pegged.
+    """
+    if not self._exits_open():
         return 0
     return erc20.balanceOf[owner]
 
@@ -769,12 +655,18 @@ def maxRedeem(owner: address) -> uint256:
 @external
 @view
 def previewDeposit(assets: uint256) -> uint256:
+    """
+    @dev Shares `deposit(assets)` mints now.
+    """
     return self._view_to_shares(assets, False)
 
 
 @external
 @view
 def previewMint(shares: uint256) -> uint256:
+    """
+    @dev Assets `mint(shares)` takes now.
+    """
     return self._view_to_assets(shares, True)
 
 
@@ -782,13 +674,13 @@ def previewMint(shares: uint256) -> uint256:
 @view
 def previewWithdraw(assets: uint256) -> uint256:
     """
-    @dev Shares `withdraw(assets)` burns at most: at NAV when idle covers `assets`, else
-         priced at the worst unwind the rules allow.
+    @dev Shares `withdraw(assets)` burns at most: at NAV while the hedge holds nothing,
+         else priced at the worst unwind the rules allow.
     """
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
-    if assets <= self.idle:
+    if not staticcall hedge.active():
         return self._view_to_shares(assets, True)
     return self._shares_for_unwind_exit(assets, nav, supply, self._view_price())
 
@@ -797,26 +689,51 @@ def previewWithdraw(assets: uint256) -> uint256:
 @view
 def previewRedeem(shares: uint256) -> uint256:
     """
-    @dev Assets `redeem(shares)` pays at least: at NAV when idle covers them, else net of
-         the worst unwind cost the rules allow.
+    @dev Assets `redeem(shares)` pays at least: at NAV while the hedge holds nothing,
+         else net of the worst unwind cost the rules allow.
     """
     return self._preview_redeem(shares)
 
 
 # ============================================================================
-#                               OTHER VIEWS
-# ============================================================================
-
-# ============================================================================
 #                                  INTERNAL
 # ============================================================================
+
+# ---------------------------------------------------------------- entries, exits
+
+
+@internal
+def _open_entry() -> (uint256, uint256, uint256):
+    # Checks deposits are open and prices them: (gross NAV, supply after fees, price).
+    assert not self.is_shutdown, "vault: shut down"
+    assert not pausable.paused, "vault: deposits paused"
+    price: uint256 = self._fresh_price()
+    nav: uint256 = 0
+    supply: uint256 = 0
+    nav, supply = self._accrue_fees(price)
+    if supply == 0:
+        # An empty vault starts afresh: the high-water mark and the fee clock restart at
+        # the price this entry pays, so nobody pays a fee on what an earlier holder left.
+        hwm: uint256 = math._mul_div(nav + 1, PPS_UNIT, _VIRTUAL_SHARES, False)
+        self.high_water_mark = hwm
+        log HighWaterMarkReset(high_water_mark=hwm)
+    return (nav, supply, price)
+
+
+@internal
+def _open_exit() -> (uint256, uint256, uint256):
+    price: uint256 = self._fresh_price()
+    nav: uint256 = 0
+    supply: uint256 = 0
+    nav, supply = self._accrue_fees(price)
+    return (nav, supply, price)
+
 
 @internal
 def _deposit(receiver: address, assets: uint256, shares: uint256):
     assert receiver != empty(address) and receiver != self, "vault: invalid receiver"
     self.idle += assets
     erc20._mint(receiver, shares)
-
     assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "vault: transferFrom failed"
     log Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
 
@@ -836,6 +753,39 @@ def _after_exit(receiver: address, owner: address, assets: uint256, shares: uint
 
 
 @internal
+def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256) -> uint256:
+    # The exiting slice: its share of idle (rounded down) plus the hedge's proceeds of
+    # unwinding its share of spot, short and margin. Leaves all of it in idle's stead.
+    denominator: uint256 = supply + _VIRTUAL_SHARES
+    idle_part: uint256 = self.idle * shares // denominator
+    proceeds: uint256 = extcall hedge.exit_slice(shares, denominator, price, owner)
+    self.idle -= idle_part
+    return idle_part + proceeds
+
+
+@internal
+@view
+def _shares_for_unwind_exit(assets: uint256, nav: uint256, supply: uint256, price: uint256) -> uint256:
+    cost: uint256 = staticcall hedge.exit_cost_bound(price)
+    assert cost < nav, "vault: nothing to withdraw"
+    return math._mul_div(assets, supply + _VIRTUAL_SHARES, nav - cost, True)
+
+
+@internal
+@view
+def _preview_redeem(shares: uint256) -> uint256:
+    nav: uint256 = 0
+    supply: uint256 = 0
+    nav, supply = self._view_state()
+    if not staticcall hedge.active():
+        return math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, False)
+    cost: uint256 = staticcall hedge.exit_cost_bound(self._view_price())
+    if cost >= nav:
+        return 0
+    return math._mul_div(shares, nav - cost, supply + _VIRTUAL_SHARES, False)
+
+
+@internal
 @view
 def _check_guardian_or_owner():
     assert msg.sender == self.guardian or msg.sender == ownable.owner, "vault: not owner or guardian"
@@ -843,37 +793,66 @@ def _check_guardian_or_owner():
 
 @internal
 @view
-def _check_deposits_open():
-    assert not self.is_shutdown, "vault: shut down"
-    assert not pausable.paused, "vault: deposits paused"
-
-
-@internal
-@view
 def _deposits_open() -> bool:
-    return not self.is_shutdown and not pausable.paused and self._oracle_fresh()
+    return not self.is_shutdown and not pausable.paused and self._exits_open()
 
 
 @internal
 @view
-def _max_deposit(nav: uint256, supply: uint256) -> uint256:
+def _exits_open() -> bool:
+    price: uint256 = 0
+    updated_at: uint256 = 0
+    ok: bool = False
+    price, updated_at, ok = self._read_feed(oracle.address)
+    if not ok or block.timestamp > updated_at + max_oracle_age:
+        return False
+    price, updated_at, ok = self._read_feed(asset_oracle.address)
+    return ok and block.timestamp <= updated_at + max_asset_oracle_age and self._pegged(price)
+
+
+@internal
+@view
+def _max_deposit(nav: uint256) -> uint256:
     cap: uint256 = self.deposit_cap
     if nav >= cap:
         return 0
     return cap - nav
 
 
-# ---------------------------------------------------------------- oracle
+# ---------------------------------------------------------------- setters
+
+
+@internal
+def _set_keeper(account: address, status: bool):
+    assert account != empty(address), "vault: zero address"
+    self.is_keeper[account] = status
+    log KeeperUpdated(account=account, status=status)
+
+
+@internal
+def _set_guardian(account: address):
+    log GuardianUpdated(old_guardian=self.guardian, new_guardian=account)
+    self.guardian = account
+
+
+@internal
+def _set_fee_recipient(recipient: address):
+    assert recipient != self, "vault: recipient is the vault"
+    log FeeRecipientUpdated(old_recipient=self.fee_recipient, new_recipient=recipient)
+    self.fee_recipient = recipient
+
+
+# ---------------------------------------------------------------- oracles
 
 
 @internal
 @view
-def _read_oracle() -> (uint256, uint256, bool):
+def _read_feed(feed: address) -> (uint256, uint256, bool):
     # A raw static call, so a reverting or malformed feed cannot make a view revert.
     ok: bool = False
     response: Bytes[160] = b""
     ok, response = raw_call(
-        oracle.address, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False
+        feed, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False
     )
     if not ok or len(response) != 160:
         return (0, 0, False)
@@ -885,25 +864,29 @@ def _read_oracle() -> (uint256, uint256, bool):
 
 
 @internal
-def _fresh_price() -> uint256:
-    price: uint256 = 0
-    updated_at: uint256 = 0
-    ok: bool = False
-    price, updated_at, ok = self._read_oracle()
-    assert ok, "vault: oracle answer invalid"
-    assert block.timestamp <= updated_at + max_oracle_age, "vault: stale oracle"
-    self.last_valid_price = price
-    return price
+@view
+def _pegged(asset_price: uint256) -> bool:
+    # |asset/USD - 1| <= max_depeg_bps.
+    gap: uint256 = max(asset_price, PRICE_UNIT) - min(asset_price, PRICE_UNIT)
+    return gap * BPS <= PRICE_UNIT * max_depeg_bps
 
 
 @internal
-@view
-def _oracle_fresh() -> bool:
+def _fresh_price() -> uint256:
+    # The base/USD answer, fresh; the asset's own feed fresh and within the de-peg bound.
     price: uint256 = 0
     updated_at: uint256 = 0
     ok: bool = False
-    price, updated_at, ok = self._read_oracle()
-    return ok and block.timestamp <= updated_at + max_oracle_age
+    price, updated_at, ok = self._read_feed(asset_oracle.address)
+    assert ok, "vault: asset oracle answer invalid"
+    assert block.timestamp <= updated_at + max_asset_oracle_age, "vault: stale asset oracle"
+    assert self._pegged(price), "vault: asset de-pegged"
+    price, updated_at, ok = self._read_feed(oracle.address)
+    assert ok, "vault: oracle answer invalid"
+    assert block.timestamp <= updated_at + max_oracle_age, "vault: stale oracle"
+    if price != self.last_valid_price:
+        self.last_valid_price = price
+    return price
 
 
 @internal
@@ -912,7 +895,7 @@ def _view_price() -> uint256:
     price: uint256 = 0
     updated_at: uint256 = 0
     ok: bool = False
-    price, updated_at, ok = self._read_oracle()
+    price, updated_at, ok = self._read_feed(oracle.address)
     if ok:
         return price
     return self.last_valid_price
@@ -923,40 +906,9 @@ def _view_price() -> uint256:
 
 @internal
 @view
-def _base_value(amount: uint256, price: uint256) -> uint256:
-    return math._mul_div(amount, price * _ASSET_UNIT, _BASE_UNIT * PRICE_UNIT, False)
-
-
-@internal
-@view
-def _size_value(size: uint256, price: uint256, round_up: bool) -> uint256:
-    return math._mul_div(size, price * _ASSET_UNIT, SIZE_UNIT * PRICE_UNIT, round_up)
-
-
-@internal
-@view
-def _perp_equity() -> int256:
-    if self.short_size == 0 and self.last_perp_equity == 0:
-        return 0
-    ok: bool = False
-    response: Bytes[32] = b""
-    ok, response = raw_call(
-        perp_market.address,
-        abi_encode(self, method_id=method_id("equity(address)")),
-        max_outsize=32,
-        is_static_call=True,
-        revert_on_failure=False,
-    )
-    if not ok or len(response) != 32:
-        return self.last_perp_equity
-    return extract32(response, 0, output_type=int256)
-
-
-@internal
-@view
 def _nav(price: uint256) -> uint256:
     # Gross NAV (before accrued fees), floored at zero.
-    nav: int256 = convert(self.idle + self._base_value(self.spot_base, price), int256) + self._perp_equity()
+    nav: int256 = convert(self.idle, int256) + staticcall hedge.value(price)
     return convert(max(nav, 0), uint256)
 
 
@@ -964,8 +916,9 @@ def _nav(price: uint256) -> uint256:
 @view
 def _pending_fees(nav: uint256, supply: uint256) -> (uint256, uint256, uint256):
     # (fee shares to mint, management fee assets, performance fee assets) accrued since
-    # the last accrual, at gross NAV `nav` and `supply` shares.
-    if supply == 0 or nav == 0:
+    # the last accrual, at gross NAV `nav` and `supply` shares. Nothing accrues without
+    # a recipient, so `totalAssets` always equals what the shares redeem for.
+    if supply == 0 or nav == 0 or self.fee_recipient == empty(address):
         return (0, 0, 0)
     elapsed: uint256 = block.timestamp - self.last_fee_time
     management: uint256 = nav * self.management_fee_bps * elapsed // (BPS * YEAR)
@@ -980,7 +933,7 @@ def _pending_fees(nav: uint256, supply: uint256) -> (uint256, uint256, uint256):
             performance = gain * perf_bps // BPS
     fees: uint256 = management + performance
     if fees == 0 or fees >= nav:
-        return (0, management, performance)
+        return (0, 0, 0)
     # Shares worth exactly `fees` after they exist: fees / (nav - fees) of the supply.
     shares: uint256 = math._mul_div(fees, supply + _VIRTUAL_SHARES, nav - fees + 1, False)
     return (shares, management, performance)
@@ -1015,8 +968,6 @@ def _view_state() -> (uint256, uint256):
     management: uint256 = 0
     performance: uint256 = 0
     fee_shares, management, performance = self._pending_fees(nav, supply)
-    if self.fee_recipient == empty(address):
-        fee_shares = 0
     return (nav, supply + fee_shares)
 
 
@@ -1024,9 +975,9 @@ def _view_state() -> (uint256, uint256):
 def _accrue_fees(price: uint256) -> (uint256, uint256):
     # Mints the accrued fee shares and moves the high-water mark; returns the state to
     # price against: (gross NAV, supply after the mint).
-    # Runs on every entry, exit and keeper call, even twice in a block: the high-water
-    # mark must follow the share price before the supply changes, or a rounding gain
-    # left unmarked would be charged later on the next depositor's capital.
+    # Runs on every entry and exit, even twice in a block: the high-water mark must
+    # follow the share price before the supply changes, or a rounding gain left unmarked
+    # would be charged later on the next depositor's capital.
     nav: uint256 = self._nav(price)
     supply: uint256 = erc20.totalSupply
     fee_shares: uint256 = 0
@@ -1034,8 +985,8 @@ def _accrue_fees(price: uint256) -> (uint256, uint256):
     performance: uint256 = 0
     fee_shares, management, performance = self._pending_fees(nav, supply)
     self.last_fee_time = block.timestamp
-    recipient: address = self.fee_recipient
-    if fee_shares != 0 and recipient != empty(address):
+    if fee_shares != 0:
+        recipient: address = self.fee_recipient
         erc20._mint(recipient, fee_shares)
         supply += fee_shares
         log FeesAccrued(
@@ -1046,185 +997,3 @@ def _accrue_fees(price: uint256) -> (uint256, uint256):
         if pps > self.high_water_mark:
             self.high_water_mark = pps
     return (nav, supply)
-
-
-# ---------------------------------------------------------------- exits
-
-
-@internal
-@view
-def _unwind_cost_bound(price: uint256) -> uint256:
-    # The most a full unwind may cost under the rules: every fill within
-    # `max_slippage_bps` of the oracle (spot fees are inside the fill), plus the perp
-    # taker fee, plus a few wei of rounding per leg.
-    spot_value: uint256 = self._base_value(self.spot_base, price)
-    short_value: uint256 = self._size_value(self.short_size, price, True)
-    fee_ppm: uint256 = 0
-    if self.short_size != 0:
-        fee_ppm = staticcall perp_market.taker_fee_ppm()
-    slippage: uint256 = (spot_value + short_value) * max_slippage_bps // BPS + 1
-    return slippage + short_value * fee_ppm // PPM + 1 + 4
-
-
-@internal
-@view
-def _preview_redeem(shares: uint256) -> uint256:
-    nav: uint256 = 0
-    supply: uint256 = 0
-    nav, supply = self._view_state()
-    assets: uint256 = math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, False)
-    if assets <= self.idle:
-        return assets
-    cost: uint256 = self._unwind_cost_bound(self._view_price())
-    if cost >= nav:
-        return 0
-    return math._mul_div(shares, nav - cost, supply + _VIRTUAL_SHARES, False)
-
-
-@internal
-@view
-def _shares_for_unwind_exit(assets: uint256, nav: uint256, supply: uint256, price: uint256) -> uint256:
-    cost: uint256 = self._unwind_cost_bound(price)
-    assert cost < nav, "vault: nothing to withdraw"
-    return math._mul_div(assets, supply + _VIRTUAL_SHARES, nav - cost, True)
-
-
-@internal
-def _unwind_slice(owner: address, shares: uint256, supply: uint256, price: uint256) -> uint256:
-    # Pays the exiting holder the actual proceeds of shares / (supply + virtual) of every
-    # leg. Each slice is rounded down, so the holders who stay keep at least their part.
-    denominator: uint256 = supply + _VIRTUAL_SHARES
-    idle_part: uint256 = self.idle * shares // denominator
-    base_part: uint256 = self.spot_base * shares // denominator
-    short: uint256 = self.short_size
-    short_part: uint256 = short * shares // denominator
-    self.idle -= idle_part
-
-    margin_out: uint256 = 0
-    if short != 0 or self.last_perp_equity != 0:
-        pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
-        settled: int256 = convert(pos.margin, int256) + pos.accrued_funding
-        # What the stayers keep: their share of the settled margin, rounded up.
-        keep: uint256 = math._mul_div(convert(max(settled, 0), uint256), denominator - shares, denominator, True)
-        if short_part != 0:
-            self._perp_trade(convert(short_part, int256), max_slippage_bps, price)
-            self.short_size = short - short_part
-        margin_now: uint256 = (staticcall perp_market.position(self)).margin
-        assert margin_now >= keep, "vault: exit slice insolvent"
-        margin_out = margin_now - keep
-        if margin_out != 0:
-            extcall perp_market.withdraw_margin(margin_out)
-        self._snapshot_perp()
-
-    spot_out: uint256 = 0
-    if base_part != 0:
-        spot_out = self._sell_spot(base_part, max_slippage_bps, price)
-        self.idle -= spot_out
-    log ExitUnwound(owner=owner, spot_sold=base_part, short_closed=short_part, margin_withdrawn=margin_out)
-    return idle_part + spot_out + margin_out
-
-
-# ---------------------------------------------------------------- trading
-
-
-@internal
-def _move_to(target_short: uint256, target_margin: uint256, slippage: uint256, price: uint256):
-    short: uint256 = self.short_size
-    target_base: uint256 = target_short * _BASE_UNIT // SIZE_UNIT
-    spot: uint256 = self.spot_base
-
-    if target_short < short:
-        self._perp_trade(convert(short - target_short, int256), slippage, price)
-    if target_base < spot:
-        self._sell_spot(spot - target_base, slippage, price)
-
-    margin: uint256 = self._settled_margin()
-    if margin > target_margin:
-        amount: uint256 = margin - target_margin
-        extcall perp_market.withdraw_margin(amount)
-        self.idle += amount
-    elif margin < target_margin:
-        amount: uint256 = target_margin - margin
-        assert amount <= self.idle, "vault: idle too low"
-        self.idle -= amount
-        self._deposit_margin(amount)
-
-    if target_base > spot:
-        self._buy_spot(target_base - spot, slippage, price)
-    if target_short > short:
-        self._perp_trade(-convert(target_short - short, int256), slippage, price)
-    self.short_size = target_short
-    self._snapshot_perp()
-
-
-@internal
-def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
-    # Buys (+) or sells (-) on the perp with the fill bounded `slippage` bps from the oracle.
-    acceptable: uint256 = 0
-    if size_delta > 0:
-        acceptable = math._mul_div(price, BPS + slippage, BPS, False)
-    else:
-        acceptable = math._mul_div(price, BPS - slippage, BPS, True)
-    extcall perp_market.modify_position(size_delta, acceptable)
-
-
-@internal
-def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
-    # Dust worth nothing on the pool stays put (a swap would revert on zero output).
-    if amount == 0 or staticcall spot_pool.get_amount_out(base, amount) == 0:
-        return 0
-    min_out: uint256 = math._mul_div(self._base_value(amount, price), BPS - slippage, BPS, True)
-    self.spot_base -= amount
-    assert extcall IERC20(base).approve(spot_pool.address, amount, default_return_value=True), "vault: approve failed"
-    out: uint256 = extcall spot_pool.swap(base, amount, min_out, self)
-    self.idle += out
-    return out
-
-
-@internal
-def _buy_spot(amount: uint256, slippage: uint256, price: uint256):
-    cost: uint256 = staticcall spot_pool.get_amount_in(base, amount)
-    worst: uint256 = math._mul_div(self._base_value(amount, price), BPS + slippage, BPS, False)
-    assert cost <= worst, "vault: spot slippage"
-    assert cost <= self.idle, "vault: idle too low"
-    self.idle -= cost
-    assert extcall IERC20(asset).approve(spot_pool.address, cost, default_return_value=True), "vault: approve failed"
-    out: uint256 = extcall spot_pool.swap(asset, cost, amount, self)
-    self.spot_base += out
-
-
-@internal
-def _deposit_margin(amount: uint256):
-    if amount == 0:
-        return
-    assert extcall IERC20(asset).approve(perp_market.address, amount, default_return_value=True), "vault: approve failed"
-    extcall perp_market.deposit_margin(amount)
-
-
-@internal
-@view
-def _settled_margin() -> uint256:
-    # Margin after the pending funding settles (what the market will book on touch).
-    if self.short_size == 0 and self.last_perp_equity == 0:
-        return 0
-    pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
-    return convert(max(convert(pos.margin, int256) + pos.accrued_funding, 0), uint256)
-
-
-@internal
-def _snapshot_perp():
-    self.last_perp_equity = staticcall perp_market.equity(self)
-
-
-@internal
-@view
-def _check_position_rules(price: uint256, nav: uint256):
-    spot_value: uint256 = self._base_value(self.spot_base, price)
-    short_value: uint256 = self._size_value(self.short_size, price, False)
-    delta: uint256 = max(spot_value, short_value) - min(spot_value, short_value)
-    assert delta * BPS <= nav * max_delta_bps, "vault: delta rule"
-    if self.short_size != 0:
-        equity: int256 = staticcall perp_market.equity(self)
-        assert equity > 0, "vault: perp equity <= 0"
-        assert short_value * BPS <= convert(equity, uint256) * max_leverage_bps, "vault: leverage rule"
-        assert staticcall perp_market.margin_ratio_bps(self) >= min_margin_ratio_bps, "vault: margin ratio rule"

@@ -30,6 +30,9 @@ class VenueParams:
     base_mint_cap: int = 1_000
     price_description: str = "ETH / USD"
     price_e8: int = 3_000 * 10**PRICE_DECIMALS
+    # The asset's own USD feed (the vault's de-peg guard), like Chainlink's USDC / USD.
+    asset_price_description: str = "USDC / USD"
+    asset_price_e8: int = 10**PRICE_DECIMALS
     # Spot pool: Uniswap's 5 bps tier, seeded deep enough that a $1M trade moves it ~0.2 %.
     spot_fee_bps: int = 5
     spot_seed_asset: int = 1_000_000_000
@@ -71,12 +74,14 @@ class Venue:
     price_feed: Any
     spot_pool: Any
     perp_market: Any
+    asset_feed: Any
 
     def addresses(self) -> dict[str, str]:
         return {
             "asset": self.asset.address,
             "base": self.base.address,
             "price_feed": self.price_feed.address,
+            "asset_feed": self.asset_feed.address,
             "spot_pool": self.spot_pool.address,
             "perp_market": self.perp_market.address,
         }
@@ -99,6 +104,7 @@ def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None)
         project.TestToken, p.base_name, p.base_symbol, p.base_decimals, p.base_wei(p.base_mint_cap), spot_base
     )
     feed = deployer.deploy(project.PriceFeed, p.price_description, p.price_e8)
+    asset_feed = deployer.deploy(project.PriceFeed, p.asset_price_description, p.asset_price_e8)
     pool = deployer.deploy(project.SpotPool, base.address, asset.address, p.spot_fee_bps)
     perp = deployer.deploy(
         project.PerpMarket,
@@ -116,12 +122,14 @@ def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None)
     pool.add_liquidity(spot_base, p.asset_wei(p.spot_seed_asset), 0, deployer.address, sender=deployer)
     asset.approve(perp.address, p.asset_wei(p.perp_pool_seed_asset), sender=deployer)
     perp.add_liquidity(p.asset_wei(p.perp_pool_seed_asset), 0, sender=deployer)
-    return Venue(asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp)
+    return Venue(asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp, asset_feed=asset_feed)
 
 
 @dataclass(frozen=True)
 class VaultRules:
-    """BasisVault's immutable collateral rules (constructor struct `Rules`)."""
+    """The immutable rules of a BasisVault and its BasisHedge (constructor structs
+    `BasisVault.Rules` and `IBasisHedge.Rules`), in one place: `vault_tuple` and
+    `hedge_tuple` split them where each contract enforces them."""
 
     max_leverage_bps: int = 40_000  # short notional / perp equity <= 4x
     min_margin_ratio_bps: int = 2_000  # perp equity / notional >= 20 % after a rebalance
@@ -134,21 +142,38 @@ class VaultRules:
     max_performance_fee_bps: int = 2_000
     deposit_cap_ceiling: int = 10_000_000 * 10**6
     dead_man_interval: int = 3 * 86_400
+    # All rebalances of one day together may cost at most 1.5 % of NAV (three worst cases).
+    keeper_loss_budget_bps: int = 150
+    # The asset's USD feed: Chainlink's USDC / USD heartbeat is 24 h, so 25 h.
+    max_asset_oracle_age: int = 25 * 3_600
+    # Entries and exits stop while the asset is more than 1 % off its peg.
+    max_depeg_bps: int = 100
 
-    def as_tuple(self) -> tuple[int, ...]:
-        return (
-            self.max_leverage_bps,
-            self.min_margin_ratio_bps,
-            self.critical_margin_ratio_bps,
-            self.max_delta_bps,
-            self.max_slippage_bps,
-            self.max_oracle_age,
-            self.max_nav_loss_bps,
-            self.max_management_fee_bps,
-            self.max_performance_fee_bps,
-            self.deposit_cap_ceiling,
-            self.dead_man_interval,
-        )
+    VAULT_FIELDS = (
+        "max_oracle_age",
+        "max_asset_oracle_age",
+        "max_depeg_bps",
+        "max_management_fee_bps",
+        "max_performance_fee_bps",
+        "deposit_cap_ceiling",
+    )
+    HEDGE_FIELDS = (
+        "max_leverage_bps",
+        "min_margin_ratio_bps",
+        "critical_margin_ratio_bps",
+        "max_delta_bps",
+        "max_slippage_bps",
+        "max_oracle_age",
+        "max_nav_loss_bps",
+        "dead_man_interval",
+        "keeper_loss_budget_bps",
+    )
+
+    def vault_tuple(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in self.VAULT_FIELDS)
+
+    def hedge_tuple(self) -> tuple[int, ...]:
+        return tuple(getattr(self, name) for name in self.HEDGE_FIELDS)
 
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -166,23 +191,44 @@ def deploy_vault(
     fee_recipient: str = ZERO_ADDRESS,
     name: str = "Basis Vault USDC",
     symbol: str = "bvUSD",
+    hedge_blueprint: str | None = None,
 ) -> Any:
-    """Deploys a BasisVault on `venue`; the deployer keeps no role unless it is `owner`."""
+    """Deploys a BasisVault on `venue` (two transactions: the BasisHedge blueprint, unless
+    `hedge_blueprint` names one already on chain, then the vault, which creates its hedge);
+    the deployer keeps no role unless it is `owner`. `hedge_of(project, vault)` is the hedge."""
+    r = rules or VaultRules()
+    blueprint = hedge_blueprint or declare_hedge(project, deployer)
     return deployer.deploy(
         project.BasisVault,
         venue.asset.address,
         venue.base.address,
         venue.price_feed.address,
+        venue.asset_feed.address,
         venue.perp_market.address,
         venue.spot_pool.address,
+        blueprint,
         name,
         symbol,
-        (rules or VaultRules()).as_tuple(),
+        r.vault_tuple(),
+        r.hedge_tuple(),
         owner or deployer.address,
         guardian,
         keeper,
         fee_recipient,
     )
+
+
+def declare_hedge(project: Any, deployer: Any) -> str:
+    """Deploys the BasisHedge blueprint (EIP-5202) every vault creates its hedge from."""
+    receipt = deployer.declare(project.BasisHedge)
+    if not receipt.contract_address:
+        raise RuntimeError("BasisHedge blueprint: the transaction created no contract")
+    return str(receipt.contract_address)
+
+
+def hedge_of(project: Any, vault: Any) -> Any:
+    """The BasisHedge a vault created (its `hedge()`), as an ape contract."""
+    return project.BasisHedge.at(vault.hedge())
 
 
 def arb_trade(

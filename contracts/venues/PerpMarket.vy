@@ -169,6 +169,14 @@ pool_liquidity: public(uint256)
 lp_shares: public(HashMap[address, uint256])
 lp_total_shares: public(uint256)
 
+# @dev Equity and notional an account had before its first size reduction in the current
+#      transaction (equity + 1, so 0 means "none yet"). A margin withdrawal in the same
+#      transaction may go below initial margin as long as it leaves the margin ratio no
+#      lower than this (GMX-style "decrease with collateral"): a pro-rata exit from a
+#      position between maintenance and initial margin must be possible.
+_reduce_floor_equity: transient(HashMap[address, int256])
+_reduce_floor_notional: transient(HashMap[address, uint256])
+
 
 # ============================================================================
 #                                   EVENTS
@@ -310,7 +318,9 @@ def deposit_margin(amount: uint256):
 def withdraw_margin(amount: uint256):
     """
     @dev Withdraws `amount` of the caller's margin. With an open position the account
-         must still meet initial margin afterwards (and the oracle must be fresh).
+         must still meet initial margin afterwards (and the oracle must be fresh), or,
+         after reducing its size earlier in the same transaction, keep a margin ratio no
+         lower than it had before that reduction.
     @param amount Asset wei, > 0.
     """
     assert amount != 0, "perp: zero amount"
@@ -323,9 +333,16 @@ def withdraw_margin(amount: uint256):
     self._accounts[msg.sender].margin = margin - amount
     self.total_margin -= amount
     if acct.size != 0:
-        assert self._equity(msg.sender, price) >= convert(
-            self._margin_requirement(acct.size, price, initial_margin_bps), int256
-        ), "perp: below initial margin"
+        equity: int256 = self._equity(msg.sender, price)
+        if equity < convert(self._margin_requirement(acct.size, price, initial_margin_bps), int256):
+            # Below initial margin only when the ratio stays at least what it was before
+            # this transaction's reduction: equity / notional >= floor_e / floor_n.
+            floor_e: int256 = self._reduce_floor_equity[msg.sender] - 1
+            notional: uint256 = convert(abs(self._value(acct.size, price, False)), uint256)
+            assert floor_e >= 0 and equity > 0, "perp: below initial margin"
+            assert convert(equity, uint256) * self._reduce_floor_notional[msg.sender] >= convert(
+                floor_e, uint256
+            ) * notional, "perp: below initial margin"
     self._push(msg.sender, amount)
     log MarginWithdrawn(account=msg.sender, amount=amount)
 
@@ -373,6 +390,9 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
     closed_cost: int256 = 0
     notional_traded: uint256 = 0
     if close_delta != 0:
+        if self._reduce_floor_notional[msg.sender] == 0:
+            self._reduce_floor_equity[msg.sender] = max(self._equity(msg.sender, price), -1) + 1
+            self._reduce_floor_notional[msg.sender] = convert(abs(self._value(old_size, price, False)), uint256)
         close_value: int256 = self._value(close_delta, fill, True)
         closed_cost = acct.cost
         if close_delta != -old_size:

@@ -43,10 +43,10 @@ version: public(constant(uint256)) = 4
 #                                  STORAGE
 # ============================================================================
 
-struct Round:
-    answer: int256
-    started_at: uint256
-    updated_at: uint256
+# @dev A round packed in one word, so a read costs one storage slot (Chainlink's own
+#      aggregators pack theirs too): answer (int128, > 0) in the low 128 bits,
+#      `updated_at` (= `started_at`) in the high 128.
+_ANSWER_MASK: constant(uint256) = 2**128 - 1
 
 
 # @dev Human-readable pair, e.g. "ETH / USD".
@@ -55,7 +55,7 @@ description: public(immutable(String[64]))
 # @dev Id of the latest round; rounds are numbered from 1.
 latest_round: public(uint80)
 
-_rounds: HashMap[uint80, Round]
+_rounds: HashMap[uint80, uint256]
 
 
 # ============================================================================
@@ -138,7 +138,7 @@ def latestAnswer() -> int256:
     """
     @dev The latest answer (Chainlink's legacy v2 getter).
     """
-    return self._rounds[self.latest_round].answer
+    return self._answer(self._rounds[self.latest_round])
 
 
 # ============================================================================
@@ -148,9 +148,10 @@ def latestAnswer() -> int256:
 @internal
 def _set_price(answer: int256):
     assert answer > 0, "PriceFeed: answer must be positive"
+    assert answer <= convert(max_value(int128), int256), "PriceFeed: answer too large"
     round_id: uint80 = self.latest_round + 1
     self.latest_round = round_id
-    self._rounds[round_id] = Round(answer=answer, started_at=block.timestamp, updated_at=block.timestamp)
+    self._rounds[round_id] = convert(answer, uint256) | (block.timestamp << 128)
     log NewRound(roundId=convert(round_id, uint256), startedBy=msg.sender, startedAt=block.timestamp)
     log AnswerUpdated(current=answer, roundId=convert(round_id, uint256), updatedAt=block.timestamp)
 
@@ -158,5 +159,12 @@ def _set_price(answer: int256):
 @internal
 @view
 def _round_data(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80):
-    r: Round = self._rounds[round_id]
-    return (round_id, r.answer, r.started_at, r.updated_at, round_id)
+    word: uint256 = self._rounds[round_id]
+    updated_at: uint256 = word >> 128
+    return (round_id, self._answer(word), updated_at, updated_at, round_id)
+
+
+@internal
+@pure
+def _answer(word: uint256) -> int256:
+    return convert(word & _ANSWER_MASK, int256)

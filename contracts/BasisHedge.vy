@@ -1,0 +1,714 @@
+# pragma version 0.4.3
+"""
+@title BasisHedge
+@custom:contract-name BasisHedge
+@license MIT
+@notice The position of one `BasisVault`: the spot leg (base held here) and the perp
+        account (a short margined in asset, held at the perp market in this contract's
+        name). The vault creates it from a blueprint in its own constructor, so the two
+        are linked immutably; only the vault can take money out (`exit_slice`, and the
+        idle this contract hands back after every trade).
+
+        The venue is the truth about the position: the short size, margin and equity are
+        read from the perp market on every valuation and every trade, never from a book
+        kept here, because the venue can change them without asking (liquidation,
+        funding). `booked_short` only remembers what this contract last saw, so that a
+        liquidation is noticed and booked (`LiquidationBooked`) by whoever touches the
+        hedge next, or by anyone through `sync()`.
+
+        Calls. Keepers (the vault's): `rebalance` within the immutable rules, each call
+        losing at most `max_nav_loss_bps` of NAV and all calls together at most
+        `keeper_loss_budget_bps` of NAV per day. Anyone: `emergency_deleverage` (below the
+        critical margin ratio, or after `dead_man_interval` without a rebalance),
+        `unwind` steps once the vault is shut down, `sync`. The vault: `exit_slice`.
+"""
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from .interfaces import IAggregatorV3
+from .interfaces import IBasisHedge
+from .interfaces import IBasisVault
+from .interfaces import IPerpMarket
+from .interfaces import ISpotPool
+
+implements: IBasisHedge
+
+from snekmate.utils import math
+
+
+# ============================================================================
+#                                  CONSTANTS
+# ============================================================================
+
+BPS: constant(uint256) = 10_000
+PPM: constant(uint256) = 1_000_000
+SIZE_UNIT: constant(uint256) = 10**18
+PRICE_UNIT: constant(uint256) = 10**8
+MAX_SLIPPAGE_CAP_BPS: public(constant(uint256)) = 500
+
+# @dev `emergency_deleverage` aims this far above the min margin ratio, so fees and
+#      impact on the way do not leave it short.
+EMERGENCY_BUFFER_BPS: public(constant(uint256)) = 200
+
+# @dev The keeper's loss budget is counted per fixed window of this many seconds.
+KEEPER_BUDGET_WINDOW: public(constant(uint256)) = 86_400
+
+# @dev An exit leaves the stayers this many asset wei more margin than their pro-rata
+#      share, so the rounding of the venue's notional and cost can never leave their
+#      margin ratio lower than before the exit (the venue checks exactly that).
+_MARGIN_SLACK: constant(uint256) = 8
+
+
+# ============================================================================
+#                                 IMMUTABLES
+# ============================================================================
+
+vault: public(immutable(IBasisVault))
+asset: public(immutable(address))
+base: public(immutable(address))
+oracle: public(immutable(IAggregatorV3))
+perp_market: public(immutable(IPerpMarket))
+spot_pool: public(immutable(ISpotPool))
+_ASSET_UNIT: immutable(uint256)
+_BASE_UNIT: immutable(uint256)
+
+# @dev Short notional / perp equity after a rebalance, bps (30_000 = 3x).
+max_leverage_bps: public(immutable(uint256))
+# @dev Perp equity / short notional after a rebalance, bps.
+min_margin_ratio_bps: public(immutable(uint256))
+# @dev Below this margin ratio anyone may call `emergency_deleverage`.
+critical_margin_ratio_bps: public(immutable(uint256))
+# @dev |spot value - short value| after a rebalance, bps of NAV.
+max_delta_bps: public(immutable(uint256))
+# @dev Worst fill accepted against the oracle, bps, for every spot and perp trade.
+max_slippage_bps: public(immutable(uint256))
+# @dev Oracle answers older than this (seconds) stop every trade.
+max_oracle_age: public(immutable(uint256))
+# @dev The most NAV one rebalance may cost, bps of NAV.
+max_nav_loss_bps: public(immutable(uint256))
+# @dev Without a successful rebalance for this long, anyone may deleverage.
+dead_man_interval: public(immutable(uint256))
+# @dev The most NAV all rebalances in one KEEPER_BUDGET_WINDOW may cost together, bps of
+#      the NAV at the window's first rebalance.
+keeper_loss_budget_bps: public(immutable(uint256))
+
+
+# ============================================================================
+#                                  STORAGE
+# ============================================================================
+
+# @dev Base held as the spot leg, base wei (a book: donations are not counted).
+spot_base: public(uint256)
+# @dev The short as of this contract's last touch (1e18 = one whole base unit) and the
+#      perp equity then (asset wei). Both zero = no perp account worth reading.
+booked_short: public(uint256)
+booked_equity: public(int256)
+
+last_rebalance_time: public(uint256)
+# @dev The keeper's loss budget: window start, NAV at that start, NAV lost since.
+budget_window_start: public(uint256)
+budget_nav: public(uint256)
+budget_spent: public(uint256)
+
+
+# ============================================================================
+#                                   EVENTS
+# ============================================================================
+
+event Rebalanced:
+    keeper: indexed(address)
+    price_e8: uint256
+    funding_rate: int256
+    spot_before: uint256
+    spot_after: uint256
+    short_before: uint256
+    short_after: uint256
+    margin_before: uint256
+    margin_after: uint256
+    nav_before: uint256
+    nav_after: uint256
+    cost: int256
+
+
+event EmergencyDeleveraged:
+    caller: indexed(address)
+    reduced_size: uint256
+    margin_ratio_before_bps: uint256
+    margin_ratio_after_bps: uint256
+
+
+event ExitUnwound:
+    owner: indexed(address)
+    spot_sold: uint256
+    short_closed: uint256
+    margin_withdrawn: uint256
+
+
+event Unwound:
+    caller: indexed(address)
+    spot_sold: uint256
+    short_closed: uint256
+    margin_withdrawn: uint256
+    proceeds: uint256
+
+
+# @dev The venue reduced the short without this contract (a liquidation): the short and
+#      the perp equity as last booked and as found.
+event LiquidationBooked:
+    short_before: uint256
+    short_after: uint256
+    equity_before: int256
+    equity_after: int256
+
+
+# ============================================================================
+#                                CONSTRUCTOR
+# ============================================================================
+
+@deploy
+def __init__(
+    vault_: IBasisVault,
+    asset_: address,
+    base_: address,
+    oracle_: IAggregatorV3,
+    perp_market_: IPerpMarket,
+    spot_pool_: ISpotPool,
+    rules: IBasisHedge.Rules,
+):
+    """
+    @dev Created by `BasisVault`'s constructor from a blueprint; validates the rules.
+    @param vault_ The vault this hedge serves (the creator).
+    @param asset_ The vault's asset, the perp's margin token.
+    @param base_ The spot token held long.
+    @param oracle_ Chainlink-compatible base/USD feed, 8 decimals.
+    @param perp_market_ Perp venue margined in `asset_`, on the same base.
+    @param spot_pool_ Spot venue for (`base_`, `asset_`).
+    @param rules The immutable rules this contract enforces (see the getters).
+    """
+    assert rules.max_leverage_bps != 0, "hedge: zero max leverage"
+    assert rules.critical_margin_ratio_bps != 0, "hedge: zero critical margin ratio"
+    assert rules.critical_margin_ratio_bps < rules.min_margin_ratio_bps, "hedge: critical ratio >= min ratio"
+    assert rules.min_margin_ratio_bps <= BPS, "hedge: min margin ratio above 100%"
+    assert rules.min_margin_ratio_bps >= staticcall perp_market_.initial_margin_bps(), "hedge: min ratio below venue IM"
+    assert rules.max_delta_bps <= BPS, "hedge: max delta above 100%"
+    assert rules.max_slippage_bps != 0, "hedge: zero max slippage"
+    assert rules.max_slippage_bps <= MAX_SLIPPAGE_CAP_BPS, "hedge: max slippage above cap"
+    assert rules.max_oracle_age != 0, "hedge: zero max oracle age"
+    assert rules.max_nav_loss_bps <= BPS, "hedge: max nav loss above 100%"
+    assert rules.dead_man_interval != 0, "hedge: zero dead-man interval"
+    assert rules.keeper_loss_budget_bps >= rules.max_nav_loss_bps, "hedge: keeper budget below one rebalance"
+    assert rules.keeper_loss_budget_bps <= BPS, "hedge: keeper budget above 100%"
+
+    vault = vault_
+    asset = asset_
+    base = base_
+    oracle = oracle_
+    perp_market = perp_market_
+    spot_pool = spot_pool_
+    _ASSET_UNIT = 10 ** convert(staticcall IERC20Detailed(asset_).decimals(), uint256)
+    _BASE_UNIT = 10 ** convert(staticcall IERC20Detailed(base_).decimals(), uint256)
+    max_leverage_bps = rules.max_leverage_bps
+    min_margin_ratio_bps = rules.min_margin_ratio_bps
+    critical_margin_ratio_bps = rules.critical_margin_ratio_bps
+    max_delta_bps = rules.max_delta_bps
+    max_slippage_bps = rules.max_slippage_bps
+    max_oracle_age = rules.max_oracle_age
+    max_nav_loss_bps = rules.max_nav_loss_bps
+    dead_man_interval = rules.dead_man_interval
+    keeper_loss_budget_bps = rules.keeper_loss_budget_bps
+    self.last_rebalance_time = block.timestamp
+
+
+# ============================================================================
+#                                   KEEPER
+# ============================================================================
+
+@external
+@nonreentrant
+def rebalance(target_short: uint256, target_margin: uint256, max_slippage: uint256, deadline: uint256):
+    """
+    @dev Moves the hedge to `target_short` (spot moves to the same size) and the perp
+         margin to `target_margin`, trading each leg within `max_slippage` of the oracle,
+         with the vault's idle as cash. Order: reduce short, sell spot, move margin, buy
+         spot, grow short. Then checks the rules on the result (|delta|, margin ratio,
+         leverage, NAV loss, the keeper's daily loss budget); any breach reverts the
+         whole call. `rebalance(0, 0, ...)` parks everything in the vault's idle.
+         A call that starts outside the delta or margin rule (after a liquidation, say)
+         is risk-reducing: it still has the per-call NAV-loss bound but is not charged
+         to the budget, so the hedge can always be restored.
+    @param target_short The short size wanted, 1e18 = one whole base unit.
+    @param target_margin The perp margin wanted, asset wei (fees on the perp trade come
+           out of it).
+    @param max_slippage Worst fill vs the oracle, bps; at most `max_slippage_bps`.
+    @param deadline Latest block timestamp at which the call may run.
+    """
+    assert staticcall vault.is_keeper(msg.sender), "hedge: not keeper"
+    assert not staticcall vault.is_shutdown(), "hedge: shut down"
+    assert block.timestamp <= deadline, "hedge: deadline expired"
+    assert max_slippage <= max_slippage_bps, "hedge: slippage above rule"
+    price: uint256 = self._fresh_price()
+    short_before: uint256 = self._sync()
+    idle: uint256 = staticcall vault.idle()
+    nav_before: uint256 = self._nav(idle, price)
+    risk_reducing: bool = not self._within_rules(short_before, price, nav_before)
+    spot_before: uint256 = self.spot_base
+    margin_before: uint256 = self._settled_margin()
+
+    if idle != 0:
+        extcall vault.lend_idle(idle)
+    cash: uint256 = self._move_to(short_before, target_short, target_margin, max_slippage, price, idle)
+    self._repay(cash)
+
+    nav_after: uint256 = self._nav(cash, price)
+    if nav_after < nav_before:
+        loss: uint256 = nav_before - nav_after
+        assert loss * BPS <= nav_before * max_nav_loss_bps, "hedge: nav loss rule"
+        if not risk_reducing:
+            self._charge_budget(loss, nav_before)
+    assert self._within_rules(target_short, price, nav_after), "hedge: position rules"
+    self._check_leverage(target_short, price)
+    self.last_rebalance_time = block.timestamp
+    log Rebalanced(
+        keeper=msg.sender,
+        price_e8=price,
+        funding_rate=staticcall perp_market.funding_rate(),
+        spot_before=spot_before,
+        spot_after=self.spot_base,
+        short_before=short_before,
+        short_after=target_short,
+        margin_before=margin_before,
+        margin_after=self._settled_margin(),
+        nav_before=nav_before,
+        nav_after=nav_after,
+        cost=convert(nav_before, int256) - convert(nav_after, int256),
+    )
+
+
+# ============================================================================
+#                                PERMISSIONLESS
+# ============================================================================
+
+@external
+@nonreentrant
+def emergency_deleverage():
+    """
+    @dev Permissionless. When the margin ratio is below `critical_margin_ratio_bps`, or no
+         rebalance has succeeded for `dead_man_interval`, and the ratio is below
+         `min_margin_ratio_bps`: buys back just enough short, sells the same spot and adds
+         the proceeds to margin, aiming at the min ratio plus EMERGENCY_BUFFER_BPS, every
+         fill within `max_slippage_bps` of the oracle.
+    """
+    price: uint256 = self._fresh_price()
+    short: uint256 = self._sync()
+    assert short != 0, "hedge: no position"
+    ratio: uint256 = staticcall perp_market.margin_ratio_bps(self)
+    assert (
+        ratio < critical_margin_ratio_bps or block.timestamp > self.last_rebalance_time + dead_man_interval
+    ), "hedge: deleverage not allowed"
+    assert ratio < min_margin_ratio_bps, "hedge: margin ratio healthy"
+
+    # Solve (E + x) / (N - x) = r for the notional x to move from short to margin.
+    target: uint256 = min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
+    notional: uint256 = self._size_value(short, price, False)
+    equity: int256 = staticcall perp_market.equity(self)
+    need: int256 = convert(target * notional, int256) - convert(BPS, int256) * equity
+    reduce_value: uint256 = convert(max(need, 0), uint256) // (BPS + target) + 1
+    reduce: uint256 = min(short, math._mul_div(reduce_value, SIZE_UNIT * PRICE_UNIT, price * _ASSET_UNIT, True))
+    base_amount: uint256 = min(self.spot_base, reduce * _BASE_UNIT // SIZE_UNIT)
+
+    self._perp_trade(convert(reduce, int256), max_slippage_bps, price)
+    proceeds: uint256 = self._sell_spot(base_amount, max_slippage_bps, price)
+    self._deposit_margin(proceeds)
+    ratio_after: uint256 = staticcall perp_market.margin_ratio_bps(self)
+    assert ratio_after > ratio, "hedge: deleverage failed"
+    self._snapshot()
+    log EmergencyDeleveraged(
+        caller=msg.sender, reduced_size=reduce, margin_ratio_before_bps=ratio, margin_ratio_after_bps=ratio_after
+    )
+
+
+@external
+@nonreentrant
+def unwind(max_size: uint256) -> uint256:
+    """
+    @dev Permissionless once the vault is shut down: one bounded step of the unwind.
+         Buys back up to `max_size` of the short and sells up to the same amount of spot
+         (every fill within `max_slippage_bps` of the oracle), frees the margin the
+         closed part held (all of it once the short is gone) and hands the proceeds to
+         the vault's idle. Call again until `active()` is false: a vault too large to
+         unwind in one transaction within the slippage rule unwinds in steps.
+    @param max_size The most short to close, and base to sell, 1e18 = one whole unit.
+    @return uint256 Asset wei handed to the vault.
+    """
+    assert staticcall vault.is_shutdown(), "hedge: not shut down"
+    assert max_size != 0, "hedge: zero size"
+    price: uint256 = self._fresh_price()
+    short: uint256 = self._sync()
+    closed: uint256 = min(short, max_size)
+    margin_out: uint256 = 0
+    if self._account_open():
+        keep: uint256 = 0
+        if closed < short:
+            keep = math._mul_div(self._settled_margin(), short - closed, short, True) + _MARGIN_SLACK
+        if closed != 0:
+            self._perp_trade(convert(closed, int256), max_slippage_bps, price)
+        margin_now: uint256 = (staticcall perp_market.position(self)).margin
+        if margin_now > keep:
+            margin_out = margin_now - keep
+            extcall perp_market.withdraw_margin(margin_out)
+    sold: uint256 = min(self.spot_base, max_size * _BASE_UNIT // SIZE_UNIT)
+    proceeds: uint256 = self._sell_spot(sold, max_slippage_bps, price) + margin_out
+    self._snapshot()
+    self._repay(proceeds)
+    log Unwound(caller=msg.sender, spot_sold=sold, short_closed=closed, margin_withdrawn=margin_out, proceeds=proceeds)
+    return proceeds
+
+
+@external
+@nonreentrant
+def sync():
+    """
+    @dev Permissionless: books a change the venue made to the position without this
+         contract (a liquidation), logging `LiquidationBooked`. Every other call does
+         the same first.
+    """
+    self._sync()
+
+
+# ============================================================================
+#                                    VAULT
+# ============================================================================
+
+@external
+@nonreentrant
+def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: address) -> uint256:
+    """
+    @dev Only the vault, for an exit: unwinds `shares / denominator` of the spot leg, the
+         short and the perp margin (every fill within `max_slippage_bps` of `price_e8`)
+         and sends the proceeds to the vault. Each part is rounded down, so the holders
+         who stay keep at least their share; the margin they keep leaves the position's
+         margin ratio where it was, whatever it was (the venue allows exactly that).
+    @param shares The exiting shares.
+    @param denominator Total shares the slice is a fraction of (supply + virtual shares).
+    @param price_e8 The oracle answer the vault priced the exit at (checked fresh there).
+    @param owner The exiting holder, for the event.
+    @return uint256 Asset wei sent to the vault.
+    """
+    assert msg.sender == vault.address, "hedge: not vault"
+    short: uint256 = self._sync()
+    base_part: uint256 = self.spot_base * shares // denominator
+    short_part: uint256 = short * shares // denominator
+    margin_out: uint256 = 0
+    if self._account_open():
+        # What the stayers keep: their share of the settled margin, rounded up.
+        keep: uint256 = math._mul_div(self._settled_margin(), denominator - shares, denominator, True)
+        if short_part != 0:
+            keep += _MARGIN_SLACK
+            self._perp_trade(convert(short_part, int256), max_slippage_bps, price_e8)
+        margin_now: uint256 = (staticcall perp_market.position(self)).margin
+        assert margin_now >= keep, "hedge: exit slice insolvent"
+        margin_out = margin_now - keep
+        if margin_out != 0:
+            extcall perp_market.withdraw_margin(margin_out)
+        self._snapshot()
+    proceeds: uint256 = self._sell_spot(base_part, max_slippage_bps, price_e8) + margin_out
+    if proceeds != 0:
+        assert extcall IERC20(asset).transfer(vault.address, proceeds, default_return_value=True), "hedge: transfer failed"
+    log ExitUnwound(owner=owner, spot_sold=base_part, short_closed=short_part, margin_withdrawn=margin_out)
+    return proceeds
+
+
+# ============================================================================
+#                                    VIEWS
+# ============================================================================
+
+@external
+@view
+def value(price_e8: uint256) -> int256:
+    """
+    @dev The hedge's worth at `price_e8`: spot base at the oracle plus the perp account's
+         live equity (margin + unrealised PnL + accrued funding), asset wei. Never
+         reverts (an unreadable market falls back to the equity last booked).
+    """
+    return convert(self._base_value(self.spot_base, price_e8), int256) + self._perp_equity()
+
+
+@external
+@view
+def active() -> bool:
+    """
+    @dev True while the hedge holds anything: spot, a short or perp margin.
+    """
+    return self.spot_base != 0 or self._account_open()
+
+
+@external
+@view
+def short_size() -> uint256:
+    """
+    @dev The short at the venue now, 1e18 = one whole base unit (0 when flat or long).
+    """
+    return self._venue_short()
+
+
+@external
+@view
+def exit_cost_bound(price_e8: uint256) -> uint256:
+    """
+    @dev The most unwinding the whole hedge may cost under the rules, asset wei: every
+         fill within `max_slippage_bps` of the oracle (spot fees are inside the fill),
+         the perp taker fee, the margin slack left to the stayers and rounding.
+    """
+    short_value: uint256 = self._size_value(self._venue_short(), price_e8, True)
+    spot_value: uint256 = self._base_value(self.spot_base, price_e8)
+    fee_ppm: uint256 = 0
+    if short_value != 0:
+        fee_ppm = staticcall perp_market.taker_fee_ppm()
+    slippage: uint256 = (spot_value + short_value) * max_slippage_bps // BPS + 1
+    return slippage + short_value * fee_ppm // PPM + 1 + 4 + _MARGIN_SLACK
+
+
+# ============================================================================
+#                                  INTERNAL
+# ============================================================================
+
+# ---------------------------------------------------------------- books
+
+
+@internal
+def _sync() -> uint256:
+    # The short at the venue now; a drop this contract did not make is booked.
+    short: uint256 = self._venue_short()
+    booked: uint256 = self.booked_short
+    if short < booked:
+        equity: int256 = staticcall perp_market.equity(self)
+        log LiquidationBooked(
+            short_before=booked, short_after=short, equity_before=self.booked_equity, equity_after=equity
+        )
+        self.booked_short = short
+        self.booked_equity = equity
+    return short
+
+
+@internal
+def _snapshot():
+    # Books what the venue holds now, after this contract's own trades.
+    self.booked_short = self._venue_short()
+    self.booked_equity = staticcall perp_market.equity(self)
+
+
+@internal
+@view
+def _account_open() -> bool:
+    # A perp account with size or margin (both zero: nothing to read or withdraw).
+    return self.booked_short != 0 or self.booked_equity != 0
+
+
+@internal
+@view
+def _venue_short() -> uint256:
+    if not self._account_open():
+        return 0
+    size: int256 = (staticcall perp_market.position(self)).size
+    if size >= 0:
+        return 0
+    return convert(-size, uint256)
+
+
+@internal
+def _charge_budget(loss: uint256, nav: uint256):
+    # The keeper's rolling allowance: a fixed window starting at its first charge.
+    spent: uint256 = loss
+    base_nav: uint256 = nav
+    if block.timestamp < self.budget_window_start + KEEPER_BUDGET_WINDOW:
+        spent += self.budget_spent
+        base_nav = self.budget_nav
+    else:
+        self.budget_window_start = block.timestamp
+        self.budget_nav = nav
+    assert spent * BPS <= base_nav * keeper_loss_budget_bps, "hedge: keeper loss budget spent"
+    self.budget_spent = spent
+
+
+@internal
+def _repay(amount: uint256):
+    if amount == 0:
+        return
+    assert extcall IERC20(asset).transfer(vault.address, amount, default_return_value=True), "hedge: transfer failed"
+    extcall vault.repay_idle(amount)
+
+
+# ---------------------------------------------------------------- oracle
+
+
+@internal
+@view
+def _fresh_price() -> uint256:
+    round_id: uint80 = 0
+    answer: int256 = 0
+    started_at: uint256 = 0
+    updated_at: uint256 = 0
+    answered_in: uint80 = 0
+    round_id, answer, started_at, updated_at, answered_in = staticcall oracle.latestRoundData()
+    assert answer > 0, "hedge: oracle answer invalid"
+    assert block.timestamp <= updated_at + max_oracle_age, "hedge: stale oracle"
+    return convert(answer, uint256)
+
+
+# ---------------------------------------------------------------- valuation
+
+
+@internal
+@view
+def _base_value(amount: uint256, price: uint256) -> uint256:
+    return math._mul_div(amount, price * _ASSET_UNIT, _BASE_UNIT * PRICE_UNIT, False)
+
+
+@internal
+@view
+def _size_value(size: uint256, price: uint256, round_up: bool) -> uint256:
+    return math._mul_div(size, price * _ASSET_UNIT, SIZE_UNIT * PRICE_UNIT, round_up)
+
+
+@internal
+@view
+def _perp_equity() -> int256:
+    if not self._account_open():
+        return 0
+    ok: bool = False
+    response: Bytes[32] = b""
+    ok, response = raw_call(
+        perp_market.address,
+        abi_encode(self, method_id=method_id("equity(address)")),
+        max_outsize=32,
+        is_static_call=True,
+        revert_on_failure=False,
+    )
+    if not ok or len(response) != 32:
+        return self.booked_equity
+    return extract32(response, 0, output_type=int256)
+
+
+@internal
+@view
+def _nav(idle: uint256, price: uint256) -> uint256:
+    # The vault's gross NAV with `idle` as its idle, floored at zero.
+    nav: int256 = convert(idle + self._base_value(self.spot_base, price), int256) + self._perp_equity()
+    return convert(max(nav, 0), uint256)
+
+
+@internal
+@view
+def _settled_margin() -> uint256:
+    # Margin after the pending funding settles (what the market will book on touch).
+    if not self._account_open():
+        return 0
+    pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
+    return convert(max(convert(pos.margin, int256) + pos.accrued_funding, 0), uint256)
+
+
+@internal
+@view
+def _within_rules(short: uint256, price: uint256, nav: uint256) -> bool:
+    # The delta rule and, with a short open, the min margin ratio.
+    spot_value: uint256 = self._base_value(self.spot_base, price)
+    short_value: uint256 = self._size_value(short, price, False)
+    delta: uint256 = max(spot_value, short_value) - min(spot_value, short_value)
+    if delta * BPS > nav * max_delta_bps:
+        return False
+    if short == 0:
+        return True
+    return staticcall perp_market.margin_ratio_bps(self) >= min_margin_ratio_bps
+
+
+@internal
+@view
+def _check_leverage(short: uint256, price: uint256):
+    if short == 0:
+        return
+    equity: int256 = staticcall perp_market.equity(self)
+    assert equity > 0, "hedge: perp equity <= 0"
+    assert self._size_value(short, price, False) * BPS <= convert(equity, uint256) * max_leverage_bps, "hedge: leverage rule"
+
+
+# ---------------------------------------------------------------- trading
+
+
+@internal
+def _move_to(
+    short: uint256, target_short: uint256, target_margin: uint256, slippage: uint256, price: uint256, cash_in: uint256
+) -> uint256:
+    # Trades from the venue's `short` to the targets with `cash_in` asset; returns the
+    # asset left over (for the vault's idle).
+    cash: uint256 = cash_in
+    target_base: uint256 = target_short * _BASE_UNIT // SIZE_UNIT
+    spot: uint256 = self.spot_base
+
+    if target_short < short:
+        self._perp_trade(convert(short - target_short, int256), slippage, price)
+    if target_base < spot:
+        cash += self._sell_spot(spot - target_base, slippage, price)
+
+    margin: uint256 = self._settled_margin()
+    if margin > target_margin:
+        amount: uint256 = margin - target_margin
+        extcall perp_market.withdraw_margin(amount)
+        cash += amount
+    elif margin < target_margin:
+        amount: uint256 = target_margin - margin
+        assert amount <= cash, "hedge: idle too low"
+        cash -= amount
+        self._deposit_margin(amount)
+
+    if target_base > spot:
+        cash -= self._buy_spot(target_base - spot, slippage, price, cash)
+    if target_short > short:
+        self._perp_trade(-convert(target_short - short, int256), slippage, price)
+    self._snapshot()
+    return cash
+
+
+@internal
+def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
+    # Buys (+) or sells (-) on the perp with the fill bounded `slippage` bps from the oracle.
+    acceptable: uint256 = 0
+    if size_delta > 0:
+        acceptable = math._mul_div(price, BPS + slippage, BPS, False)
+    else:
+        acceptable = math._mul_div(price, BPS - slippage, BPS, True)
+    extcall perp_market.modify_position(size_delta, acceptable)
+
+
+@internal
+def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
+    # Dust worth nothing on the pool stays put (a swap would revert on zero output).
+    if amount == 0 or staticcall spot_pool.get_amount_out(base, amount) == 0:
+        return 0
+    min_out: uint256 = math._mul_div(self._base_value(amount, price), BPS - slippage, BPS, True)
+    self.spot_base -= amount
+    assert extcall IERC20(base).approve(spot_pool.address, amount, default_return_value=True), "hedge: approve failed"
+    return extcall spot_pool.swap(base, amount, min_out, self)
+
+
+@internal
+def _buy_spot(amount: uint256, slippage: uint256, price: uint256, cash: uint256) -> uint256:
+    # Buys exactly `amount` base; returns the asset spent.
+    cost: uint256 = staticcall spot_pool.get_amount_in(base, amount)
+    worst: uint256 = math._mul_div(self._base_value(amount, price), BPS + slippage, BPS, False)
+    assert cost <= worst, "hedge: spot slippage"
+    assert cost <= cash, "hedge: idle too low"
+    assert extcall IERC20(asset).approve(spot_pool.address, cost, default_return_value=True), "hedge: approve failed"
+    self.spot_base += extcall spot_pool.swap(asset, cost, amount, self)
+    return cost
+
+
+@internal
+def _deposit_margin(amount: uint256):
+    if amount == 0:
+        return
+    assert extcall IERC20(asset).approve(perp_market.address, amount, default_return_value=True), "hedge: approve failed"
+    extcall perp_market.deposit_margin(amount)
+    # The account is open from now on, even before the first trade books it.
+    if self.booked_equity == 0:
+        self.booked_equity = convert(amount, int256)
