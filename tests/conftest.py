@@ -71,6 +71,7 @@ def params():
 def venue(project, deployer, feeder, operator, params):
     v = deploy_venue(project, deployer, params)
     v.price_feed.grantRole(v.price_feed.FEEDER_ROLE(), feeder.address, sender=deployer)
+    v.asset_feed.grantRole(v.asset_feed.FEEDER_ROLE(), feeder.address, sender=deployer)
     v.perp_market.grantRole(v.perp_market.OPERATOR_ROLE(), operator.address, sender=deployer)
     return v
 
