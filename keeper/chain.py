@@ -1,10 +1,12 @@
 """Reading the vault, its venue and the keeper's account from a node, in few round trips.
 
 A tick costs two requests: the latest block header, then one batch of `eth_call`s pinned
-to that block (so every value comes from the same state) plus the keeper's confirmed and
-pending nonces. Values stay in the contracts' integer units; `keeper.state` turns them
-into what the strategy reads. What never changes after deploy (the vault's rules,
-decimals, the venue's fees) is read once by `read_static`.
+to that block (so every value comes from the same state: the vault's shares, its hedge's
+books, the hedge's perp account at the venue, both feeds, the pool) plus the keeper's
+confirmed and pending nonces. Values stay in the contracts' integer units; `keeper.state` turns them
+into what the strategy reads. What never changes after deploy (the rules, from the
+getters of the vault and of its hedge, decimals, the venue's fees) is read once by
+`read_static`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from keeper.rpc import Rpc, RpcError
+from keeper.venue import VaultRules
 
 POSITION_FIELDS = (
     "size",
@@ -30,19 +33,13 @@ POSITION_FIELDS = (
     "margin_ratio_bps",
 )
 POSITION_TYPES = ("int256", "uint256", "uint256", "int256", "int256", "int256", "uint256", "uint256")
-RULE_NAMES = (
-    "max_leverage_bps",
-    "min_margin_ratio_bps",
-    "critical_margin_ratio_bps",
-    "max_delta_bps",
-    "max_slippage_bps",
-    "max_oracle_age",
-    "max_nav_loss_bps",
-    "max_management_fee_bps",
-    "max_performance_fee_bps",
-    "deposit_cap_ceiling",
-    "dead_man_interval",
-)
+ROUND_TYPES = ("uint80", "int256", "uint256", "uint256", "uint80")
+# Which contract's getter each rule comes from (`keeper.venue.VaultRules` splits them the
+# same way): the vault enforces the entry/exit and fee rules, the hedge the trading ones.
+# `max_oracle_age` is in both (the same value); the vault's is read.
+VAULT_RULES = VaultRules.VAULT_FIELDS
+HEDGE_RULES = tuple(name for name in VaultRules.HEDGE_FIELDS if name not in VAULT_RULES)
+RULE_NAMES = VAULT_RULES + HEDGE_RULES
 
 
 class ChainReadError(Exception):
@@ -73,9 +70,11 @@ class Call:
 @dataclass(frozen=True)
 class Addresses:
     vault: str
+    hedge: str
     asset: str
     base: str
     price_feed: str
+    asset_feed: str
     perp_market: str
     spot_pool: str
     keeper: str
@@ -85,7 +84,7 @@ class Addresses:
 class StaticInfo:
     """What cannot change after deploy."""
 
-    rules: dict[str, int]
+    rules: dict[str, int]  # every `VaultRules` field, from the getter of the contract enforcing it
     asset_decimals: int
     base_decimals: int
     taker_fee_ppm: int
@@ -97,27 +96,40 @@ class StaticInfo:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One block's view of the vault, the venue and the keeper's nonces."""
+    """One block's view of the vault, its hedge, the venue and the keeper's nonces."""
 
     block_number: int
     block_timestamp: int
+    # the vault
     total_assets: int
     total_supply: int
     idle: int
-    spot_base: int
-    short_size: int
     is_shutdown: bool
     paused: bool
+    # the hedge
+    spot_base: int
+    booked_short: int
     last_rebalance_time: int
+    budget_window_start: int
+    budget_nav: int
+    budget_spent: int
+    # the venue: the hedge's perp account (the truth about the short)
     position: dict[str, int]
     funding_rate: int
     perp_depth: int
     oracle_answer: int
     oracle_updated_at: int
+    asset_answer: int  # the asset's own USD feed (the vault's de-peg guard)
+    asset_updated_at: int
     reserve_base: int
     reserve_asset: int
     nonce_latest: int
     nonce_pending: int
+
+    @property
+    def short_size(self) -> int:
+        """The venue's short of the hedge now (`BasisHedge.short_size()`, without a call)."""
+        return max(-self.position["size"], 0)
 
     @property
     def tx_in_flight(self) -> bool:
@@ -149,7 +161,8 @@ def run_calls(
 
 
 def read_static(rpc: Rpc, a: Addresses) -> StaticInfo:
-    calls = [Call(name, a.vault, f"{name}()") for name in RULE_NAMES]
+    calls = [Call(name, a.vault, f"{name}()") for name in VAULT_RULES]
+    calls += [Call(name, a.hedge, f"{name}()") for name in HEDGE_RULES]
     calls += [
         Call("asset decimals", a.asset, "decimals()", returns=("uint8",)),
         Call("base decimals", a.base, "decimals()", returns=("uint8",)),
@@ -164,26 +177,36 @@ def read_static(rpc: Rpc, a: Addresses) -> StaticInfo:
     return StaticInfo(dict(zip(RULE_NAMES, values[:n], strict=True)), *values[n:])
 
 
+def read_links(rpc: Rpc, vault: str) -> dict[str, str]:
+    """The vault's immutable links (`hedge()`, `asset_oracle()`), checksummed: where a
+    manifest does not name them, and to check one that does."""
+    calls = [
+        Call("hedge", vault, "hedge()", returns=("address",)),
+        Call("asset_oracle", vault, "asset_oracle()", returns=("address",)),
+    ]
+    hedge, asset_feed = run_calls(rpc, calls, "latest")
+    return {"hedge": to_checksum_address(hedge), "asset_feed": to_checksum_address(asset_feed)}
+
+
 def tick_calls(a: Addresses) -> list[Call]:
-    vault = a.vault
+    vault, hedge = a.vault, a.hedge
     return [
         Call("totalAssets", vault, "totalAssets()"),
         Call("totalSupply", vault, "totalSupply()"),
         Call("idle", vault, "idle()"),
-        Call("spot_base", vault, "spot_base()"),
-        Call("short_size", vault, "short_size()"),
         Call("is_shutdown", vault, "is_shutdown()", returns=("bool",)),
         Call("paused", vault, "paused()", returns=("bool",)),
-        Call("last_rebalance_time", vault, "last_rebalance_time()"),
-        Call("position", a.perp_market, "position(address)", (vault,), POSITION_TYPES),
+        Call("spot_base", hedge, "spot_base()"),
+        Call("booked_short", hedge, "booked_short()"),
+        Call("last_rebalance_time", hedge, "last_rebalance_time()"),
+        Call("budget_window_start", hedge, "budget_window_start()"),
+        Call("budget_nav", hedge, "budget_nav()"),
+        Call("budget_spent", hedge, "budget_spent()"),
+        Call("position", a.perp_market, "position(address)", (hedge,), POSITION_TYPES),
         Call("funding_rate", a.perp_market, "funding_rate()", returns=("int256",)),
         Call("depth", a.perp_market, "depth()"),
-        Call(
-            "latestRoundData",
-            a.price_feed,
-            "latestRoundData()",
-            returns=("uint80", "int256", "uint256", "uint256", "uint80"),
-        ),
+        Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
+        Call("asset latestRoundData", a.asset_feed, "latestRoundData()", returns=ROUND_TYPES),
         Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
     ]
 
@@ -202,15 +225,19 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         total_assets,
         total_supply,
         idle,
-        spot_base,
-        short_size,
         is_shutdown,
         paused,
+        spot_base,
+        booked_short,
         last_rebalance_time,
+        budget_window_start,
+        budget_nav,
+        budget_spent,
         position,
         funding_rate,
         perp_depth,
         round_data,
+        asset_round,
         reserves,
         nonce_latest,
         nonce_pending,
@@ -221,16 +248,21 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         total_assets=total_assets,
         total_supply=total_supply,
         idle=idle,
-        spot_base=spot_base,
-        short_size=short_size,
         is_shutdown=is_shutdown,
         paused=paused,
+        spot_base=spot_base,
+        booked_short=booked_short,
         last_rebalance_time=last_rebalance_time,
+        budget_window_start=budget_window_start,
+        budget_nav=budget_nav,
+        budget_spent=budget_spent,
         position=dict(zip(POSITION_FIELDS, position, strict=True)),
         funding_rate=funding_rate,
         perp_depth=perp_depth,
         oracle_answer=round_data[1],
         oracle_updated_at=round_data[3],
+        asset_answer=asset_round[1],
+        asset_updated_at=asset_round[3],
         reserve_base=reserves[0],
         reserve_asset=reserves[1],
         nonce_latest=int(nonce_latest, 16),

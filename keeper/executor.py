@@ -1,4 +1,5 @@
-"""Sending the vault's keeper calls: simulate, price, sign, send, wait, check.
+"""Sending the keeper's calls to the vault's hedge (`BasisHedge`: `rebalance`,
+`emergency_deleverage`, `unwind` steps): simulate, price, sign, send, wait, check.
 
 Every transaction is simulated at the pending state first (a revert never costs gas and
 its reason is reported); gas comes from `eth_estimateGas` with headroom; fees are
@@ -29,7 +30,7 @@ ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 
 
 class ActionRejected(Exception):
-    """The simulation reverted: the vault (or venue) would refuse the call. `reason` is its
+    """The simulation reverted: the hedge (or vault, or venue) would refuse the call. `reason` is its
     revert string."""
 
     def __init__(self, label: str, reason: str) -> None:
@@ -54,6 +55,10 @@ def rebalance_calldata(target_short: int, target_margin: int, max_slippage_bps: 
 
 def emergency_calldata() -> str:
     return calldata("emergency_deleverage()")
+
+
+def unwind_calldata(max_size: int) -> str:
+    return calldata("unwind(uint256)", max_size)
 
 
 def revert_reason(err: RpcError) -> str:

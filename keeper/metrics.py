@@ -2,8 +2,9 @@
 
 One registry per keeper, so tests and the replay can run several without clashing.
 Alert on: `basis_keeper_circuit_open == 1`, `time() - basis_keeper_last_success_timestamp`
-above a few intervals, `basis_keeper_margin_ratio_bps` near the vault's critical ratio, and
-any increase of `basis_keeper_alerts_total`.
+above a few intervals, `basis_keeper_margin_ratio_bps` near the hedge's critical ratio, and
+any increase of `basis_keeper_alerts_total` (or of `basis_keeper_liquidations_total`, which
+also counts as an alert).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ class Metrics:
         )
         self.alerts = Counter(
             "basis_keeper_alerts_total", "Conditions an operator should look at", registry=r
+        )
+        self.liquidations = Counter(
+            "basis_keeper_liquidations_total",
+            "Liquidations of the hedge's short the keeper found (each also an alert)",
+            registry=r,
         )
         self.last_success = Gauge(
             "basis_keeper_last_success_timestamp", "Unix time of the last successful tick", registry=r

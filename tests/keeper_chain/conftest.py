@@ -13,7 +13,7 @@ from keeper.deploy import deploy
 from keeper.deployment import Deployment
 from keeper.manifest import write_manifest
 from keeper.rpc import Rpc
-from keeper.venue import VaultRules, deploy_vault
+from keeper.venue import VaultRules, deploy_vault, hedge_of
 
 
 @pytest.fixture(scope="session")
@@ -35,8 +35,15 @@ def vault(project, deployer, venue, keeper_account, depositor):
 
 
 @pytest.fixture(scope="module")
-def addresses(venue, vault, keeper_account):
-    return Addresses(vault=vault.address, keeper=keeper_account.address, **venue.addresses())
+def hedge(project, vault):
+    return hedge_of(project, vault)
+
+
+@pytest.fixture(scope="module")
+def addresses(venue, vault, hedge, keeper_account):
+    return Addresses(
+        vault=vault.address, hedge=hedge.address, keeper=keeper_account.address, **venue.addresses()
+    )
 
 
 @pytest.fixture

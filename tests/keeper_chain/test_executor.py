@@ -1,7 +1,14 @@
 import pytest
 
 from keeper.chain import read_snapshot
-from keeper.executor import ActionRejected, Executor, TxFailed, emergency_calldata, rebalance_calldata
+from keeper.executor import (
+    ActionRejected,
+    Executor,
+    TxFailed,
+    emergency_calldata,
+    rebalance_calldata,
+    unwind_calldata,
+)
 from keeper.signer import SignerError, load_keystore_account
 
 
@@ -26,12 +33,12 @@ def test_keystore__missing_locked_or_wrong(keystore, monkeypatch):
 
 
 @pytest.fixture
-def executor(rpc, keystore, chain, vault):
+def executor(rpc, keystore, chain, hedge):
     return Executor(
         rpc,
         load_keystore_account("bot"),
         chain.chain_id,
-        vault.address,
+        hedge.address,
         receipt_timeout=0.5,
         poll_interval=0.05,
     )
@@ -43,25 +50,40 @@ def targets(vault, venue, leverage=2.0):
     return spot * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6), nav - spot
 
 
-def test_send__rebalance_lands_and_reports(executor, vault, venue, depositor, chain, keeper_account):
+def test_send__rebalance_lands_on_the_hedge_and_reports(
+    executor, vault, hedge, venue, depositor, chain, keeper_account
+):
     vault.deposit(100_000 * 10**6, depositor, sender=depositor)
     short, margin = targets(vault, venue)
     nonce = keeper_account.nonce
     sent = executor.send("open", rebalance_calldata(short, margin, 50, chain.pending_timestamp + 600))
-    assert vault.short_size() == short and keeper_account.nonce == nonce + 1
+    assert hedge.short_size() == short and keeper_account.nonce == nonce + 1
     receipt = chain.provider.get_receipt(sent.tx_hash)
     assert receipt.gas_used == sent.gas_used and receipt.block_number == sent.block_number
 
 
-def test_simulate__a_refused_call_reports_the_vaults_reason_and_sends_nothing(
+def test_simulate__a_refused_call_reports_the_hedges_reason_and_sends_nothing(
     executor, vault, chain, keeper_account
 ):
     nonce = keeper_account.nonce
-    with pytest.raises(ActionRejected, match="vault: deadline expired"):
+    with pytest.raises(ActionRejected, match="hedge: deadline expired"):
         executor.send("late", rebalance_calldata(0, 0, 50, chain.blocks.head.timestamp - 1))
-    with pytest.raises(ActionRejected, match="vault: no position"):
+    with pytest.raises(ActionRejected, match="hedge: no position"):
         executor.simulate("emergency", emergency_calldata())
+    with pytest.raises(ActionRejected, match="hedge: not shut down"):
+        executor.simulate("unwind", unwind_calldata(10**18))
     assert keeper_account.nonce == nonce
+
+
+def test_send__unwind_steps_after_shutdown(executor, vault, hedge, venue, depositor, chain, deployer):
+    vault.deposit(100_000 * 10**6, depositor, sender=depositor)
+    short, margin = targets(vault, venue)
+    executor.send("open", rebalance_calldata(short, margin, 50, chain.pending_timestamp + 600))
+    vault.shutdown(sender=deployer)
+    executor.send("unwind", unwind_calldata(short // 2))
+    assert 0 < hedge.short_size() < short and hedge.active()
+    executor.send("unwind", unwind_calldata(short))
+    assert hedge.short_size() == 0 and not hedge.active()
 
 
 def test_send__not_mined_in_time__left_in_flight_and_seen_by_the_next_read(
@@ -78,4 +100,4 @@ def test_send__not_mined_in_time__left_in_flight_and_seen_by_the_next_read(
     finally:
         chain.provider.make_request("evm_setAutomine", [True])
     assert not read_snapshot(rpc, addresses).tx_in_flight
-    assert vault.short_size() == short
+    assert read_snapshot(rpc, addresses).short_size == short

@@ -5,9 +5,10 @@ from keeper.rpc import Rpc, RpcError, RpcUnavailable
 from keeper.venue import VaultRules
 
 
-def test_read_static__rules_decimals_fees_and_role(rpc, addresses, stranger):
+def test_read_static__rules_from_both_contracts_decimals_fees_and_role(rpc, addresses, stranger):
     info = read_static(rpc, addresses)
     assert info.rules == {k: v for k, v in vars(VaultRules()).items()}
+    assert VaultRules(**info.rules) == VaultRules()
     assert (info.asset_decimals, info.base_decimals) == (6, 18)
     assert (info.taker_fee_ppm, info.initial_margin_bps, info.maintenance_margin_bps) == (450, 500, 250)
     assert info.spot_fee_bps == 5
@@ -17,31 +18,59 @@ def test_read_static__rules_decimals_fees_and_role(rpc, addresses, stranger):
 
 
 def test_read_snapshot__two_round_trips_same_values_as_the_chain(
-    rpc, addresses, vault, venue, depositor, keeper_account, chain
+    rpc, addresses, vault, hedge, venue, depositor, keeper_account, chain
 ):
     vault.deposit(300_000 * 10**6, depositor, sender=depositor)
     price = venue.perp_market.index_price()
     nav = vault.totalAssets()
     size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
-    vault.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
+    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
 
     snap = read_snapshot(rpc, addresses)
     assert rpc.round_trips == 2
     head = chain.blocks.head
     assert (snap.block_number, snap.block_timestamp) == (head.number, head.timestamp)
     assert snap.total_assets == vault.totalAssets() and snap.total_supply == vault.totalSupply()
-    assert (snap.idle, snap.spot_base, snap.short_size) == (
+    assert (snap.idle, snap.spot_base, snap.short_size, snap.booked_short) == (
         vault.idle(),
-        vault.spot_base(),
-        vault.short_size(),
+        hedge.spot_base(),
+        hedge.short_size(),
+        hedge.booked_short(),
     )
-    assert snap.position["size"] == -size and snap.position["equity"] == venue.perp_market.equity(vault)
-    assert snap.position["margin_ratio_bps"] == venue.perp_market.margin_ratio_bps(vault)
+    assert snap.short_size == size
+    assert (snap.budget_window_start, snap.budget_nav, snap.budget_spent) == (
+        hedge.budget_window_start(),
+        hedge.budget_nav(),
+        hedge.budget_spent(),
+    )
+    assert snap.position["size"] == -size and snap.position["equity"] == venue.perp_market.equity(hedge)
+    assert snap.position["margin_ratio_bps"] == venue.perp_market.margin_ratio_bps(hedge)
     assert snap.oracle_answer == venue.price_feed.latestAnswer()
+    _, answer, _, updated_at, _ = venue.asset_feed.latestRoundData()
+    assert (snap.asset_answer, snap.asset_updated_at) == (answer, updated_at) and answer == 10**8
     assert snap.perp_depth == venue.perp_market.depth()
     assert (snap.reserve_base, snap.reserve_asset) == venue.spot_pool.get_reserves()
     assert snap.last_rebalance_time == head.timestamp and not snap.paused and not snap.is_shutdown
     assert snap.nonce_latest == snap.nonce_pending == keeper_account.nonce and not snap.tx_in_flight
+
+
+def test_read_snapshot__after_a_liquidation__venue_short_below_the_books(
+    rpc, addresses, vault, hedge, venue, depositor, keeper_account, chain, deployer, stranger
+):
+    """The venue is the truth: a liquidation shows at once as short_size 0 while
+    booked_short keeps the old size until the hedge is touched (`sync`)."""
+    vault.deposit(300_000 * 10**6, depositor, sender=depositor)
+    price = venue.perp_market.index_price()
+    nav = vault.totalAssets()
+    size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
+    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
+    venue.price_feed.set_price(price * 16 // 10, sender=deployer)  # +60 %: past the short's bankruptcy
+    venue.perp_market.liquidate(hedge, sender=stranger)
+
+    snap = read_snapshot(rpc, addresses)
+    assert snap.short_size == 0 and snap.booked_short == size
+    hedge.sync(sender=stranger)
+    assert read_snapshot(rpc, addresses).booked_short == 0
 
 
 def test_read_snapshot__wrong_address__names_the_value(rpc, addresses, stranger):
