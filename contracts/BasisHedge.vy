@@ -59,6 +59,12 @@ KEEPER_BUDGET_WINDOW: public(constant(uint256)) = 86_400
 #      margin ratio lower than before the exit (the venue checks exactly that).
 _MARGIN_SLACK: constant(uint256) = 8
 
+_LOW128: constant(uint256) = 2**128 - 1
+_LOW126: constant(uint256) = 2**126 - 1
+_OPEN_BIT: constant(uint256) = 2**254
+_TOP_BIT: constant(uint256) = 2**255
+_EQUITY_BIAS: constant(int256) = 2**127
+
 
 # ============================================================================
 #                                 IMMUTABLES
@@ -98,18 +104,19 @@ keeper_loss_budget_bps: public(immutable(uint256))
 #                                  STORAGE
 # ============================================================================
 
-# @dev Base held as the spot leg, base wei (a book: donations are not counted).
-spot_base: public(uint256)
-# @dev The short as of this contract's last touch (1e18 = one whole base unit) and the
-#      perp equity then (asset wei). Both zero = no perp account worth reading.
-booked_short: public(uint256)
-booked_equity: public(int256)
-
-last_rebalance_time: public(uint256)
-# @dev The keeper's loss budget: window start, NAV at that start, NAV lost since.
-budget_window_start: public(uint256)
-budget_nav: public(uint256)
-budget_spent: public(uint256)
+# @dev The books, packed so that a call reads and writes few slots (Vyper does not pack
+#      storage itself). A set top bit keeps each word non-zero, so an update never pays
+#      for a fresh slot. Getters below unpack them.
+#      _legs:   spot_base (base wei, bits 0-127) | booked_short (1e18 units, 128-253)
+#               | account open (254) | 1 (255)
+#      _clock:  booked_equity + 2**127 (asset wei, 0-127) | last_rebalance_time (128-191)
+#               | budget_window_start (192-255)
+#      _budget: budget_nav (asset wei, 0-127) | budget_spent (asset wei, 128-254) | 1 (255)
+#      `booked_short`/`booked_equity` are the short and the perp equity as of this
+#      contract's last touch; "account open" = the perp account holds size or margin.
+_legs: uint256
+_clock: uint256
+_budget: uint256
 
 
 # ============================================================================
@@ -217,7 +224,9 @@ def __init__(
     max_nav_loss_bps = rules.max_nav_loss_bps
     dead_man_interval = rules.dead_man_interval
     keeper_loss_budget_bps = rules.keeper_loss_budget_bps
-    self.last_rebalance_time = block.timestamp
+    self._legs = _TOP_BIT
+    self._clock = convert(_EQUITY_BIAS, uint256) | (block.timestamp << 128)
+    self._budget = _TOP_BIT
 
 
 # ============================================================================
@@ -248,37 +257,37 @@ def rebalance(target_short: uint256, target_margin: uint256, max_slippage: uint2
     assert block.timestamp <= deadline, "hedge: deadline expired"
     assert max_slippage <= max_slippage_bps, "hedge: slippage above rule"
     price: uint256 = self._fresh_price()
-    short_before: uint256 = self._sync()
+    before: IPerpMarket.PositionView = self._sync()
+    short_before: uint256 = self._short_of(before)
+    spot_before: uint256 = self._spot()
     idle: uint256 = staticcall vault.idle()
-    nav_before: uint256 = self._nav(idle, price)
-    risk_reducing: bool = not self._within_rules(short_before, price, nav_before)
-    spot_before: uint256 = self.spot_base
-    margin_before: uint256 = self._settled_margin()
+    nav_before: uint256 = self._nav_of(idle, spot_before, before.equity, price)
+    risk_reducing: bool = not self._within_rules(spot_before, before, price, nav_before)
 
-    if idle != 0:
-        extcall vault.lend_idle(idle)
-    cash: uint256 = self._move_to(short_before, target_short, target_margin, max_slippage, price, idle)
-    self._repay(cash)
+    idle_after: uint256 = self._move_to(before, target_short, target_margin, max_slippage, price, idle)
 
-    nav_after: uint256 = self._nav(cash, price)
+    after: IPerpMarket.PositionView = self._snapshot()
+    nav_after: uint256 = self._nav_of(idle_after, self._spot(), after.equity, price)
     if nav_after < nav_before:
         loss: uint256 = nav_before - nav_after
         assert loss * BPS <= nav_before * max_nav_loss_bps, "hedge: nav loss rule"
         if not risk_reducing:
             self._charge_budget(loss, nav_before)
-    assert self._within_rules(target_short, price, nav_after), "hedge: position rules"
-    self._check_leverage(target_short, price)
-    self.last_rebalance_time = block.timestamp
+    assert self._within_rules(self._spot(), after, price, nav_after), "hedge: position rules"
+    if after.size != 0:
+        assert after.equity > 0, "hedge: perp equity <= 0"
+        assert after.notional * BPS <= convert(after.equity, uint256) * max_leverage_bps, "hedge: leverage rule"
+    self._set_last_rebalance_time(block.timestamp)
     log Rebalanced(
         keeper=msg.sender,
         price_e8=price,
         funding_rate=staticcall perp_market.funding_rate(),
         spot_before=spot_before,
-        spot_after=self.spot_base,
+        spot_after=self._spot(),
         short_before=short_before,
-        short_after=target_short,
-        margin_before=margin_before,
-        margin_after=self._settled_margin(),
+        short_after=self._short_of(after),
+        margin_before=self._settled(before),
+        margin_after=self._settled(after),
         nav_before=nav_before,
         nav_after=nav_after,
         cost=convert(nav_before, int256) - convert(nav_after, int256),
@@ -300,31 +309,30 @@ def emergency_deleverage():
          fill within `max_slippage_bps` of the oracle.
     """
     price: uint256 = self._fresh_price()
-    short: uint256 = self._sync()
+    pos: IPerpMarket.PositionView = self._sync()
+    short: uint256 = self._short_of(pos)
     assert short != 0, "hedge: no position"
-    ratio: uint256 = staticcall perp_market.margin_ratio_bps(self)
+    ratio: uint256 = pos.margin_ratio_bps
     assert (
-        ratio < critical_margin_ratio_bps or block.timestamp > self.last_rebalance_time + dead_man_interval
+        ratio < critical_margin_ratio_bps or block.timestamp > self._last_rebalance_time() + dead_man_interval
     ), "hedge: deleverage not allowed"
     assert ratio < min_margin_ratio_bps, "hedge: margin ratio healthy"
 
     # Solve (E + x) / (N - x) = r for the notional x to move from short to margin.
     target: uint256 = min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
     notional: uint256 = self._size_value(short, price, False)
-    equity: int256 = staticcall perp_market.equity(self)
-    need: int256 = convert(target * notional, int256) - convert(BPS, int256) * equity
+    need: int256 = convert(target * notional, int256) - convert(BPS, int256) * pos.equity
     reduce_value: uint256 = convert(max(need, 0), uint256) // (BPS + target) + 1
     reduce: uint256 = min(short, math._mul_div(reduce_value, SIZE_UNIT * PRICE_UNIT, price * _ASSET_UNIT, True))
-    base_amount: uint256 = min(self.spot_base, reduce * _BASE_UNIT // SIZE_UNIT)
+    base_amount: uint256 = min(self._spot(), reduce * _BASE_UNIT // SIZE_UNIT)
 
     self._perp_trade(convert(reduce, int256), max_slippage_bps, price)
     proceeds: uint256 = self._sell_spot(base_amount, max_slippage_bps, price)
     self._deposit_margin(proceeds)
-    ratio_after: uint256 = staticcall perp_market.margin_ratio_bps(self)
-    assert ratio_after > ratio, "hedge: deleverage failed"
-    self._snapshot()
+    after: IPerpMarket.PositionView = self._snapshot()
+    assert after.margin_ratio_bps > ratio, "hedge: deleverage failed"
     log EmergencyDeleveraged(
-        caller=msg.sender, reduced_size=reduce, margin_ratio_before_bps=ratio, margin_ratio_after_bps=ratio_after
+        caller=msg.sender, reduced_size=reduce, margin_ratio_before_bps=ratio, margin_ratio_after_bps=after.margin_ratio_bps
     )
 
 
@@ -344,22 +352,23 @@ def unwind(max_size: uint256) -> uint256:
     assert staticcall vault.is_shutdown(), "hedge: not shut down"
     assert max_size != 0, "hedge: zero size"
     price: uint256 = self._fresh_price()
-    short: uint256 = self._sync()
+    pos: IPerpMarket.PositionView = self._sync()
+    short: uint256 = self._short_of(pos)
     closed: uint256 = min(short, max_size)
     margin_out: uint256 = 0
     if self._account_open():
         keep: uint256 = 0
         if closed < short:
-            keep = math._mul_div(self._settled_margin(), short - closed, short, True) + _MARGIN_SLACK
+            keep = math._mul_div(self._settled(pos), short - closed, short, True) + _MARGIN_SLACK
         if closed != 0:
             self._perp_trade(convert(closed, int256), max_slippage_bps, price)
-        margin_now: uint256 = (staticcall perp_market.position(self)).margin
+        margin_now: uint256 = self._settled(staticcall perp_market.position(self))
         if margin_now > keep:
             margin_out = margin_now - keep
             extcall perp_market.withdraw_margin(margin_out)
-    sold: uint256 = min(self.spot_base, max_size * _BASE_UNIT // SIZE_UNIT)
+        self._snapshot()
+    sold: uint256 = min(self._spot(), max_size * _BASE_UNIT // SIZE_UNIT)
     proceeds: uint256 = self._sell_spot(sold, max_slippage_bps, price) + margin_out
-    self._snapshot()
     self._repay(proceeds)
     log Unwound(caller=msg.sender, spot_sold=sold, short_closed=closed, margin_withdrawn=margin_out, proceeds=proceeds)
     return proceeds
@@ -388,7 +397,8 @@ def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: 
          short and the perp margin (every fill within `max_slippage_bps` of `price_e8`)
          and sends the proceeds to the vault. Each part is rounded down, so the holders
          who stay keep at least their share; the margin they keep leaves the position's
-         margin ratio where it was, whatever it was (the venue allows exactly that).
+         margin ratio where it was, whatever it was (the venue allows exactly that). A
+         slice too small to close any short leaves its margin to the stayers.
     @param shares The exiting shares.
     @param denominator Total shares the slice is a fraction of (supply + virtual shares).
     @param price_e8 The oracle answer the vault priced the exit at (checked fresh there).
@@ -396,17 +406,18 @@ def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: 
     @return uint256 Asset wei sent to the vault.
     """
     assert msg.sender == vault.address, "hedge: not vault"
-    short: uint256 = self._sync()
-    base_part: uint256 = self.spot_base * shares // denominator
+    pos: IPerpMarket.PositionView = self._sync()
+    short: uint256 = self._short_of(pos)
+    base_part: uint256 = self._spot() * shares // denominator
     short_part: uint256 = short * shares // denominator
     margin_out: uint256 = 0
-    if self._account_open():
+    if self._account_open() and (short_part != 0 or short == 0):
         # What the stayers keep: their share of the settled margin, rounded up.
-        keep: uint256 = math._mul_div(self._settled_margin(), denominator - shares, denominator, True)
+        keep: uint256 = math._mul_div(self._settled(pos), denominator - shares, denominator, True)
         if short_part != 0:
             keep += _MARGIN_SLACK
             self._perp_trade(convert(short_part, int256), max_slippage_bps, price_e8)
-        margin_now: uint256 = (staticcall perp_market.position(self)).margin
+        margin_now: uint256 = self._settled(staticcall perp_market.position(self))
         assert margin_now >= keep, "hedge: exit slice insolvent"
         margin_out = margin_now - keep
         if margin_out != 0:
@@ -431,7 +442,7 @@ def value(price_e8: uint256) -> int256:
          live equity (margin + unrealised PnL + accrued funding), asset wei. Never
          reverts (an unreadable market falls back to the equity last booked).
     """
-    return convert(self._base_value(self.spot_base, price_e8), int256) + self._perp_equity()
+    return convert(self._base_value(self._spot(), price_e8), int256) + self._perp_equity()
 
 
 @external
@@ -440,7 +451,7 @@ def active() -> bool:
     """
     @dev True while the hedge holds anything: spot, a short or perp margin.
     """
-    return self.spot_base != 0 or self._account_open()
+    return self._spot() != 0 or self._account_open()
 
 
 @external
@@ -449,7 +460,7 @@ def short_size() -> uint256:
     """
     @dev The short at the venue now, 1e18 = one whole base unit (0 when flat or long).
     """
-    return self._venue_short()
+    return self._short_of(self._position())
 
 
 @external
@@ -460,13 +471,77 @@ def exit_cost_bound(price_e8: uint256) -> uint256:
          fill within `max_slippage_bps` of the oracle (spot fees are inside the fill),
          the perp taker fee, the margin slack left to the stayers and rounding.
     """
-    short_value: uint256 = self._size_value(self._venue_short(), price_e8, True)
-    spot_value: uint256 = self._base_value(self.spot_base, price_e8)
+    short_value: uint256 = self._size_value(self._short_of(self._position()), price_e8, True)
+    spot_value: uint256 = self._base_value(self._spot(), price_e8)
     fee_ppm: uint256 = 0
     if short_value != 0:
         fee_ppm = staticcall perp_market.taker_fee_ppm()
     slippage: uint256 = (spot_value + short_value) * max_slippage_bps // BPS + 1
     return slippage + short_value * fee_ppm // PPM + 1 + 4 + _MARGIN_SLACK
+
+
+@external
+@view
+def spot_base() -> uint256:
+    """
+    @dev Base held as the spot leg, base wei (a book: donations are not counted).
+    """
+    return self._spot()
+
+
+@external
+@view
+def booked_short() -> uint256:
+    """
+    @dev The short as of this contract's last touch, 1e18 = one whole base unit; above
+         `short_size()` after a liquidation nobody has booked yet.
+    """
+    return (self._legs >> 128) & _LOW126
+
+
+@external
+@view
+def booked_equity() -> int256:
+    """
+    @dev The perp equity as of this contract's last touch, asset wei.
+    """
+    return self._booked_equity()
+
+
+@external
+@view
+def last_rebalance_time() -> uint256:
+    """
+    @dev The last successful `rebalance` (the deploy time before the first).
+    """
+    return self._last_rebalance_time()
+
+
+@external
+@view
+def budget_window_start() -> uint256:
+    """
+    @dev Start of the keeper's current loss-budget window (0 before the first charge).
+    """
+    return self._clock >> 192
+
+
+@external
+@view
+def budget_nav() -> uint256:
+    """
+    @dev NAV at the start of the current budget window, asset wei.
+    """
+    return self._budget & _LOW128
+
+
+@external
+@view
+def budget_spent() -> uint256:
+    """
+    @dev NAV the keeper's rebalances have cost in the current window, asset wei.
+    """
+    return (self._budget >> 128) & (_LOW128 >> 1)
 
 
 # ============================================================================
@@ -477,58 +552,113 @@ def exit_cost_bound(price_e8: uint256) -> uint256:
 
 
 @internal
-def _sync() -> uint256:
-    # The short at the venue now; a drop this contract did not make is booked.
-    short: uint256 = self._venue_short()
-    booked: uint256 = self.booked_short
-    if short < booked:
-        equity: int256 = staticcall perp_market.equity(self)
-        log LiquidationBooked(
-            short_before=booked, short_after=short, equity_before=self.booked_equity, equity_after=equity
-        )
-        self.booked_short = short
-        self.booked_equity = equity
-    return short
+@view
+def _spot() -> uint256:
+    return self._legs & _LOW128
 
 
 @internal
-def _snapshot():
-    # Books what the venue holds now, after this contract's own trades.
-    self.booked_short = self._venue_short()
-    self.booked_equity = staticcall perp_market.equity(self)
+def _set_spot(amount: uint256):
+    assert amount <= _LOW128, "hedge: spot too large"
+    self._legs = (self._legs & ~_LOW128) | amount
 
 
 @internal
 @view
 def _account_open() -> bool:
-    # A perp account with size or margin (both zero: nothing to read or withdraw).
-    return self.booked_short != 0 or self.booked_equity != 0
+    return self._legs & _OPEN_BIT != 0
 
 
 @internal
 @view
-def _venue_short() -> uint256:
+def _booked_equity() -> int256:
+    return convert(self._clock & _LOW128, int256) - _EQUITY_BIAS
+
+
+@internal
+@view
+def _last_rebalance_time() -> uint256:
+    return (self._clock >> 128) & (2**64 - 1)
+
+
+@internal
+def _set_last_rebalance_time(t: uint256):
+    self._clock = (self._clock & ~((2**64 - 1) << 128)) | (t << 128)
+
+
+@internal
+def _book(pos: IPerpMarket.PositionView):
+    # Remembers the venue's account as it is now: short, equity, open or not.
+    short: uint256 = self._short_of(pos)
+    assert short <= _LOW126, "hedge: short too large"
+    legs: uint256 = (self._legs & _LOW128) | (short << 128) | _TOP_BIT
+    if pos.size != 0 or pos.margin != 0:
+        legs |= _OPEN_BIT
+    self._legs = legs
+    equity: int256 = pos.equity
+    assert equity >= -_EQUITY_BIAS and equity < _EQUITY_BIAS, "hedge: equity out of range"
+    self._clock = (self._clock & ~_LOW128) | convert(equity + _EQUITY_BIAS, uint256)
+
+
+@internal
+def _sync() -> IPerpMarket.PositionView:
+    # The venue's account now; a short drop this contract did not make is booked.
+    pos: IPerpMarket.PositionView = self._position()
+    booked: uint256 = (self._legs >> 128) & _LOW126
+    short: uint256 = self._short_of(pos)
+    if short < booked:
+        log LiquidationBooked(
+            short_before=booked, short_after=short, equity_before=self._booked_equity(), equity_after=pos.equity
+        )
+        self._book(pos)
+    return pos
+
+
+@internal
+def _snapshot() -> IPerpMarket.PositionView:
+    # Books what the venue holds after this contract's own trades.
+    pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
+    self._book(pos)
+    return pos
+
+
+@internal
+@view
+def _position() -> IPerpMarket.PositionView:
+    # The venue's view of this account (all zero without reading while nothing is open).
     if not self._account_open():
+        return empty(IPerpMarket.PositionView)
+    return staticcall perp_market.position(self)
+
+
+@internal
+@pure
+def _short_of(pos: IPerpMarket.PositionView) -> uint256:
+    if pos.size >= 0:
         return 0
-    size: int256 = (staticcall perp_market.position(self)).size
-    if size >= 0:
-        return 0
-    return convert(-size, uint256)
+    return convert(-pos.size, uint256)
+
+
+@internal
+@pure
+def _settled(pos: IPerpMarket.PositionView) -> uint256:
+    # Margin after the pending funding settles (what the market books on touch).
+    return convert(max(convert(pos.margin, int256) + pos.accrued_funding, 0), uint256)
 
 
 @internal
 def _charge_budget(loss: uint256, nav: uint256):
-    # The keeper's rolling allowance: a fixed window starting at its first charge.
+    # The keeper's allowance: a fixed window starting at its first charge.
     spent: uint256 = loss
     base_nav: uint256 = nav
-    if block.timestamp < self.budget_window_start + KEEPER_BUDGET_WINDOW:
-        spent += self.budget_spent
-        base_nav = self.budget_nav
+    start: uint256 = self._clock >> 192
+    if block.timestamp < start + KEEPER_BUDGET_WINDOW:
+        spent += (self._budget >> 128) & (_LOW128 >> 1)
+        base_nav = self._budget & _LOW128
     else:
-        self.budget_window_start = block.timestamp
-        self.budget_nav = nav
+        self._clock = (self._clock & ((2**192) - 1)) | (block.timestamp << 192)
     assert spent * BPS <= base_nav * keeper_loss_budget_bps, "hedge: keeper loss budget spent"
-    self.budget_spent = spent
+    self._budget = min(base_nav, _LOW128) | (spent << 128) | _TOP_BIT
 
 
 @internal
@@ -586,50 +716,28 @@ def _perp_equity() -> int256:
         revert_on_failure=False,
     )
     if not ok or len(response) != 32:
-        return self.booked_equity
+        return self._booked_equity()
     return extract32(response, 0, output_type=int256)
 
 
 @internal
 @view
-def _nav(idle: uint256, price: uint256) -> uint256:
+def _nav_of(idle: uint256, spot: uint256, equity: int256, price: uint256) -> uint256:
     # The vault's gross NAV with `idle` as its idle, floored at zero.
-    nav: int256 = convert(idle + self._base_value(self.spot_base, price), int256) + self._perp_equity()
+    nav: int256 = convert(idle + self._base_value(spot, price), int256) + equity
     return convert(max(nav, 0), uint256)
 
 
 @internal
 @view
-def _settled_margin() -> uint256:
-    # Margin after the pending funding settles (what the market will book on touch).
-    if not self._account_open():
-        return 0
-    pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
-    return convert(max(convert(pos.margin, int256) + pos.accrued_funding, 0), uint256)
-
-
-@internal
-@view
-def _within_rules(short: uint256, price: uint256, nav: uint256) -> bool:
+def _within_rules(spot: uint256, pos: IPerpMarket.PositionView, price: uint256, nav: uint256) -> bool:
     # The delta rule and, with a short open, the min margin ratio.
-    spot_value: uint256 = self._base_value(self.spot_base, price)
-    short_value: uint256 = self._size_value(short, price, False)
+    spot_value: uint256 = self._base_value(spot, price)
+    short_value: uint256 = self._size_value(self._short_of(pos), price, False)
     delta: uint256 = max(spot_value, short_value) - min(spot_value, short_value)
     if delta * BPS > nav * max_delta_bps:
         return False
-    if short == 0:
-        return True
-    return staticcall perp_market.margin_ratio_bps(self) >= min_margin_ratio_bps
-
-
-@internal
-@view
-def _check_leverage(short: uint256, price: uint256):
-    if short == 0:
-        return
-    equity: int256 = staticcall perp_market.equity(self)
-    assert equity > 0, "hedge: perp equity <= 0"
-    assert self._size_value(short, price, False) * BPS <= convert(equity, uint256) * max_leverage_bps, "hedge: leverage rule"
+    return pos.size == 0 or pos.margin_ratio_bps >= min_margin_ratio_bps
 
 
 # ---------------------------------------------------------------- trading
@@ -637,36 +745,56 @@ def _check_leverage(short: uint256, price: uint256):
 
 @internal
 def _move_to(
-    short: uint256, target_short: uint256, target_margin: uint256, slippage: uint256, price: uint256, cash_in: uint256
+    pos: IPerpMarket.PositionView,
+    target_short: uint256,
+    target_margin: uint256,
+    slippage: uint256,
+    price: uint256,
+    idle: uint256,
 ) -> uint256:
-    # Trades from the venue's `short` to the targets with `cash_in` asset; returns the
-    # asset left over (for the vault's idle).
-    cash: uint256 = cash_in
+    # Trades from the venue's position `pos` to the targets, borrowing from the vault's
+    # idle only what the cash freed on the way does not cover, and hands back what is
+    # left; returns the vault's idle afterwards.
+    short: uint256 = self._short_of(pos)
     target_base: uint256 = target_short * _BASE_UNIT // SIZE_UNIT
-    spot: uint256 = self.spot_base
+    spot: uint256 = self._spot()
+    held: uint256 = 0
 
     if target_short < short:
         self._perp_trade(convert(short - target_short, int256), slippage, price)
     if target_base < spot:
-        cash += self._sell_spot(spot - target_base, slippage, price)
+        held += self._sell_spot(spot - target_base, slippage, price)
 
-    margin: uint256 = self._settled_margin()
+    margin: uint256 = self._settled(pos)
+    if target_short < short:
+        margin = self._settled(staticcall perp_market.position(self))
+    need: uint256 = 0
     if margin > target_margin:
-        amount: uint256 = margin - target_margin
-        extcall perp_market.withdraw_margin(amount)
-        cash += amount
-    elif margin < target_margin:
-        amount: uint256 = target_margin - margin
-        assert amount <= cash, "hedge: idle too low"
-        cash -= amount
-        self._deposit_margin(amount)
-
+        extcall perp_market.withdraw_margin(margin - target_margin)
+        held += margin - target_margin
+    else:
+        need = target_margin - margin
+    buy_cost: uint256 = 0
     if target_base > spot:
-        cash -= self._buy_spot(target_base - spot, slippage, price, cash)
+        buy_cost = staticcall spot_pool.get_amount_in(base, target_base - spot)
+        need += buy_cost
+    lent: uint256 = 0
+    if need > held:
+        lent = need - held
+        assert lent <= idle, "hedge: idle too low"
+        extcall vault.lend_idle(lent)
+        held = need
+
+    if margin < target_margin:
+        held -= target_margin - margin
+        self._deposit_margin(target_margin - margin)
+    if target_base > spot:
+        held -= buy_cost
+        self._buy_spot(target_base - spot, buy_cost, slippage, price)
     if target_short > short:
         self._perp_trade(-convert(target_short - short, int256), slippage, price)
-    self._snapshot()
-    return cash
+    self._repay(held)
+    return idle - lent + held
 
 
 @internal
@@ -686,21 +814,18 @@ def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
     if amount == 0 or staticcall spot_pool.get_amount_out(base, amount) == 0:
         return 0
     min_out: uint256 = math._mul_div(self._base_value(amount, price), BPS - slippage, BPS, True)
-    self.spot_base -= amount
+    self._set_spot(self._spot() - amount)
     assert extcall IERC20(base).approve(spot_pool.address, amount, default_return_value=True), "hedge: approve failed"
     return extcall spot_pool.swap(base, amount, min_out, self)
 
 
 @internal
-def _buy_spot(amount: uint256, slippage: uint256, price: uint256, cash: uint256) -> uint256:
-    # Buys exactly `amount` base; returns the asset spent.
-    cost: uint256 = staticcall spot_pool.get_amount_in(base, amount)
+def _buy_spot(amount: uint256, cost: uint256, slippage: uint256, price: uint256):
+    # Buys exactly `amount` base for `cost` asset (the pool's quote).
     worst: uint256 = math._mul_div(self._base_value(amount, price), BPS + slippage, BPS, False)
     assert cost <= worst, "hedge: spot slippage"
-    assert cost <= cash, "hedge: idle too low"
     assert extcall IERC20(asset).approve(spot_pool.address, cost, default_return_value=True), "hedge: approve failed"
-    self.spot_base += extcall spot_pool.swap(asset, cost, amount, self)
-    return cost
+    self._set_spot(self._spot() + extcall spot_pool.swap(asset, cost, amount, self))
 
 
 @internal
@@ -709,6 +834,5 @@ def _deposit_margin(amount: uint256):
         return
     assert extcall IERC20(asset).approve(perp_market.address, amount, default_return_value=True), "hedge: approve failed"
     extcall perp_market.deposit_margin(amount)
-    # The account is open from now on, even before the first trade books it.
-    if self.booked_equity == 0:
-        self.booked_equity = convert(amount, int256)
+    # The account is open from now on, even before a trade books it.
+    self._legs |= _OPEN_BIT

@@ -58,9 +58,6 @@ initializes: ownable_2step[ownable := ownable]
 from snekmate.tokens import erc20
 initializes: erc20[ownable := ownable]
 
-from snekmate.utils import pausable
-initializes: pausable
-
 from snekmate.utils import math
 
 exports: (
@@ -81,7 +78,6 @@ exports: (
     ownable_2step.pending_owner,
     ownable_2step.transfer_ownership,
     ownable_2step.accept_ownership,
-    pausable.paused,
 )
 
 
@@ -98,6 +94,13 @@ PPS_UNIT: constant(uint256) = 10**18
 # @dev Share decimals = asset decimals + DECIMALS_OFFSET (virtual shares 10**6).
 DECIMALS_OFFSET: public(constant(uint8)) = 6
 _VIRTUAL_SHARES: constant(uint256) = 10**6
+
+_MASK96: constant(uint256) = 2**96 - 1
+_MASK40: constant(uint256) = 2**40 - 1
+_MASK16: constant(uint256) = 2**16 - 1
+_MASK160: constant(uint256) = 2**160 - 1
+_PAUSED_BIT: constant(uint256) = 2**232
+_SHUTDOWN_BIT: constant(uint256) = 2**233
 
 # @dev Absolute bounds on the immutable rules, checked at deploy.
 MAX_MANAGEMENT_FEE_CAP_BPS: public(constant(uint256)) = 500
@@ -141,24 +144,23 @@ deposit_cap_ceiling: public(immutable(uint256))
 #                                  STORAGE
 # ============================================================================
 
-# @dev Asset held by the vault outside the hedge, asset wei.
-idle: public(uint256)
+# @dev The entry/exit books, packed so that an entry reads and writes two slots
+#      (Vyper does not pack storage itself); the getters below unpack them.
+#      _cash:  idle (asset wei, bits 0-95) | deposit_cap (asset wei, 96-191)
+#              | last_valid_price (8 decimals, 192-255)
+#      _state: last_fee_time (0-39) | management_fee_bps (40-55)
+#              | performance_fee_bps (56-71) | fee_recipient (72-231) | paused (232)
+#              | is_shutdown (233)
+#      idle is the asset held outside the hedge (a book: donations are not counted);
+#      last_valid_price is the last base oracle answer an entry or exit saw, which views
+#      fall back to when the oracle cannot be read.
+_cash: uint256
+_state: uint256
 
 is_keeper: public(HashMap[address, bool])
 guardian: public(address)
-is_shutdown: public(bool)
-deposit_cap: public(uint256)
-
-management_fee_bps: public(uint256)
-performance_fee_bps: public(uint256)
-fee_recipient: public(address)
-last_fee_time: public(uint256)
 # @dev Highest assets-per-share (PPS_UNIT) on which a performance fee was charged.
 high_water_mark: public(uint256)
-
-# @dev Last base oracle answer an entry or exit saw; views fall back to it when the
-#      oracle cannot be read.
-last_valid_price: public(uint256)
 
 
 # ============================================================================
@@ -193,6 +195,14 @@ event HighWaterMarkReset:
 
 event Shutdown:
     caller: indexed(address)
+
+
+event Paused:
+    account: address
+
+
+event Unpaused:
+    account: address
 
 
 event KeeperUpdated:
@@ -271,13 +281,13 @@ def __init__(
     assert rules.max_management_fee_bps <= MAX_MANAGEMENT_FEE_CAP_BPS, "vault: management fee cap too high"
     assert rules.max_performance_fee_bps <= MAX_PERFORMANCE_FEE_CAP_BPS, "vault: performance fee cap too high"
     assert rules.deposit_cap_ceiling != 0, "vault: zero deposit cap ceiling"
+    assert rules.deposit_cap_ceiling <= _MASK96, "vault: deposit cap ceiling too large"
 
     asset_decimals: uint8 = staticcall IERC20Detailed(asset_).decimals()
     assert asset_decimals <= 18, "vault: asset decimals above 18"
     ownable.__init__()
     ownable_2step.__init__()
     erc20.__init__(name_, symbol_, asset_decimals + DECIMALS_OFFSET, name_, "1")
-    pausable.__init__()
 
     asset = asset_
     base = base_
@@ -295,9 +305,9 @@ def __init__(
         )
     )
 
-    self.deposit_cap = rules.deposit_cap_ceiling
+    self._cash = rules.deposit_cap_ceiling << 96
+    self._state = block.timestamp
     self.high_water_mark = PPS_UNIT // _VIRTUAL_SHARES
-    self.last_fee_time = block.timestamp
     self._set_fee_recipient(fee_recipient_)
     self._set_guardian(guardian_)
     if keeper_ != empty(address):
@@ -394,9 +404,9 @@ def withdraw(
     if hedged:
         proceeds: uint256 = self._exit_slice(owner, shares, supply, price)
         assert proceeds >= assets, "vault: exit cost above bound"
-        self.idle += proceeds - assets
+        self._set_idle(self._idle() + proceeds - assets)
     else:
-        self.idle -= assets
+        self._set_idle(self._idle() - assets)
     self._after_exit(receiver, owner, assets, shares)
     return shares
 
@@ -427,11 +437,11 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
         # An exit never pays more than NAV: fills better than the oracle (a pool above it)
         # stay with the holders who remain, so a round trip can never profit.
         if proceeds > assets:
-            self.idle += proceeds - assets
+            self._set_idle(self._idle() + proceeds - assets)
         else:
             assets = proceeds
     else:
-        self.idle -= assets
+        self._set_idle(self._idle() - assets)
     assert assets != 0, "vault: zero assets"
     assert assets >= min_assets, "vault: assets below minimum"
     self._after_exit(receiver, owner, assets, shares)
@@ -449,7 +459,7 @@ def lend_idle(amount: uint256):
     @param amount Asset wei, <= idle.
     """
     assert msg.sender == hedge.address, "vault: not hedge"
-    self.idle -= amount
+    self._set_idle(self._idle() - amount)
     assert extcall IERC20(asset).transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
 
 
@@ -460,7 +470,7 @@ def repay_idle(amount: uint256):
     @param amount Asset wei.
     """
     assert msg.sender == hedge.address, "vault: not hedge"
-    self.idle += amount
+    self._set_idle(self._idle() + amount)
 
 
 # ============================================================================
@@ -476,8 +486,8 @@ def shutdown():
          within its slippage rule; exits keep working throughout.
     """
     self._check_guardian_or_owner()
-    assert not self.is_shutdown, "vault: shut down"
-    self.is_shutdown = True
+    assert self._state & _SHUTDOWN_BIT == 0, "vault: shut down"
+    self._state |= _SHUTDOWN_BIT
     log Shutdown(caller=msg.sender)
 
 
@@ -487,7 +497,9 @@ def pause():
     @dev Stops deposits and mints (never exits). Guardian or owner.
     """
     self._check_guardian_or_owner()
-    pausable._pause()
+    assert self._state & _PAUSED_BIT == 0, "vault: paused"
+    self._state |= _PAUSED_BIT
+    log Paused(account=msg.sender)
 
 
 @external
@@ -496,7 +508,9 @@ def unpause():
     @dev Reopens deposits. Guardian or owner.
     """
     self._check_guardian_or_owner()
-    pausable._unpause()
+    assert self._state & _PAUSED_BIT != 0, "vault: not paused"
+    self._state &= ~_PAUSED_BIT
+    log Unpaused(account=msg.sender)
 
 
 @external
@@ -528,8 +542,9 @@ def set_deposit_cap(cap: uint256):
     """
     ownable._check_owner()
     assert cap <= deposit_cap_ceiling, "vault: cap above ceiling"
-    log DepositCapUpdated(old_cap=self.deposit_cap, new_cap=cap)
-    self.deposit_cap = cap
+    cash: uint256 = self._cash
+    log DepositCapUpdated(old_cap=(cash >> 96) & _MASK96, new_cap=cap)
+    self._cash = (cash & ~(_MASK96 << 96)) | (cap << 96)
 
 
 @external
@@ -544,8 +559,7 @@ def set_fees(management_fee_bps_: uint256, performance_fee_bps_: uint256):
     assert management_fee_bps_ <= max_management_fee_bps, "vault: management fee above cap"
     assert performance_fee_bps_ <= max_performance_fee_bps, "vault: performance fee above cap"
     self._accrue_fees(self._fresh_price())
-    self.management_fee_bps = management_fee_bps_
-    self.performance_fee_bps = performance_fee_bps_
+    self._state = (self._state & ~(_MASK16 << 40 | _MASK16 << 56)) | (management_fee_bps_ << 40) | (performance_fee_bps_ << 56)
     log FeesUpdated(management_fee_bps=management_fee_bps_, performance_fee_bps=performance_fee_bps_)
 
 
@@ -696,6 +710,91 @@ def previewRedeem(shares: uint256) -> uint256:
 
 
 # ============================================================================
+#                               OTHER VIEWS
+# ============================================================================
+
+@external
+@view
+def idle() -> uint256:
+    """
+    @dev Asset held by the vault outside the hedge, asset wei.
+    """
+    return self._idle()
+
+
+@external
+@view
+def deposit_cap() -> uint256:
+    """
+    @dev The most NAV deposits may bring the vault to, asset wei.
+    """
+    return (self._cash >> 96) & _MASK96
+
+
+@external
+@view
+def last_valid_price() -> uint256:
+    """
+    @dev The last base oracle answer an entry or exit saw (8 decimals).
+    """
+    return self._cash >> 192
+
+
+@external
+@view
+def last_fee_time() -> uint256:
+    """
+    @dev When fees were last accrued.
+    """
+    return self._state & _MASK40
+
+
+@external
+@view
+def management_fee_bps() -> uint256:
+    """
+    @dev Annual management fee, bps of NAV.
+    """
+    return (self._state >> 40) & _MASK16
+
+
+@external
+@view
+def performance_fee_bps() -> uint256:
+    """
+    @dev Fee on share-price gains above the high-water mark, bps.
+    """
+    return (self._state >> 56) & _MASK16
+
+
+@external
+@view
+def fee_recipient() -> address:
+    """
+    @dev Receives the fee shares; empty = no fees accrue.
+    """
+    return self._recipient(self._state)
+
+
+@external
+@view
+def paused() -> bool:
+    """
+    @dev True while deposits and mints are paused (never exits).
+    """
+    return self._state & _PAUSED_BIT != 0
+
+
+@external
+@view
+def is_shutdown() -> bool:
+    """
+    @dev True once `shutdown` was called (irreversible).
+    """
+    return self._state & _SHUTDOWN_BIT != 0
+
+
+# ============================================================================
 #                                  INTERNAL
 # ============================================================================
 
@@ -705,8 +804,9 @@ def previewRedeem(shares: uint256) -> uint256:
 @internal
 def _open_entry() -> (uint256, uint256, uint256):
     # Checks deposits are open and prices them: (gross NAV, supply after fees, price).
-    assert not self.is_shutdown, "vault: shut down"
-    assert not pausable.paused, "vault: deposits paused"
+    state: uint256 = self._state
+    assert state & _SHUTDOWN_BIT == 0, "vault: shut down"
+    assert state & _PAUSED_BIT == 0, "vault: deposits paused"
     price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
@@ -732,7 +832,7 @@ def _open_exit() -> (uint256, uint256, uint256):
 @internal
 def _deposit(receiver: address, assets: uint256, shares: uint256):
     assert receiver != empty(address) and receiver != self, "vault: invalid receiver"
-    self.idle += assets
+    self._set_idle(self._idle() + assets)
     erc20._mint(receiver, shares)
     assert extcall IERC20(asset).transferFrom(msg.sender, self, assets, default_return_value=True), "vault: transferFrom failed"
     log Deposit(sender=msg.sender, owner=receiver, assets=assets, shares=shares)
@@ -757,9 +857,9 @@ def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256
     # The exiting slice: its share of idle (rounded down) plus the hedge's proceeds of
     # unwinding its share of spot, short and margin. Leaves all of it in idle's stead.
     denominator: uint256 = supply + _VIRTUAL_SHARES
-    idle_part: uint256 = self.idle * shares // denominator
+    idle_part: uint256 = self._idle() * shares // denominator
     proceeds: uint256 = extcall hedge.exit_slice(shares, denominator, price, owner)
-    self.idle -= idle_part
+    self._set_idle(self._idle() - idle_part)
     return idle_part + proceeds
 
 
@@ -794,7 +894,7 @@ def _check_guardian_or_owner():
 @internal
 @view
 def _deposits_open() -> bool:
-    return not self.is_shutdown and not pausable.paused and self._exits_open()
+    return self._state & (_SHUTDOWN_BIT | _PAUSED_BIT) == 0 and self._exits_open()
 
 
 @internal
@@ -813,10 +913,31 @@ def _exits_open() -> bool:
 @internal
 @view
 def _max_deposit(nav: uint256) -> uint256:
-    cap: uint256 = self.deposit_cap
+    cap: uint256 = (self._cash >> 96) & _MASK96
     if nav >= cap:
         return 0
     return cap - nav
+
+
+# ---------------------------------------------------------------- books
+
+
+@internal
+@view
+def _idle() -> uint256:
+    return self._cash & _MASK96
+
+
+@internal
+def _set_idle(amount: uint256):
+    assert amount <= _MASK96, "vault: idle too large"
+    self._cash = (self._cash & ~_MASK96) | amount
+
+
+@internal
+@pure
+def _recipient(state: uint256) -> address:
+    return convert((state >> 72) & _MASK160, address)
 
 
 # ---------------------------------------------------------------- setters
@@ -838,8 +959,9 @@ def _set_guardian(account: address):
 @internal
 def _set_fee_recipient(recipient: address):
     assert recipient != self, "vault: recipient is the vault"
-    log FeeRecipientUpdated(old_recipient=self.fee_recipient, new_recipient=recipient)
-    self.fee_recipient = recipient
+    state: uint256 = self._state
+    log FeeRecipientUpdated(old_recipient=self._recipient(state), new_recipient=recipient)
+    self._state = (state & ~(_MASK160 << 72)) | (convert(recipient, uint256) << 72)
 
 
 # ---------------------------------------------------------------- oracles
@@ -884,8 +1006,10 @@ def _fresh_price() -> uint256:
     price, updated_at, ok = self._read_feed(oracle.address)
     assert ok, "vault: oracle answer invalid"
     assert block.timestamp <= updated_at + max_oracle_age, "vault: stale oracle"
-    if price != self.last_valid_price:
-        self.last_valid_price = price
+    cash: uint256 = self._cash
+    if price != cash >> 192:
+        assert price < 2**64, "vault: oracle answer too large"
+        self._cash = (cash & (2**192 - 1)) | (price << 192)
     return price
 
 
@@ -898,7 +1022,7 @@ def _view_price() -> uint256:
     price, updated_at, ok = self._read_feed(oracle.address)
     if ok:
         return price
-    return self.last_valid_price
+    return self._cash >> 192
 
 
 # ---------------------------------------------------------------- valuation
@@ -908,7 +1032,7 @@ def _view_price() -> uint256:
 @view
 def _nav(price: uint256) -> uint256:
     # Gross NAV (before accrued fees), floored at zero.
-    nav: int256 = convert(self.idle, int256) + staticcall hedge.value(price)
+    nav: int256 = convert(self._idle(), int256) + staticcall hedge.value(price)
     return convert(max(nav, 0), uint256)
 
 
@@ -918,13 +1042,14 @@ def _pending_fees(nav: uint256, supply: uint256) -> (uint256, uint256, uint256):
     # (fee shares to mint, management fee assets, performance fee assets) accrued since
     # the last accrual, at gross NAV `nav` and `supply` shares. Nothing accrues without
     # a recipient, so `totalAssets` always equals what the shares redeem for.
-    if supply == 0 or nav == 0 or self.fee_recipient == empty(address):
+    state: uint256 = self._state
+    if supply == 0 or nav == 0 or self._recipient(state) == empty(address):
         return (0, 0, 0)
-    elapsed: uint256 = block.timestamp - self.last_fee_time
-    management: uint256 = nav * self.management_fee_bps * elapsed // (BPS * YEAR)
+    elapsed: uint256 = block.timestamp - (state & _MASK40)
+    management: uint256 = nav * ((state >> 40) & _MASK16) * elapsed // (BPS * YEAR)
     management = min(management, nav)
     performance: uint256 = 0
-    perf_bps: uint256 = self.performance_fee_bps
+    perf_bps: uint256 = (state >> 56) & _MASK16
     if perf_bps != 0:
         pps: uint256 = math._mul_div(nav - management + 1, PPS_UNIT, supply + _VIRTUAL_SHARES, False)
         hwm: uint256 = self.high_water_mark
@@ -984,9 +1109,11 @@ def _accrue_fees(price: uint256) -> (uint256, uint256):
     management: uint256 = 0
     performance: uint256 = 0
     fee_shares, management, performance = self._pending_fees(nav, supply)
-    self.last_fee_time = block.timestamp
+    state: uint256 = self._state
+    if state & _MASK40 != block.timestamp:
+        self._state = (state & ~_MASK40) | block.timestamp
     if fee_shares != 0:
-        recipient: address = self.fee_recipient
+        recipient: address = self._recipient(state)
         erc20._mint(recipient, fee_shares)
         supply += fee_shares
         log FeesAccrued(

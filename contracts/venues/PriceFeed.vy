@@ -43,17 +43,18 @@ version: public(constant(uint256)) = 4
 #                                  STORAGE
 # ============================================================================
 
-# @dev A round packed in one word, so a read costs one storage slot (Chainlink's own
-#      aggregators pack theirs too): answer (int128, > 0) in the low 128 bits,
-#      `updated_at` (= `started_at`) in the high 128.
-_ANSWER_MASK: constant(uint256) = 2**128 - 1
+# @dev A round packed in one word, so reading the latest costs one storage slot
+#      (Chainlink's aggregators pack theirs too): answer (> 0, bits 0-111), `updated_at`
+#      (= `started_at`, 112-175), round id (176-255).
+_ANSWER_MASK: constant(uint256) = 2**112 - 1
+_TIME_MASK: constant(uint256) = 2**64 - 1
 
 
 # @dev Human-readable pair, e.g. "ETH / USD".
 description: public(immutable(String[64]))
 
-# @dev Id of the latest round; rounds are numbered from 1.
-latest_round: public(uint80)
+# @dev The latest round's word (also in `_rounds`); rounds are numbered from 1.
+_latest: uint256
 
 _rounds: HashMap[uint80, uint256]
 
@@ -118,7 +119,7 @@ def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
     """
     @dev Chainlink's latest round: (roundId, answer, startedAt, updatedAt, answeredInRound).
     """
-    return self._round_data(self.latest_round)
+    return self._unpack(self._latest)
 
 
 @external
@@ -128,8 +129,17 @@ def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80)
     @dev A past round; reverts with Chainlink's "No data present" for unknown rounds.
     @param _roundId The round id, 1 ..= latest_round.
     """
-    assert _roundId != 0 and _roundId <= self.latest_round, "No data present"
-    return self._round_data(_roundId)
+    assert _roundId != 0 and convert(_roundId, uint256) <= self._latest >> 176, "No data present"
+    return self._unpack(self._rounds[_roundId])
+
+
+@external
+@view
+def latest_round() -> uint80:
+    """
+    @dev Id of the latest round; rounds are numbered from 1.
+    """
+    return convert(self._latest >> 176, uint80)
 
 
 @external
@@ -138,7 +148,7 @@ def latestAnswer() -> int256:
     """
     @dev The latest answer (Chainlink's legacy v2 getter).
     """
-    return self._answer(self._rounds[self.latest_round])
+    return convert(self._latest & _ANSWER_MASK, int256)
 
 
 # ============================================================================
@@ -148,23 +158,18 @@ def latestAnswer() -> int256:
 @internal
 def _set_price(answer: int256):
     assert answer > 0, "PriceFeed: answer must be positive"
-    assert answer <= convert(max_value(int128), int256), "PriceFeed: answer too large"
-    round_id: uint80 = self.latest_round + 1
-    self.latest_round = round_id
-    self._rounds[round_id] = convert(answer, uint256) | (block.timestamp << 128)
+    assert answer <= convert(_ANSWER_MASK, int256), "PriceFeed: answer too large"
+    round_id: uint80 = convert(self._latest >> 176, uint80) + 1
+    word: uint256 = convert(answer, uint256) | (block.timestamp << 112) | (convert(round_id, uint256) << 176)
+    self._latest = word
+    self._rounds[round_id] = word
     log NewRound(roundId=convert(round_id, uint256), startedBy=msg.sender, startedAt=block.timestamp)
     log AnswerUpdated(current=answer, roundId=convert(round_id, uint256), updatedAt=block.timestamp)
 
 
 @internal
-@view
-def _round_data(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80):
-    word: uint256 = self._rounds[round_id]
-    updated_at: uint256 = word >> 128
-    return (round_id, self._answer(word), updated_at, updated_at, round_id)
-
-
-@internal
 @pure
-def _answer(word: uint256) -> int256:
-    return convert(word & _ANSWER_MASK, int256)
+def _unpack(word: uint256) -> (uint80, int256, uint256, uint256, uint80):
+    round_id: uint80 = convert(word >> 176, uint80)
+    updated_at: uint256 = (word >> 112) & _TIME_MASK
+    return (round_id, convert(word & _ANSWER_MASK, int256), updated_at, updated_at, round_id)
