@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
 from keeper.history import FundingPrint, PricePoint, SeriesReport, price_at
-from keeper.model.accounting import DECIMALS_OFFSET
+from keeper.model.vault import DECIMALS_OFFSET
 from keeper.model.venue import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
 from keeper.strategy import Settings
 from keeper.venue import VaultRules, VenueParams
@@ -34,6 +34,10 @@ YEAR = 365 * 86_400
 # Gas per call, from `make bench` (reports/bench.json): rebalance open / adjust / park,
 # emergency_deleverage. The model prices its calls with these; the chain reads receipts.
 GAS_UNITS = {"open": 504_625, "adjust": 321_896, "park": 241_962, "emergency": 282_641}
+# The feeder refreshes the asset's own USD feed (the vault's de-peg guard) at least this
+# often, though its answer does not move: one cheap push per 6 h keeps it well inside the
+# vault's `max_asset_oracle_age` (25 h by default), like Chainlink's heartbeat.
+ASSET_FEED_REFRESH = 6 * 3_600
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,22 @@ class MarketStep:
     keeper: bool = True  # False: the keeper is down for this step
     probe: bool = False  # a depositor tries to enter and to exit (scenario checks)
     label: str = ""
+    asset_price_e8: int = PRICE_UNIT  # the asset's USD price (1e8 = on its peg)
+    push_asset: bool = False  # the feeder pushes `asset_price_e8` (set by `with_asset_pushes`)
+
+
+def with_asset_pushes(steps: list[MarketStep], deployed_at: int) -> list[MarketStep]:
+    """Marks the steps where the feeder pushes the asset feed: when its price moves, and
+    otherwise every `ASSET_FEED_REFRESH` since the last push (the feed is deployed at 1e8
+    at `deployed_at`). Both backends push exactly where this says."""
+    last_time, last_price = deployed_at, PRICE_UNIT
+    out = []
+    for s in steps:
+        if s.asset_price_e8 != last_price or s.time - last_time >= ASSET_FEED_REFRESH:
+            s = replace(s, push_asset=True)
+            last_time, last_price = s.time, s.asset_price_e8
+        out.append(s)
+    return out
 
 
 @dataclass
@@ -157,6 +177,16 @@ def book_trades(
 
 
 @dataclass(frozen=True, slots=True)
+class Liquidation:
+    """The venue liquidated the hedge's short: when, how much short it closed (1e18 = one
+    whole base unit) and the gross NAV it cost (asset wei, before - after)."""
+
+    time: int
+    size: int
+    loss: int
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The vault after a step, as the report reads it."""
 
@@ -170,6 +200,13 @@ class Observation:
     short_value: int
     margin_ratio_bps: int | None
     pool_price_e8: int  # the spot pool's mid
+    booked_short: int = 0  # the hedge's booked_short(): behind short_size until a call books a liquidation
+    shutdown: bool = False
+
+    @property
+    def flat(self) -> bool:
+        """Nothing hedged and nothing to hedge (parked, or never entered)."""
+        return self.short_size == 0 and self.spot_base == 0
 
     @property
     def share_price(self) -> float:
@@ -191,17 +228,24 @@ class Ticked:
 @dataclass(frozen=True, slots=True)
 class Probe:
     """Would a depositor's entry and exit go through now? None = accepted, else the
-    revert reason. Simulated: nothing changes."""
+    revert reason. Simulated: nothing changes. `round_trip_bps`: when both go through, a
+    newcomer's deposit of `PROBE_ASSETS` then redeem of all its shares (also undone),
+    and what that did to the other holders' share price, signed bps (+ = they gained)."""
 
     deposit_refused: str | None
     redeem_refused: str | None
+    round_trip_bps: float | None = None
+
+
+# The round-trip probe's deposit, whole asset units.
+PROBE_ASSETS = 10_000
 
 
 class Backend(Protocol):
     costs: Costs
     trades: list[Trade]
     reverts: list[str]
-    liquidations: int
+    liquidations: list[Liquidation]
 
     def advance(self, step: MarketStep) -> int:
         """The market moves to `step`; returns the pool's mid before the arbitrage (e8)."""
@@ -230,6 +274,10 @@ class Step:
     pool_price_before_arb_e8: int  # the spot pool's mid when the oracle moved
     label: str = ""
     probe: Probe | None = None
+    short_size: int = 0  # the venue's short of the hedge, 1e18
+    booked_short: int = 0  # the hedge's books of it
+    unhedged: bool = False  # |spot - short| above the delta rule while neither flat nor shut down
+    asset_price_e8: int = PRICE_UNIT
 
 
 @dataclass
@@ -250,7 +298,7 @@ class ReplayResult:
     carry_simple: float  # the same, summed (fraction of NAV)
     rebalances: dict[str, int]
     reverts: list[str]
-    liquidations: int
+    liquidations: list[Liquidation]
     capped_prints: int
     parked_seconds: int
     reports: list[SeriesReport]
@@ -258,6 +306,19 @@ class ReplayResult:
     seconds: float  # wall time of the loop
     setup_seconds: float = 0.0
     scenario: str | None = None
+
+    @property
+    def max_unhedged_hours(self) -> float:
+        """The longest run of steps with |spot - short| above the delta rule while
+        neither flat (parked) nor shut down, hours."""
+        longest = run = 0
+        for a, b in zip(self.steps, [*self.steps[1:], None], strict=True):
+            if a.unhedged:
+                run += (b.time if b is not None else self.end) - a.time
+                longest = max(longest, run)
+            else:
+                run = 0
+        return longest / 3_600
 
     @property
     def share_price_start(self) -> float:
@@ -324,7 +385,9 @@ def replay(
     if not steps:
         raise ValueError("no steps to replay")
     began = time.perf_counter()
+    steps = with_asset_pushes(steps, steps[0].time)
     first = backend.observe()
+    max_delta_bps = config.rules.max_delta_bps
     lev = float(config.settings.target_leverage)
     exposure = lev / (lev + 1)  # short notional per unit of NAV at the target leverage
     carry_growth, carry_simple = 1.0, 0.0
@@ -339,6 +402,9 @@ def replay(
         if ticked.kind not in ("hold", "revert", "down"):
             rebalances[ticked.kind] = rebalances.get(ticked.kind, 0) + 1
         o = backend.observe()
+        unhedged = (
+            not o.flat and not o.shutdown and abs(o.spot_value - o.short_value) * BPS > o.nav * max_delta_bps
+        )
         records.append(
             Step(
                 s.time,
@@ -355,6 +421,10 @@ def replay(
                 pool_before,
                 s.label,
                 probe,
+                o.short_size,
+                o.booked_short,
+                unhedged,
+                s.asset_price_e8,
             )
         )
         if o.short_size == 0:
@@ -366,7 +436,10 @@ def replay(
             progress(i + 1, len(steps))
     last = steps[-1]
     end = last.time + last.interval
-    backend.advance(MarketStep(end, end_price_e8 or last.price_e8, last.rate, 0, keeper=False))
+    final = MarketStep(
+        end, end_price_e8 or last.price_e8, last.rate, 0, keeper=False, asset_price_e8=last.asset_price_e8
+    )
+    backend.advance(with_asset_pushes([*steps, final], steps[0].time)[-1])
     o = backend.observe()
     return ReplayResult(
         config=config,
@@ -385,7 +458,7 @@ def replay(
         carry_simple=carry_simple,
         rebalances=rebalances,
         reverts=list(backend.reverts),
-        liquidations=backend.liquidations,
+        liquidations=list(backend.liquidations),
         capped_prints=capped,
         parked_seconds=parked_seconds,
         reports=list(reports or []),

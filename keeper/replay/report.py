@@ -281,7 +281,11 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
         "rebalances": {"total": sum(r.rebalances.values()), **r.rebalances},
         "reverts": len(r.reverts),
         "revert_reasons": r.reverts[:10],
-        "liquidations": r.liquidations,
+        "liquidations": [
+            {"time": x.time, "when": _when(x.time), "size": x.size / SIZE_UNIT, "loss": money(x.loss)}
+            for x in r.liquidations
+        ],
+        "max_unhedged_hours": r.max_unhedged_hours,
         "time_parked_fraction": r.parked_seconds / seconds if seconds else 0.0,
         "min_margin_ratio_bps": min(margins) if margins else None,
         "max_drawdown": max_drawdown([s.share_price for s in r.steps] + [pps1]),
@@ -389,7 +393,17 @@ def table(report: dict[str, Any]) -> str:
     kinds = ", ".join(f"{k} {v}" for k, v in rb.items() if k != "total")
     rows += [
         ("rebalances", f"{rb['total']} ({kinds or 'none'}); reverts {report['reverts']}"),
-        ("liquidations", str(report["liquidations"])),
+        (
+            "liquidations",
+            "; ".join(
+                f"{x['when']}: {x['size']:g} closed, lost {x['loss']:,.2f}" for x in report["liquidations"]
+            )
+            or "none",
+        ),
+        (
+            "longest unhedged stretch",
+            f"{report['max_unhedged_hours']:g} h (delta above the rule, not parked)",
+        ),
         ("time parked", f"{report['time_parked_fraction']:.1%}"),
         (
             "min margin ratio",

@@ -16,12 +16,21 @@ verdicts read only the replay's records, so the same scenario judges both modes
   accepted when fresh; no trade on a stale price.
 - keeper-outage: the keeper down for a day while the price rises 25 %. No liquidation;
   back in band within 3 ticks of returning.
+- liquidation: the keeper down for 6 h while ETH jumps +60 % in one hour, past the short's
+  bankruptcy (hedged 2x: a 50 % margin ratio); a liquidator liquidates, the keeper
+  returns. The venue liquidated the short; the books equal the venue after (the hedge's
+  short is the venue's, `booked_short` catches up on the first touch); exits work after;
+  the keeper restores the hedge on its first ticks back.
+- depeg: the asset's USD feed follows USDC in March 2023 (1.00 -> 0.88 on 11 March -> 1.00
+  by 13 March). Entries and exits refused while beyond `max_depeg_bps`; a newcomer's
+  entry + exit while within it moves the other holders' share price by less than that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 from keeper.model.venue import PRICE_UNIT, RATE_UNIT
 from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, Step
@@ -97,8 +106,8 @@ def _no_liquidation(r: ReplayResult, config: ReplayConfig) -> Verdict:
     low = min(ratios) if ratios else None
     return Verdict(
         "no liquidation",
-        r.liquidations == 0,
-        f"{r.liquidations} liquidations; lowest margin ratio {low} bps "
+        not r.liquidations,
+        f"{len(r.liquidations)} liquidations; lowest margin ratio {low} bps "
         f"(maintenance {config.venue.maintenance_margin_bps} bps)",
     )
 
@@ -310,6 +319,181 @@ def _judge_outage(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
     ]
 
 
+LIQ_DOWN_FROM, LIQ_DOWN_HOURS, LIQ_JUMP_HOUR, LIQ_JUMP = WARMUP_HOURS, 6, WARMUP_HOURS + 2, 1.6
+LIQ_HIGH_HOURS, LIQ_BACK_HOURS = 24, 48
+
+
+def _liquidation() -> list[MarketStep]:
+    """Hedged 2x (margin ratio ~50 %), the keeper goes down; two hours later ETH jumps
+    +60 % in one step, past the short's bankruptcy (+50 %); the liquidator closes it that
+    hour. The keeper returns four hours later; ETH stays up a day, then falls back to
+    where it was over two days (what an unrestored hedge would lose)."""
+    back_from = LIQ_JUMP_HOUR + LIQ_HIGH_HOURS
+
+    def price(h: int) -> float:
+        if h < LIQ_JUMP_HOUR:
+            return PRICE
+        k = min(max(h - back_from, 0), LIQ_BACK_HOURS)
+        return float(PRICE * LIQ_JUMP ** (1 - k / LIQ_BACK_HOURS))
+
+    steps = _path(back_from + LIQ_BACK_HOURS + 24, price)
+    out = []
+    for h, s in enumerate(steps):
+        down = LIQ_DOWN_FROM <= h < LIQ_DOWN_FROM + LIQ_DOWN_HOURS
+        probe = LIQ_JUMP_HOUR <= h < LIQ_DOWN_FROM + LIQ_DOWN_HOURS + 6
+        out.append(replace(s, keeper=not down, probe=probe, label="keeper down" if down else ""))
+    return out
+
+
+def _judge_liquidation(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
+    jump = START + LIQ_JUMP_HOUR * HOUR
+    back = START + (LIQ_DOWN_FROM + LIQ_DOWN_HOURS) * HOUR
+    liq = r.liquidations[0] if r.liquidations else None
+    after = [s for s in r.steps if s.time >= jump]
+    # the first keeper transaction after the liquidation touches the hedge: it books it
+    touch = next((i for i, s in enumerate(after) if s.action not in ("hold", "revert", "down")), None)
+    unsynced_before = [s for s in after[: touch or 0] if s.booked_short <= s.short_size]
+    unsynced_after = (
+        [s for s in after[touch:] if s.booked_short != s.short_size] if touch is not None else after
+    )
+    probes = [s.probe for s in after if s.probe is not None]
+    trips = [abs(p.round_trip_bps) for p in probes if p.round_trip_bps is not None]
+    exits_ok = bool(probes) and all(p.redeem_refused is None and p.round_trip_bps is not None for p in probes)
+    returned = [s for s in r.steps if s.time >= back]
+    restored = next((i for i, st in enumerate(returned) if _step_in_band(st, config.settings)), None)
+    return [
+        _hedged_then(r),
+        Verdict(
+            "the venue liquidated the short",
+            liq is not None and liq.time == jump and liq.size > 0,
+            "no liquidation"
+            if liq is None
+            else f"{len(r.liquidations)} liquidation(s); the first at +{(liq.time - START) // HOUR} h closed "
+            f"{liq.size / 10**18:.4f} short, NAV lost {liq.loss / config.venue.asset_unit:,.2f}",
+        ),
+        Verdict(
+            "books equal the venue after",
+            touch is not None and not unsynced_before and not unsynced_after,
+            f"booked_short above the venue's short for {touch} steps until the keeper's first call, "
+            f"equal on all {len(after) - (touch or 0)} steps from it"
+            if touch is not None and not unsynced_before and not unsynced_after
+            else f"first touch {touch}; {len(unsynced_before)} steps already booked before it, "
+            f"{len(unsynced_after)} steps differing after it",
+        ),
+        Verdict(
+            "exits worked after",
+            exits_ok,
+            f"{len(probes)} probes after the liquidation: redeem of a holder's slice and a newcomer's "
+            f"round trip all went through; worst round trip "
+            f"{max(trips, default=0):.4f} bps"
+            if exits_ok
+            else f"refused: {[p.redeem_refused or p.deposit_refused for p in probes][:3]}",
+        ),
+        Verdict(
+            "hedge restored on the keeper's first ticks back",
+            restored is not None and restored < 3,
+            f"in band {restored} ticks after the keeper returned; longest unhedged stretch "
+            f"{r.max_unhedged_hours:g} h",
+        ),
+    ]
+
+
+# USDC / USD, March 2023 (Silicon Valley Bank's failure; Circle disclosed $3.3B held there
+# late on 10 March): hourly anchors (UTC hour since 2023-03-10 00:00, price), linear in
+# between. Approximate public knowledge (the widely reported path of Chainlink's USDC/USD
+# and the major venues: ~1.00 until the evening of 10 March, a low near 0.88 on the
+# morning of 11 March, ~0.90-0.92 through 11-12 March, ~0.97 after the US backstop on the
+# evening of 12 March, back to ~1.00 during 13 March); no USDC price file is in
+# ../shared/data (SOURCES.md lists none), so the path is written here.
+USDC_MARCH_2023 = (
+    (0, 1.000),
+    (20, 0.997),
+    (24, 0.985),
+    (27, 0.960),
+    (30, 0.920),
+    (32, 0.880),
+    (36, 0.900),
+    (42, 0.905),
+    (48, 0.915),
+    (60, 0.950),
+    (70, 0.970),
+    (72, 0.985),
+    (78, 0.995),
+    (84, 0.998),
+    (90, 1.000),
+)
+DEPEG_START = 1_678_406_400  # 2023-03-10 00:00 UTC: hour 0 of the path
+DEPEG_HOURS = USDC_MARCH_2023[-1][0]
+
+
+def usdc_march_2023(hour: int) -> float:
+    """The asset's USD price `hour` hours after 2023-03-10 00:00 UTC (linear between anchors)."""
+    points = USDC_MARCH_2023
+    if hour <= points[0][0]:
+        return points[0][1]
+    for (h0, p0), (h1, p1) in pairwise(points):
+        if hour <= h1:
+            return p0 + (p1 - p0) * (hour - h0) / (h1 - h0)
+    return points[-1][1]
+
+
+def _depeg() -> list[MarketStep]:
+    """Two days of warm-up (entered and settled), then the March 2023 path of the asset's
+    own feed, hourly, a newcomer probing every hour, then a day of calm. ETH stays put:
+    only the asset moves."""
+    start = DEPEG_START - WARMUP_HOURS * HOUR
+    out = []
+    for h in range(WARMUP_HOURS + DEPEG_HOURS + 24):
+        t = start + h * HOUR
+        k = h - WARMUP_HOURS
+        asset = round(usdc_march_2023(k) * PRICE_UNIT)
+        out.append(
+            MarketStep(
+                t,
+                round(PRICE * PRICE_UNIT),
+                CALM_RATE,
+                HOUR,
+                probe=-6 <= k <= DEPEG_HOURS + 6,
+                asset_price_e8=asset,
+                label="de-pegged" if asset != PRICE_UNIT else "",
+            )
+        )
+    return out
+
+
+def _judge_depeg(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
+    bound = config.rules.max_depeg_bps
+    probed = [s for s in r.steps if s.probe is not None]
+    beyond = [s for s in probed if abs(s.asset_price_e8 - PRICE_UNIT) * 10_000 > PRICE_UNIT * bound]
+    within = [s for s in probed if s not in beyond]
+    refused = [
+        s
+        for s in beyond
+        if s.probe is not None
+        and "de-pegged" in (s.probe.deposit_refused or "")
+        and "de-pegged" in (s.probe.redeem_refused or "")
+    ]
+    moves = [s.probe.round_trip_bps for s in within if s.probe is not None]
+    worst = max((abs(m) for m in moves if m is not None), default=None)
+    fair = bool(within) and all(m is not None and abs(m) < bound for m in moves)
+    lowest = min(s.asset_price_e8 for s in r.steps) / PRICE_UNIT
+    return [
+        _hedged_then(r),
+        Verdict(
+            "entries and exits refused while de-pegged",
+            bool(beyond) and len(refused) == len(beyond),
+            f"{len(refused)} of {len(beyond)} probes beyond {bound} bps of the peg refused "
+            f"(low {lowest:.3f})",
+        ),
+        Verdict(
+            "no holder gains or loses from another's entry or exit beyond the bound",
+            fair,
+            f"{len(moves)} round trips within the bound; the others' share price moved at most "
+            f"{worst if worst is None else f'{worst:.4f}'} bps (bound {bound})",
+        ),
+    ]
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -321,5 +505,12 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("stale-oracle", "no oracle update for 12 h while ETH falls 10 %", _stale, _judge_stale),
         Scenario("keeper-outage", "the keeper down for a day while ETH rises 25 %", _outage, _judge_outage),
+        Scenario(
+            "liquidation",
+            "the keeper down 6 h while ETH jumps +60 % past the short's bankruptcy",
+            _liquidation,
+            _judge_liquidation,
+        ),
+        Scenario("depeg", "the asset's USD feed follows USDC in March 2023 (low 0.88)", _depeg, _judge_depeg),
     )
 }

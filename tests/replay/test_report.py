@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from keeper.history import synthetic_history
 from keeper.main import cli
 from keeper.replay.charts import FILES, _series, thin, write_charts
-from keeper.replay.driver import Costs, Fill, ReplayConfig, ReplayResult, Step, Swap, Trade
+from keeper.replay.driver import Costs, Fill, Liquidation, ReplayConfig, ReplayResult, Step, Swap, Trade
 from keeper.replay.model import run_model
 from keeper.replay.report import basis_spread, build_report, cost_basis, entry_basis, table, to_json
 
@@ -61,7 +62,7 @@ def _result(trades: list[Trade], steps: list[Step] | None = None) -> ReplayResul
         carry_simple=0.0,
         rebalances={},
         reverts=[],
-        liquidations=0,
+        liquidations=[],
         capped_prints=0,
         parked_seconds=0,
         reports=[],
@@ -275,3 +276,22 @@ def test_cli__charts_option_writes_and_prints_the_paths(tmp_path) -> None:
     for name in FILES:
         assert f"chart written to {out / name}" in result.output
     _assert_pngs([out / name for name in FILES], out)
+
+
+def test_report__liquidations_listed_and_the_longest_unhedged_stretch() -> None:
+    """`max_unhedged_hours` is the longest run of steps with the delta above the rule
+    while not flat: two runs of 3 h and 1 h here (a flat step and an in-rule one between)."""
+    flags = [False, True, True, True, False, True, False]
+    steps = [replace(_step(T0 + h * 3_600, 2_000.0, 2_000.0), unhedged=u) for h, u in enumerate(flags)]
+    result = _result([], steps)
+    result.end = steps[-1].time + 3_600
+    result.liquidations = [Liquidation(T0 + 3_600, 150 * E18, 12_345 * USDC)]
+    assert result.max_unhedged_hours == 3
+    report = build_report(result)
+    assert report["liquidations"] == [
+        {"time": T0 + 3_600, "when": "2023-11-14 23:13", "size": 150.0, "loss": 12_345.0}
+    ]
+    assert report["max_unhedged_hours"] == 3
+    assert json.loads(to_json(report))["liquidations"][0]["loss"] == 12_345.0
+    text = table(report)
+    assert "150 closed, lost 12,345.00" in text and "longest unhedged stretch" in text
