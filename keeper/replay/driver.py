@@ -31,9 +31,11 @@ from keeper.strategy import Settings
 from keeper.venue import VaultRules, VenueParams
 
 YEAR = 365 * 86_400
-# Gas per call, from `make bench` (reports/bench.json): rebalance open / adjust / park,
-# emergency_deleverage. The model prices its calls with these; the chain reads receipts.
-GAS_UNITS = {"open": 504_625, "adjust": 321_896, "park": 241_962, "emergency": 282_641}
+# Gas per keeper call on BasisHedge (rebalance open / adjust / park, emergency_deleverage,
+# one unwind step), measured as `make bench` does (tests/keeper_chain/test_gas_units.py
+# checks them against the contracts). The model prices its calls with these; the chain
+# reads receipts.
+GAS_UNITS = {"open": 375_513, "adjust": 242_403, "park": 220_675, "emergency": 217_180, "unwind": 235_019}
 # The feeder refreshes the asset's own USD feed (the vault's de-peg guard) at least this
 # often, though its answer does not move: one cheap push per 6 h keeps it well inside the
 # vault's `max_asset_oracle_age` (25 h by default), like Chainlink's heartbeat.
