@@ -31,11 +31,13 @@ from keeper.venue import PRICE_UNIT, VaultRules, VenueParams
 DEPLOYER = "deployer"
 CONFIG_DIR = Path("deploy")
 
-# BasisVault's absolute bounds (MAX_*_CAP_BPS constants), checked here so a bad rule fails
-# before the first transaction rather than in the vault's constructor.
+# The absolute bounds in BasisVault's and BasisHedge's constructors (MAX_*_CAP_BPS
+# constants), checked here so a bad rule fails before the first transaction rather than in
+# a constructor.
 MAX_MANAGEMENT_FEE_CAP_BPS = 500
 MAX_PERFORMANCE_FEE_CAP_BPS = 5_000
 MAX_SLIPPAGE_CAP_BPS = 500
+MAX_DEPEG_CAP_BPS = 1_000
 BPS = 10_000
 
 
@@ -58,7 +60,9 @@ class Strict(BaseModel):
 
 
 class RulesConfig(Strict):
-    """BasisVault's `Rules` struct, field for field (units as in the contract)."""
+    """The immutable rules, field for field (units as in the contracts): BasisVault's
+    `Rules` and BasisHedge's `Rules` together (`max_oracle_age` is in both); each bound
+    mirrors an assert in one of the constructors."""
 
     max_leverage_bps: StrictInt = Field(gt=0)
     min_margin_ratio_bps: StrictInt = Field(gt=0, le=BPS)
@@ -71,14 +75,27 @@ class RulesConfig(Strict):
     max_performance_fee_bps: StrictInt = Field(ge=0, le=MAX_PERFORMANCE_FEE_CAP_BPS)
     deposit_cap_ceiling: StrictInt = Field(gt=0)
     dead_man_interval: StrictInt = Field(gt=0)
+    # BasisHedge: all rebalances of one 24 h window together, bps of the NAV at its start.
+    keeper_loss_budget_bps: StrictInt = Field(ge=0, le=BPS)
+    # BasisVault: the asset's own USD feed (de-peg guard).
+    max_asset_oracle_age: StrictInt = Field(gt=0)
+    max_depeg_bps: StrictInt = Field(ge=0, le=MAX_DEPEG_CAP_BPS)
 
     @model_validator(mode="after")
-    def _critical_below_min(self) -> RulesConfig:
+    def _cross_rules(self) -> RulesConfig:
+        problems = []
         if self.critical_margin_ratio_bps >= self.min_margin_ratio_bps:
-            raise ValueError(
+            problems.append(
                 f"critical_margin_ratio_bps ({self.critical_margin_ratio_bps}) must be below "
                 f"min_margin_ratio_bps ({self.min_margin_ratio_bps})"
             )
+        if self.keeper_loss_budget_bps < self.max_nav_loss_bps:
+            problems.append(
+                f"keeper_loss_budget_bps ({self.keeper_loss_budget_bps}) must be at least "
+                f"max_nav_loss_bps ({self.max_nav_loss_bps}): the day's budget must allow one rebalance"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def to_rules(self) -> VaultRules:
@@ -120,6 +137,8 @@ class ExistingVenue(Strict):
     asset: str
     base: str
     price_feed: str
+    # The asset's own USD feed (e.g. Chainlink's USDC / USD): the vault's de-peg guard.
+    asset_feed: str
     spot_pool: str
     perp_market: str
 
@@ -209,11 +228,24 @@ class DeployConfig(Strict):
                 f"rules.deposit_cap_ceiling ({r.deposit_cap_ceiling})"
             )
         if self.venue.mode == "deploy":
-            im = self.venue.deploy.to_params().initial_margin_bps
+            params = self.venue.deploy.to_params()
+            im = params.initial_margin_bps
             if r.min_margin_ratio_bps < im:
                 raise ValueError(
                     f"rules.min_margin_ratio_bps ({r.min_margin_ratio_bps}) is below the venue's "
                     f"initial margin ({im} bps)"
+                )
+            if params.asset_decimals > 18:
+                raise ValueError(
+                    f"venue.deploy.params.asset_decimals ({params.asset_decimals}) is above 18, "
+                    "the most the vault takes"
+                )
+            gap = abs(params.asset_price_e8 - PRICE_UNIT)
+            if gap * BPS > PRICE_UNIT * r.max_depeg_bps:
+                raise ValueError(
+                    f"venue.deploy.params.asset_price_e8 ({params.asset_price_e8}) is more than "
+                    f"rules.max_depeg_bps ({r.max_depeg_bps}) from 1 USD: the vault would refuse every "
+                    "deposit"
                 )
         return self
 

@@ -1,4 +1,5 @@
-"""`ape run deploy`: the reference venue (unless the config names one) and a BasisVault.
+"""`ape run deploy`: the reference venue (unless the config names one), the BasisHedge
+blueprint and a BasisVault (whose constructor creates its hedge).
 
 Every precondition is checked before the first transaction: the config, that the manifest
 may be written, the deployer's ETH against the deploy's gas, and an existing venue's
@@ -8,6 +9,7 @@ that fails half-way records nothing (its contracts are abandoned, and the error 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,12 +20,21 @@ from keeper.config import DEPLOYER, DeployConfig
 from keeper.deployment import Deployment, chain_id_of, genesis_hash_of
 from keeper.errors import UserError
 from keeper.manifest import Manifest
-from keeper.venue import ZERO_ADDRESS, VaultRules, Venue, deploy_vault, deploy_venue
+from keeper.venue import (
+    PRICE_UNIT,
+    ZERO_ADDRESS,
+    VaultRules,
+    Venue,
+    declare_hedge,
+    deploy_vault,
+    deploy_venue,
+)
 
-# Gas a full deploy uses with the reference venue (measured: `ape run deploy` prints the
-# actual figure); the balance check asks for this much at the current gas price, plus 50 %.
-DEPLOY_GAS_ESTIMATE = 16_000_000
-VAULT_ONLY_GAS_ESTIMATE = 7_000_000
+# Gas a full deploy uses with the reference venue (measured 22.68 M: 13 transactions, of
+# which the BasisHedge blueprint and the vault 12.04 M; `ape run deploy` prints the actual
+# figure); the balance check asks for this much at the current gas price, plus 50 %.
+DEPLOY_GAS_ESTIMATE = 24_000_000
+VAULT_ONLY_GAS_ESTIMATE = 13_000_000
 
 Progress = Callable[[str], None]
 
@@ -73,6 +84,7 @@ def bind_existing_venue(project: Any, provider: Any, config: DeployConfig) -> Ve
         price_feed=project.PriceFeed.at(existing.price_feed),
         spot_pool=project.SpotPool.at(existing.spot_pool),
         perp_market=project.PerpMarket.at(existing.perp_market),
+        asset_feed=project.PriceFeed.at(existing.asset_feed),
     )
     checks = (
         ("perp_market.asset()", venue.perp_market.asset(), existing.asset),
@@ -83,11 +95,29 @@ def bind_existing_venue(project: Any, provider: Any, config: DeployConfig) -> Ve
     for what, actual, expected in checks:
         if str(actual).lower() != expected.lower():
             raise UserError(f"venue.existing: {what} is {actual}, not the configured {expected}")
+    if str(existing.asset_feed).lower() == str(existing.price_feed).lower():
+        raise UserError(
+            "venue.existing.asset_feed is the price_feed: name the asset's own USD feed (e.g. USDC / USD)"
+        )
+    for key in ("price_feed", "asset_feed"):
+        decimals = int(getattr(venue, key).decimals())
+        if decimals != 8:
+            raise UserError(f"venue.existing.{key} answers with {decimals} decimals; the vault needs 8")
+    if int(venue.asset.decimals()) > 18:
+        raise UserError(
+            f"venue.existing.asset has {venue.asset.decimals()} decimals; the vault takes at most 18"
+        )
     im = int(venue.perp_market.initial_margin_bps())
     if config.rules.min_margin_ratio_bps < im:
         raise UserError(
             f"rules.min_margin_ratio_bps ({config.rules.min_margin_ratio_bps}) is below the "
             f"existing perp market's initial margin ({im} bps)"
+        )
+    answer = int(venue.asset_feed.latestAnswer())
+    if abs(answer - PRICE_UNIT) * 10_000 > PRICE_UNIT * config.rules.max_depeg_bps:
+        raise UserError(
+            f"venue.existing.asset_feed answers {answer / PRICE_UNIT:.4f} USD, more than rules.max_depeg_bps "
+            f"({config.rules.max_depeg_bps}) from 1: the vault would refuse every deposit"
         )
     return venue
 
@@ -132,9 +162,14 @@ def deploy(
             if feeder is not None and feeder != me:
                 step = "grant the feeder roles"
                 venue.price_feed.grantRole(venue.price_feed.FEEDER_ROLE(), feeder, sender=deployer)
+                venue.asset_feed.grantRole(venue.asset_feed.FEEDER_ROLE(), feeder, sender=deployer)
                 venue.perp_market.grantRole(venue.perp_market.OPERATOR_ROLE(), feeder, sender=deployer)
+        step = "declare the BasisHedge blueprint"
+        progress("declaring the BasisHedge blueprint ...")
+        blueprint = declare_hedge(project, deployer)
+        stats.contracts["hedge_blueprint"] = blueprint
         step = "deploy the vault"
-        progress("deploying BasisVault ...")
+        progress("deploying BasisVault (it creates its BasisHedge) ...")
         vault = deploy_vault(
             project,
             deployer,
@@ -146,8 +181,11 @@ def deploy(
             fee_recipient=fee_recipient or ZERO_ADDRESS,
             name=config.vault.name,
             symbol=config.vault.symbol,
+            hedge_blueprint=blueprint,
         )
         stats.contracts["vault"] = vault.address
+        hedge = str(vault.hedge())
+        stats.contracts["hedge"] = hedge
         v = config.vault
         if v.management_fee_bps or v.performance_fee_bps:
             step = "set the fees"
@@ -175,7 +213,7 @@ def deploy(
     stats.transactions = int(deployer.nonce) - start_nonce
     stats.gas_used = sum(int(r.gas_used) for r in receipts)
     stats.seconds = time.monotonic() - started
-    rules = dict(zip(VaultRules.__dataclass_fields__, config.rules.to_rules().as_tuple(), strict=True))
+    rules = dataclasses.asdict(config.rules.to_rules())
     manifest = Manifest(
         chain_id=chain_id_of(provider),
         network=network,
@@ -184,9 +222,12 @@ def deploy(
         deployed_at=int(head.timestamp),
         deployer=me,
         vault=vault.address,
+        hedge=hedge,
+        hedge_blueprint=blueprint,
         asset=venue.asset.address,
         base=venue.base.address,
         price_feed=venue.price_feed.address,
+        asset_feed=venue.asset_feed.address,
         spot_pool=venue.spot_pool.address,
         perp_market=venue.perp_market.address,
         owner=str(vault.owner()),
@@ -204,12 +245,19 @@ def deploy(
 
 
 def verify(project: Any, manifest: Manifest) -> Deployment:
-    """Reads the deployed vault back and checks it holds what the manifest says."""
+    """Reads the deployed vault and hedge back and checks they hold what the manifest says."""
     dep = Deployment.bind(project, manifest)
     vault = dep.vault
+    if (
+        str(vault.hedge()).lower() != manifest.hedge.lower()
+        or str(dep.hedge.vault()).lower() != vault.address.lower()
+    ):
+        raise UserError(f"vault {vault.address} and hedge {manifest.hedge} are not linked")
     for key, value in manifest.rules.items():
-        if int(getattr(vault, key)()) != value:
-            raise UserError(f"vault rule {key} reads {getattr(vault, key)()}, expected {value}")
+        for name, contract in (("vault", vault), ("hedge", dep.hedge)):
+            fields = VaultRules.VAULT_FIELDS if name == "vault" else VaultRules.HEDGE_FIELDS
+            if key in fields and int(getattr(contract, key)()) != value:
+                raise UserError(f"{name} rule {key} reads {getattr(contract, key)()}, expected {value}")
     if manifest.keeper is not None and not vault.is_keeper(manifest.keeper):
         raise UserError(f"vault does not list {manifest.keeper} as keeper")
     return dep

@@ -2,7 +2,8 @@
 
 `Deployment.load(project, chain)` reads `deployments/<chain_id>.json` for the connected
 chain, checks the chain is the one it was written for and returns ape contract objects for
-each address. Functions here take ape's `project` and `chain` as arguments, so importing
+each address: the vault (shares, roles) and its hedge (the position), the venue, and the
+asset's own USD feed. Functions here take ape's `project` and `chain` as arguments, so importing
 this module needs no connected network.
 """
 
@@ -39,6 +40,8 @@ class Deployment:
     price_feed: Any
     perp_market: Any
     spot_pool: Any
+    hedge: Any  # BasisHedge: spot leg, perp account, rebalance/unwind/sync
+    asset_feed: Any  # the asset's USD feed (PriceFeed on the reference venue)
 
     @property
     def venue(self) -> Venue:
@@ -48,6 +51,7 @@ class Deployment:
             price_feed=self.price_feed,
             spot_pool=self.spot_pool,
             perp_market=self.perp_market,
+            asset_feed=self.asset_feed,
         )
 
     @classmethod
@@ -61,6 +65,8 @@ class Deployment:
             price_feed=project.PriceFeed.at(manifest.price_feed),
             perp_market=project.PerpMarket.at(manifest.perp_market),
             spot_pool=project.SpotPool.at(manifest.spot_pool),
+            hedge=project.BasisHedge.at(manifest.hedge),
+            asset_feed=project.PriceFeed.at(manifest.asset_feed),
         )
 
     @classmethod
@@ -79,4 +85,11 @@ class Deployment:
                 raise UserError(
                     f"{path}: no contract at {key} {address} on this chain; deploy again with --force"
                 )
-        return cls.bind(project, manifest)
+        dep = cls.bind(project, manifest)
+        linked = str(dep.vault.hedge())
+        if linked.lower() != manifest.hedge.lower():
+            raise UserError(
+                f"{path}: vault {manifest.vault}'s hedge is {linked}, not the manifest's {manifest.hedge}; "
+                "deploy again with --force"
+            )
+        return dep

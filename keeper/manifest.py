@@ -21,8 +21,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from keeper.errors import UserError
 
 DEPLOYMENTS_ENV = "BASIS_DEPLOYMENTS_DIR"
-SCHEMA_VERSION = 1
-ADDRESS_KEYS = ("vault", "asset", "base", "price_feed", "perp_market", "spot_pool")
+# 2: vault v2 (BasisVault + BasisHedge): `hedge`, `asset_feed`, `hedge_blueprint`.
+SCHEMA_VERSION = 2
+ADDRESS_KEYS = (
+    "vault",
+    "hedge",
+    "asset",
+    "base",
+    "price_feed",
+    "asset_feed",
+    "perp_market",
+    "spot_pool",
+    "hedge_blueprint",
+)
 
 
 class Manifest(BaseModel):
@@ -39,11 +50,14 @@ class Manifest(BaseModel):
     deployer: str
 
     vault: str
+    hedge: str  # the vault's BasisHedge (its `hedge()`): the position, where keepers call
     asset: str
     base: str
     price_feed: str
+    asset_feed: str  # the asset's own USD feed (the vault's `asset_oracle()`)
     perp_market: str
     spot_pool: str
+    hedge_blueprint: str  # the EIP-5202 BasisHedge blueprint the vault created its hedge from
 
     owner: str
     pending_owner: str | None = None  # two-step handover offered but not yet accepted
@@ -53,11 +67,11 @@ class Manifest(BaseModel):
     feeder: str | None  # holds FEEDER_ROLE/OPERATOR_ROLE on the reference venue (None: not ours)
     venue_deployed: bool  # True when this deploy created the reference venue
 
-    rules: dict[str, int]  # BasisVault's Rules as deployed, contract units
+    rules: dict[str, int]  # keeper.venue.VaultRules as deployed (vault and hedge), contract units
     transactions: int = Field(ge=0)
     gas_used: int = Field(ge=0)
 
-    @field_validator("deployer", "vault", "asset", "base", "price_feed", "perp_market", "spot_pool", "owner")
+    @field_validator("deployer", "owner", *ADDRESS_KEYS)
     @classmethod
     def _checksummed(cls, value: str) -> str:
         if not is_checksum_address(value):
@@ -95,6 +109,11 @@ def load_manifest(chain_id: int, directory: Path | None = None) -> Manifest:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(f"{path} is not readable JSON ({err}); redeploy with --force") from None
+    if isinstance(data, dict) and "vault" in data and "hedge" not in data:
+        raise UserError(
+            f"{path} describes a vault v1 (one contract, no `hedge`), which these tools no longer drive: "
+            "deploy vault v2 with `ape run deploy --network <network> --account <alias> --force`"
+        )
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as err:

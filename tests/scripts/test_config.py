@@ -65,6 +65,21 @@ def test_config__missing_rule_is_named():
             2_000,
             "critical_margin_ratio_bps (2000) must be below min_margin_ratio_bps",
         ),
+        # The new rules mirror BasisVault's and BasisHedge's constructor asserts.
+        (
+            "keeper_loss_budget_bps",
+            49,
+            "rules: keeper_loss_budget_bps (49) must be at least max_nav_loss_bps (50): the day's budget "
+            "must allow one rebalance",
+        ),
+        (
+            "keeper_loss_budget_bps",
+            10_001,
+            "rules.keeper_loss_budget_bps: Input should be less than or equal to 10000",
+        ),
+        ("max_asset_oracle_age", 0, "rules.max_asset_oracle_age: Input should be greater than 0"),
+        ("max_depeg_bps", 1_001, "rules.max_depeg_bps: Input should be less than or equal to 1000"),
+        ("max_depeg_bps", -1, "rules.max_depeg_bps: Input should be greater than or equal to 0"),
     ],
 )
 def test_config__bad_rule_says_what_is_wrong(key, value, expected):
@@ -104,6 +119,40 @@ def test_config__bad_rule_says_what_is_wrong(key, value, expected):
 def test_config__bad_section_says_what_is_wrong(section, value, expected):
     data = {**copy.deepcopy(GOOD), **section}
     assert expected in error_of(data)
+
+
+def test_config__every_violation_on_one_line():
+    data = copy.deepcopy(GOOD)
+    data["rules"].update(critical_margin_ratio_bps=3_000, keeper_loss_budget_bps=10)
+    assert error_of(data) == (
+        "cfg.yaml: rules: critical_margin_ratio_bps (3000) must be below min_margin_ratio_bps (2000); "
+        "keeper_loss_budget_bps (10) must be at least max_nav_loss_bps (50): the day's budget must allow "
+        "one rebalance"
+    )
+    data = copy.deepcopy(GOOD)
+    data["rules"].update(max_depeg_bps=2_000, max_asset_oracle_age=-1)
+    message = error_of(data)
+    assert "rules.max_asset_oracle_age: Input should be greater than 0" in message
+    assert "; rules.max_depeg_bps: Input should be less than or equal to 1000" in message
+
+
+def test_config__new_rules_are_required():
+    for key in ("keeper_loss_budget_bps", "max_asset_oracle_age", "max_depeg_bps"):
+        data = copy.deepcopy(GOOD)
+        del data["rules"][key]
+        assert error_of(data) == f"cfg.yaml: rules.{key}: missing"
+
+
+def test_config__existing_venue_names_the_asset_feed():
+    addresses = {k: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" for k in ("asset", "base", "price_feed")}
+    addresses |= {"spot_pool": addresses["asset"], "perp_market": addresses["asset"]}
+    message = error_of({**GOOD, "venue": {"mode": "existing", "existing": addresses}})
+    assert message == "cfg.yaml: venue.existing.asset_feed: missing"
+
+
+def test_config__deployed_asset_feed_must_start_pegged():
+    data = {**copy.deepcopy(GOOD), "venue": {"deploy": {"params": {"asset_price_e8": 97_000_000}}}}
+    assert "asset_price_e8 (97000000) is more than rules.max_depeg_bps (100) from 1 USD" in error_of(data)
 
 
 def test_config__addresses_are_checksummed():

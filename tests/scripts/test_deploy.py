@@ -1,5 +1,7 @@
 """`keeper.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
 
+import dataclasses
+
 import pytest
 
 from keeper import deploy as deploy_module
@@ -8,6 +10,7 @@ from keeper.deploy import deploy, verify
 from keeper.deployment import Deployment, genesis_hash_of
 from keeper.errors import UserError
 from keeper.manifest import manifest_path, write_manifest
+from keeper.venue import VaultRules
 
 
 def test_deploy__manifest_matches_the_chain(project, chain, deployed, operator, local_config):
@@ -15,18 +18,24 @@ def test_deploy__manifest_matches_the_chain(project, chain, deployed, operator, 
     dep = verify(project, manifest)  # every rule read back from the vault
     assert manifest.chain_id == 31337
     assert manifest.genesis_hash == genesis_hash_of(chain)
-    assert manifest.rules == {k: int(getattr(dep.vault, k)()) for k in manifest.rules}
-    assert len(manifest.rules) == 11
+    assert manifest.rules == dataclasses.asdict(VaultRules())
+    assert len(manifest.rules) == 14
     assert manifest.owner == manifest.keeper == manifest.guardian == manifest.feeder == operator.address
     assert manifest.pending_owner is None and manifest.venue_deployed
     assert dep.vault.owner() == operator.address and dep.vault.is_keeper(operator)
-    assert dep.vault.asset() == manifest.asset and dep.vault.perp_market() == manifest.perp_market
+    assert dep.vault.asset() == manifest.asset and dep.hedge.perp_market() == manifest.perp_market
+    assert dep.vault.hedge() == manifest.hedge == dep.hedge.address and dep.hedge.vault() == manifest.vault
+    assert dep.vault.asset_oracle() == manifest.asset_feed and dep.asset_feed.latestAnswer() == 10**8
+    assert manifest.hedge_blueprint not in (manifest.vault, manifest.hedge)
+    assert dep.hedge.keeper_loss_budget_bps() == 150 and dep.vault.max_depeg_bps() == 100
     assert dep.price_feed.latestAnswer() == 3_000 * 10**8
     assert dep.spot_pool.price_e8() == pytest.approx(3_000 * 10**8, rel=1e-6)
     assert dep.perp_market.pool_liquidity() == local_config.venue.deploy.to_params().asset_wei(50_000_000)
-    # The figures the issue's closing note quotes: one deploy of the venue and the vault.
-    assert stats.transactions == manifest.transactions == 11
+    # The figures the README quotes: one deploy of the venue (11: the asset feed is new), the
+    # hedge blueprint and the vault (which creates its hedge).
+    assert stats.transactions == manifest.transactions == 13
     assert 10_000_000 < stats.gas_used == manifest.gas_used < deploy_module.DEPLOY_GAS_ESTIMATE
+    print(f"\ndeploy/local.yaml: {stats.transactions} transactions, {stats.gas_used:,} gas")
 
 
 def test_deploy__load_checks_the_chain(project, chain, deployed, manifests):
@@ -42,6 +51,12 @@ def test_deploy__load_checks_the_chain(project, chain, deployed, manifests):
     gone = manifest.model_copy(update={"vault": "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"})
     write_manifest(gone, force=True)
     with pytest.raises(UserError, match="no contract at vault 0x3C44"):
+        Deployment.load(project, chain)
+    other = manifest.model_copy(update={"hedge": manifest.asset})
+    write_manifest(other, force=True)
+    with pytest.raises(
+        UserError, match=f"vault {manifest.vault}'s hedge is {manifest.hedge}, not the manifest's"
+    ):
         Deployment.load(project, chain)
     manifest_path(31337).unlink()
     with pytest.raises(UserError, match="no deployment for chain 31337"):
@@ -64,7 +79,11 @@ def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, operator,
     assert vault.is_keeper(bob) and not vault.is_keeper(operator) and manifest.guardian is None
     feed, perp = project.PriceFeed.at(manifest.price_feed), project.PerpMarket.at(manifest.perp_market)
     assert feed.hasRole(feed.FEEDER_ROLE(), bob) and perp.hasRole(perp.OPERATOR_ROLE(), bob)
-    assert stats.transactions == 11 + 2 + 2 + 1  # venue and vault, two role grants, set_fees + cap, offer
+    assert feed.hasRole(feed.FEEDER_ROLE(), bob)
+    asset_feed = project.PriceFeed.at(manifest.asset_feed)
+    assert asset_feed.hasRole(asset_feed.FEEDER_ROLE(), bob)
+    # venue (11), blueprint and vault; three role grants; set_fees + cap; the offer
+    assert stats.transactions == 13 + 3 + 2 + 1
 
 
 def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain, operator, alice, deployed):
@@ -75,17 +94,23 @@ def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain
         "roles": {"owner": alice.address},
         "venue": {"mode": "existing", "existing": manifest.addresses() | {}},
     }
-    data["venue"]["existing"].pop("vault")
+    for key in ("vault", "hedge", "hedge_blueprint"):
+        data["venue"]["existing"].pop(key)
     second, stats = deploy(project, chain, operator, parse_deploy_config(data), network="test")
     assert second.asset == manifest.asset and second.vault != manifest.vault
+    assert second.asset_feed == manifest.asset_feed and second.hedge != manifest.hedge
     assert not second.venue_deployed and second.feeder is None
     assert project.BasisVault.at(second.vault).owner() == alice.address and second.pending_owner is None
-    assert stats.transactions == 1
+    assert stats.transactions == 2  # the blueprint, the vault
+    print(f"\nvault only (existing venue): {stats.gas_used:,} gas")
+    verify(project, second)
 
 
 def test_deploy__existing_venue_is_checked_first(project, chain, operator, deployed):
     manifest, _ = deployed
-    existing = {k: v for k, v in manifest.addresses().items() if k != "vault"}
+    existing = {
+        k: v for k, v in manifest.addresses().items() if k not in ("vault", "hedge", "hedge_blueprint")
+    }
     swapped = {**existing, "base": existing["asset"], "asset": existing["base"]}
     config = parse_deploy_config(
         {"rules": manifest.rules, "venue": {"mode": "existing", "existing": swapped}}
@@ -97,7 +122,21 @@ def test_deploy__existing_venue_is_checked_first(project, chain, operator, deplo
     config = parse_deploy_config({"rules": manifest.rules, "venue": {"mode": "existing", "existing": empty}})
     with pytest.raises(UserError, match=r"venue\.existing\.spot_pool: no contract at 0x0+dEaD"):
         deploy(project, chain, operator, config, network="test")
-    assert operator.nonce == nonce
+    same = {**existing, "asset_feed": existing["price_feed"]}
+    config = parse_deploy_config({"rules": manifest.rules, "venue": {"mode": "existing", "existing": same}})
+    with pytest.raises(UserError, match=r"venue.existing.asset_feed is the price_feed"):
+        deploy(project, chain, operator, config, network="test")
+    feed = project.PriceFeed.at(existing["asset_feed"])
+    feed.set_price(88_000_000, sender=operator)  # a de-pegged asset: every deposit would be refused
+    config = parse_deploy_config(
+        {"rules": manifest.rules, "venue": {"mode": "existing", "existing": existing}}
+    )
+    with pytest.raises(
+        UserError, match=r"asset_feed answers 0.8800 USD, more than rules.max_depeg_bps \(100\)"
+    ):
+        deploy(project, chain, operator, config, network="test")
+    feed.set_price(10**8, sender=operator)
+    assert operator.nonce == nonce + 2  # the two feed pushes above, nothing else
 
 
 def test_deploy__refuses_without_gas_money(project, chain, accounts, local_config):
@@ -119,3 +158,4 @@ def test_deploy__failure_half_way_records_nothing(project, chain, operator, loca
     message = str(info.value)
     assert message.startswith("deploy failed at 'deploy the vault': node went away; no manifest was written")
     assert "now abandoned: asset 0x" in message and "perp_market 0x" in message
+    assert "asset_feed 0x" in message and "hedge_blueprint 0x" in message

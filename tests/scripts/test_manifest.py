@@ -20,9 +20,12 @@ def sample(chain_id: int = 31337, **overrides) -> Manifest:
         deployed_at=1_700_000_000,
         deployer=A,
         vault=B,
+        hedge=A,
+        hedge_blueprint=A,
         asset=B,
         base=B,
         price_feed=B,
+        asset_feed=A,
         perp_market=B,
         spot_pool=B,
         owner=A,
@@ -47,6 +50,9 @@ def test_manifest__round_trip_uses_the_env_folder(manifests):
     data = json.loads(path.read_text())
     for key in (
         "vault",
+        "hedge",
+        "asset_feed",
+        "hedge_blueprint",
         "asset",
         "base",
         "price_feed",
@@ -100,6 +106,20 @@ def test_manifest__file_for_another_chain_is_refused(manifests):
     manifest_path(8).write_text(json.dumps(sample(9).model_dump()))
     with pytest.raises(UserError, match="describes chain 9, not 8"):
         load_manifest(8)
+
+
+def test_manifest__a_v1_manifest_says_redeploy(manifests):
+    manifests.mkdir()
+    v1 = sample().model_dump()
+    for key in ("hedge", "asset_feed", "hedge_blueprint"):
+        del v1[key]
+    manifest_path(31337).write_text(json.dumps({**v1, "schema_version": 1}))
+    with pytest.raises(UserError) as info:
+        load_manifest(31337)
+    assert str(info.value) == (
+        f"{manifest_path(31337)} describes a vault v1 (one contract, no `hedge`), which these tools no "
+        "longer drive: deploy vault v2 with `ape run deploy --network <network> --account <alias> --force`"
+    )
 
 
 def test_manifest__addresses_must_be_checksummed():
