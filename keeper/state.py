@@ -49,20 +49,27 @@ class VaultState:
     block_timestamp: int  # the block the reads were made at
     asset_decimals: int  # asset.decimals()
     base_decimals: int  # base.decimals()
-    # -- vault (BasisVault)
-    rules: VaultRules  # the immutable getters (max_leverage_bps(), ...)
-    paused: bool  # paused(): deposits only; rebalance still works
-    shutdown: bool  # is_shutdown()
-    last_rebalance_time: int  # last_rebalance_time()
-    nav: int  # totalAssets(): asset wei, net of accrued fees
-    idle: int  # idle()
-    spot_base: int  # spot_base(): base wei
-    short_size: int  # short_size(): the vault's books, 1e18
-    # -- oracle (the vault's and the market's feed, latestRoundData())
+    # -- vault (BasisVault) and hedge (BasisHedge)
+    rules: VaultRules  # both contracts' immutable getters (max_leverage_bps(), ...)
+    paused: bool  # vault.paused(): deposits only; rebalance still works
+    shutdown: bool  # vault.is_shutdown()
+    last_rebalance_time: int  # hedge.last_rebalance_time()
+    nav: int  # vault.totalAssets(): asset wei, net of accrued fees
+    idle: int  # vault.idle()
+    spot_base: int  # hedge.spot_base(): base wei
+    short_size: int  # the venue's short of the hedge now (hedge.short_size() = max(-perp_size, 0)), 1e18
+    booked_short: int  # hedge.booked_short(): the short as of the hedge's last touch
+    budget_window_start: int  # hedge.budget_window_start()
+    budget_nav: int  # hedge.budget_nav()
+    budget_spent: int  # hedge.budget_spent()
+    # -- oracles (latestRoundData()): the base/USD feed (vault's, hedge's and market's) and
+    #    the asset's own USD feed (vault.asset_oracle())
     oracle_price_e8: int
     oracle_updated_at: int
-    # -- perp account (PerpMarket.position(vault))
-    perp_size: int  # signed; -short_size while the books agree
+    asset_price_e8: int
+    asset_updated_at: int
+    # -- perp account (PerpMarket.position(hedge))
+    perp_size: int  # signed; -short_size while the hedge is short
     perp_margin: int  # margin, funding not yet settled
     perp_accrued_funding: int  # + = owed to the vault
     perp_unrealized_pnl: int  # at the index
@@ -86,6 +93,7 @@ class VaultState:
                 self.idle,
                 self.spot_base,
                 self.short_size,
+                self.booked_short,
                 self.perp_margin,
                 self.pool_reserve_base,
                 self.pool_reserve_asset,
@@ -101,6 +109,7 @@ class VaultState:
             "idle",
             "spot_base",
             "short_size",
+            "booked_short",
             "perp_margin",
             "pool_reserve_base",
             "pool_reserve_asset",
@@ -183,10 +192,29 @@ class VaultState:
         return value(self.perp_size, self.oracle_price_e8, self.asset_unit, False) - self.perp_unrealized_pnl
 
     @property
-    def books_agree(self) -> bool:
-        """False when the market's position is not the vault's recorded short (a
-        liquidation, or a venue that is not the one the vault was built on)."""
-        return self.perp_size == -self.short_size
+    def liquidated(self) -> bool:
+        """The venue cut the short below what the hedge booked (a liquidation); the next
+        hedge call (or `sync()`) books it."""
+        return self.booked_short > self.short_size
+
+    @cached_property
+    def budget_left(self) -> int | None:
+        """Asset wei of NAV the keeper's rebalances may still lose in the current budget
+        window, or None when the window has expired (the next charged call opens a new one
+        with `keeper_loss_budget_bps` of the NAV then)."""
+        if self.block_timestamp >= self.budget_window_start + 86_400:  # KEEPER_BUDGET_WINDOW
+            return None
+        allowed = self.budget_nav * self.rules.keeper_loss_budget_bps // BPS
+        return max(allowed - self.budget_spent, 0)
+
+    @cached_property
+    def budget_allowance(self) -> int:
+        """The most one charged rebalance may lose now, asset wei: `budget_left`, or a
+        whole new window's budget at the gross NAV."""
+        left = self.budget_left
+        if left is None:
+            return self.gross_nav * self.rules.keeper_loss_budget_bps // BPS
+        return left
 
     @property
     def parked(self) -> bool:

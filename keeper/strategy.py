@@ -5,15 +5,20 @@ to one action.
 
 `state` is a `VaultState` (one batched chain read), `views` the venues' `FundingView`s
 (the reference venue's history included), `settings` a validated `Settings`. The result
-is a `Decision`: one `Rebalance`, `EmergencyDeleverage` or `Hold`, each with its reason,
+is a `Decision`: one `Rebalance`, `EmergencyDeleverage`, `Unwind` or `Hold`, each with its reason,
 plus the `Signals` it was based on (for logs and metrics). Nothing is remembered between
 calls: whether the vault is parked is read from chain (no short open), so a restarted
 keeper decides exactly as the one before it would have.
 
 In order of precedence (docs/keeper.md explains each and its default):
 
-1. Nothing to do or nothing possible: shut down, stale oracle (the vault would revert),
-   the market's position no longer the vault's books (alert), a perp account in debt.
+1. Shut down: unwind the hedge in steps (`Unwind(max_size)`, each sized so every fill
+   stays within the slippage rule with headroom) until it holds nothing; then hold.
+   Nothing possible: stale oracle (the hedge would revert), a perp account in debt.
+   A liquidated hedge (the venue cut the short; `state.liquidated`) is no reason to
+   hold: with the short gone the spot leg is unhedged, and the usual paths below restore
+   the hedge or park within the rules (a call that starts outside the rules is not
+   charged to the keeper's loss budget).
 2. Margin ratio near critical (below critical + `critical_buffer_bps`): act now, whatever
    it costs: back to the target leverage using idle first, never growing the short; if
    no rebalance passes the vault's rules, `emergency_deleverage` where its gate is open.
@@ -28,7 +33,9 @@ In order of precedence (docs/keeper.md explains each and its default):
    target when it leaves [`margin_ratio_low_bps`, `margin_ratio_high_bps`].
 
 Every `Rebalance` has been run on the exact vault model and passes the vault's rules with
-headroom (`keeper.planner`); none worth less than `max(gas, min_action_value)` is proposed,
+headroom (`keeper.planner`), the keeper's daily loss budget included (a move whose
+modelled loss exceeds `state.budget_left` is cut or refused unless it is risk-reducing);
+none worth less than `max(gas, min_action_value)` is proposed,
 and optional moves (entries, deployments, parking) wait for a basis within
 `max_basis_bps`.
 """
@@ -50,8 +57,9 @@ from keeper.model.vault import (
     Outcome,
     emergency_allowed,
     simulate_emergency_deleverage,
+    simulate_unwind,
 )
-from keeper.model.venue import BPS, PPM, PRICE_UNIT, ModelRevert
+from keeper.model.venue import BPS, PPM, PRICE_UNIT, SIZE_UNIT, ModelRevert
 from keeper.planner import (
     Guard,
     Infeasible,
@@ -188,6 +196,16 @@ class EmergencyDeleverage:
 
 
 @dataclass(frozen=True)
+class Unwind:
+    """Call the permissionless `hedge.unwind(max_size)` (the vault is shut down): closes up
+    to `max_size` of the short and sells up to as much spot (1e18 = one whole base unit)."""
+
+    max_size: int
+    reason: str
+    expected: Outcome
+
+
+@dataclass(frozen=True)
 class Hold:
     """Do nothing this tick. `alert`: something an operator should look at."""
 
@@ -195,7 +213,7 @@ class Hold:
     alert: bool = False
 
 
-Action = Rebalance | EmergencyDeleverage | Hold
+Action = Rebalance | EmergencyDeleverage | Unwind | Hold
 
 
 @dataclass(frozen=True)
@@ -327,19 +345,13 @@ def decide(state: VaultState, views: Sequence[FundingView], settings: Settings) 
     """One decision (see the module docstring for the order of precedence)."""
     ctx = _Context(state, views, settings)
     rules = state.rules
-    if state.shutdown:
-        return ctx.hold("vault is shut down: nothing to manage")
     if not state.oracle_fresh:
         return ctx.hold(
-            f"oracle answer is {state.oracle_age}s old (max {rules.max_oracle_age}s): the vault would revert",
+            f"oracle answer is {state.oracle_age}s old (max {rules.max_oracle_age}s): the hedge would revert",
             True,
         )
-    if not state.books_agree:
-        return ctx.hold(
-            f"perp position {state.perp_size} is not the vault's short {state.short_size}: "
-            "liquidated? needs an operator",
-            True,
-        )
+    if state.shutdown:
+        return _unwind(ctx)
     if state.perp_size != 0 and state.perp_margin + state.perp_accrued_funding < 0:
         return ctx.hold(
             "perp account owes more funding than its margin: only a top-up or liquidation clears it", True
@@ -361,6 +373,47 @@ def decide(state: VaultState, views: Sequence[FundingView], settings: Settings) 
     if state.parked:
         return _parked(ctx)
     return _hedged(ctx, ratio)
+
+
+def _unwind_size(state: VaultState) -> int:
+    """The whole hedge in one `unwind` size: its short, or its spot in 1e18 if larger."""
+    return max(state.short_size, -(-state.spot_base * SIZE_UNIT // state.base_unit))
+
+
+def _unwind(ctx: _Context) -> Decision:
+    """Shut down: the largest `unwind` step whose fills stay within the guard's slippage
+    (to 1/1024 of the whole hedge), or hold when the hedge holds nothing."""
+    state = ctx.state
+    if state.spot_base == 0 and state.perp_size == 0 and state.perp_margin == 0:
+        return ctx.hold("vault is shut down and the hedge is unwound: nothing to manage")
+    full = max(_unwind_size(state), 1)
+    fill_cap = ctx.guard.fill_slippage_bps
+
+    def attempt(size: int) -> Outcome | None:
+        try:
+            _, outcome = simulate_unwind(state, size)
+        except ModelRevert:
+            return None
+        return outcome if outcome.worst_fill_bps <= fill_cap else None
+
+    outcome = attempt(full)
+    size = full
+    if outcome is None:
+        lo, hi, best = 0, 1_024, None
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            got = attempt(full * mid // 1_024)
+            if got is None:
+                hi = mid
+            else:
+                lo, best = mid, got
+        if best is None or lo == 0:
+            return ctx.hold("vault is shut down but no unwind step fits the slippage rule", True)
+        outcome, size = best, full * lo // 1_024
+    why = "vault is shut down: unwinding the hedge"
+    if size < full:
+        why += f" in steps ({size / full:.0%} of it this step: the whole does not fit the slippage rule)"
+    return Decision(Unwind(size, why, outcome), ctx.signals)
 
 
 def _critical(ctx: _Context, ratio: int) -> Decision:
@@ -485,6 +538,15 @@ def _parked(ctx: _Context) -> Decision:
     state, settings = ctx.state, ctx.settings
     leftover = state.spot_value + state.settled_margin
     if ctx.expected is None:
+        if state.delta_bps > settings.delta_band_bps:
+            # no short but spot held (the venue liquidated the short): not a hedge, sell it
+            cleared = _park(
+                ctx,
+                f"no short but |delta| {state.delta_bps} bps of NAV unhedged"
+                f"{' (liquidated)' if state.liquidated else ''}; expected funding unknown",
+            )
+            assert isinstance(cleared, Decision)
+            return cleared
         return ctx.hold(f"parked; expected funding unknown ({ctx.funding.note})")
     if ctx.expected < settings.reentry_rate_per_hour:
         if leftover >= ctx.min_value:

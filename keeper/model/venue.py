@@ -132,6 +132,12 @@ class PerpModel:
     last_funding_time: int = 0
     pool_liquidity: int = 0
     accounts: dict[str, Account] = field(default_factory=dict)
+    # `withdraw_margin`'s floor (transient storage): per account, (equity + 1, notional)
+    # before its first reduction in the current transaction. `in_tx` is set by a caller
+    # that runs several market calls as one transaction (`keeper.model.vault`); otherwise
+    # every call is its own transaction.
+    floors: dict[str, tuple[int, int]] = field(default_factory=dict)
+    in_tx: bool = False
 
     def __post_init__(self) -> None:
         if self.last_funding_time == 0:
@@ -277,8 +283,17 @@ class PerpModel:
         if amount > a.margin:
             raise ModelRevert("perp: amount above margin")
         a.margin -= amount
-        if a.size != 0 and self.equity(who) < self.margin_requirement(a.size, self.initial_margin_bps):
-            raise ModelRevert("perp: below initial margin")
+        if a.size != 0:
+            equity = self.equity(who)
+            if equity < self.margin_requirement(a.size, self.initial_margin_bps):
+                # below initial margin only if the ratio stays >= the one before this
+                # transaction's first reduction (equity / notional >= floor_e / floor_n)
+                floor = self.floors.get(who) if self.in_tx else None
+                floor_e, floor_n = (floor[0] - 1, floor[1]) if floor else (-1, 0)
+                if floor_e < 0 or equity <= 0 or equity * floor_n < floor_e * self.notional(a.size):
+                    raise ModelRevert("perp: below initial margin")
+        if not self.in_tx:
+            self.floors.pop(who, None)
 
     def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
         """Returns (fill_price_e8, fee, realized_pnl)."""
@@ -287,6 +302,8 @@ class PerpModel:
         self._fresh_price()
         self.accrue()
         self._settle_funding(who)
+        if not self.in_tx:
+            self.floors.pop(who, None)
         fill = self.fill_price(size_delta)
         a = self.account(who)
         old_size = a.size
@@ -296,6 +313,9 @@ class PerpModel:
         open_delta = size_delta - close_delta
         realized = closed_cost = notional = 0
         if close_delta:
+            floor = self.floors.get(who)
+            if floor is None or floor[1] == 0:
+                self.floors[who] = (max(self.equity(who), -1) + 1, self.notional(old_size))
             close_value = value(close_delta, fill, self.asset_unit, True)
             closed_cost = a.cost
             if close_delta != -old_size:

@@ -42,7 +42,7 @@ def _venue(draw) -> World:
         depth=draw(st.sampled_from([500_000_000, 5_000_000_000])) * USDC,
         taker_fee_ppm=draw(st.sampled_from([0, 450, 1_000])),
     )
-    world.deposit(draw(st.integers(10_000, 3_000_000)) * USDC)
+    world.fund(draw(st.integers(10_000, 3_000_000)) * USDC)
     return world
 
 
@@ -76,10 +76,10 @@ def worlds(draw, *, leverage=None, move=None, arbed=None, fresh=False):
     arb = draw(st.sampled_from([True, True, True, True, False])) if arbed is None else arbed
     if arb:
         world.arb_pool(world.price * (BPS + draw(st.integers(-40, 40))) // BPS)
+    world.fund(draw(st.integers(0, 1_000_000)) * USDC * draw(st.integers(0, 1)))
     world.warp(
         draw(st.integers(0, 1_800) if fresh else st.one_of(st.integers(0, 1_800), st.integers(0, 4 * 3_600)))
     )
-    world.deposit(draw(st.integers(0, 1_000_000)) * USDC * draw(st.integers(0, 1)))
     if draw(st.integers(0, 9)) == 0:
         world.spot_base = world.spot_base * draw(st.integers(9_500, 10_500)) // BPS
     return world

@@ -1,7 +1,8 @@
-"""The strategy's vault model (`keeper.model.vault`, rebuilt from a `VaultState`) against
-the tests' transcription of the contract (`tests.keeper.world`, which keeps the market's
-real funding index, position cost and the vault's last equity snapshot): the same
-targets must give the same revert reason, or the same books to the wei."""
+"""The model rebuilt from a `VaultState` (what the strategy plans on) against the same
+model run as a world (`tests.keeper.world`, which keeps the market's real funding index,
+position cost and the hedge's books): the same targets must give the same revert reason,
+or the same books to the wei. Then the model's own paths: liquidation and its booking,
+restore, unwind steps, the keeper's loss budget, exit slices in the MM-IM window, fees."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from keeper.model.vault import (
 )
 from keeper.model.venue import BPS, ModelRevert
 from tests.keeper.generators import PROPERTY, near_critical, worlds
-from tests.keeper.world import World
+from tests.keeper.world import HEDGE, World
 
 
 def _world_result(world: World, call) -> tuple[str | None, World]:
@@ -80,7 +81,7 @@ def test_model_emergency_deleverage__matches_the_contract_transcription(world):
     expected_reason, after = _world_result(world, World.emergency_deleverage)
     reason, outcome = _model_result(lambda: simulate_emergency_deleverage(state))
     assert reason == expected_reason
-    assert emergency_allowed(state) == (expected_reason != "vault: deleverage not allowed")
+    assert emergency_allowed(state) == (expected_reason != "hedge: deleverage not allowed")
     if reason is None:
         _same_books(outcome, after)
 
@@ -89,10 +90,10 @@ def test_model_emergency_deleverage__matches_the_contract_transcription(world):
 @given(world=worlds())
 def test_state__position_cost_recovered_exactly_from_the_view(world):
     state = world.state()
-    assert state.perp_cost == world.perp.account("vault").cost
+    assert state.perp_cost == world.perp.account(HEDGE).cost
     assert state.settled_margin == max(state.perp_margin + state.perp_accrued_funding, 0)
-    assert state.gross_nav == state.nav  # the world charges no fees
-    assert state.books_agree
+    assert state.gross_nav == state.nav  # no fee recipient: nothing accrues
+    assert not state.liquidated
 
 
 def test_state__pool_signals():

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from keeper.model.venue import BPS, PRICE_UNIT
-from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
+from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, Unwind, decide
 from keeper.venue import VaultRules
 from tests.keeper.world import World, apply, flat_view
 
@@ -22,14 +22,14 @@ DEFAULT = Settings()
 
 def hedged(leverage: float = 2.0, deposit: int = 300_000, **venue) -> World:
     world = World.new(**venue)
-    world.deposit(deposit * USDC)
+    world.fund(deposit * USDC)
     world.open_hedge(leverage)
     return world
 
 
 def parked(deposit: int = 300_000, **venue) -> World:
     world = World.new(**venue)
-    world.deposit(deposit * USDC)
+    world.fund(deposit * USDC)
     return world
 
 
@@ -150,7 +150,7 @@ def test_decide__hedged_funding_negative_below_the_park_hurdle__bands_still_fixe
 
 def test_decide__hedged_with_new_deposits__deploys_them():
     world = hedged()
-    world.deposit(100_000 * USDC)
+    world.fund(100_000 * USDC)
     short_before = world.short_size
     action = rebalance(run(world), Intent.DEPLOY)
     assert action.target_short > short_before
@@ -159,7 +159,7 @@ def test_decide__hedged_with_new_deposits__deploys_them():
 
 def test_decide__new_deposits_while_funding_is_mediocre__stay_idle():
     world = hedged()
-    world.deposit(100_000 * USDC)
+    world.fund(100_000 * USDC)
     held(run(world, MEH), "hedged and in band")
 
 
@@ -220,7 +220,7 @@ def test_decide__margin_near_critical__acts_even_into_a_dislocated_pool_and_bad_
 
 def test_decide__margin_near_critical__uses_idle_first_and_never_overshoots_the_band():
     world = moved(hedged(), 35)
-    world.deposit(200_000 * USDC)  # idle enough to restore the margin without selling
+    world.fund(200_000 * USDC)  # idle enough to restore the margin without selling
     short = world.short_size
     action = rebalance(run(world, MEH), Intent.CRITICAL)
     assert action.target_short == short  # a top-up from idle: nothing sold
@@ -269,10 +269,43 @@ def test_decide__action_worth_less_than_its_gas__skipped():
 # ------------------------------------------------------------------ refusing to act
 
 
-def test_decide__shut_down__holds():
+def test_decide__shut_down__unwinds_in_steps_until_flat_then_holds():
     world = hedged()
-    world.shutdown = True
-    held(run(world, BAD), "shut down")
+    world.is_shutdown = True
+    steps = 0
+    while True:
+        decision = run(world, GOOD)
+        if isinstance(decision.action, Hold):
+            break
+        assert isinstance(decision.action, Unwind), decision.reason
+        steps += 1
+        assert steps < 50
+    held(decision, "shut down", "unwound")
+    assert not world.active() and world.idle > 0
+    assert steps == 1  # a 300k vault unwinds in one step within the slippage rule
+
+
+def test_decide__shut_down_at_the_cap__unwind_steps_each_within_the_slippage_rule():
+    world = World.new(pool_asset=400_000_000 * USDC)
+    for _ in range(10):  # built up at the deposit cap ceiling, 1M at a time
+        world.fund(1_000_000 * USDC)
+        world.open_hedge(2.0)
+        world.warp(86_400)  # a new keeper budget window for the next
+        world.push_price(world.price)
+        world.arb_pool()
+    assert world.nav() >= 9_900_000 * USDC
+    world.is_shutdown = True
+    sizes = []
+    for _ in range(40):
+        decision = run(world, GOOD)
+        if isinstance(decision.action, Hold):
+            break
+        assert isinstance(decision.action, Unwind), decision.reason
+        assert decision.action.expected.worst_fill_bps <= DEFAULT.max_slippage_bps
+        sizes.append(decision.action.max_size)
+        world.warp(60)
+        world.arb_pool()  # arbitrageurs level the pool between steps
+    assert len(sizes) > 1 and not world.active()
 
 
 def test_decide__stale_oracle__holds_and_alerts():
@@ -281,10 +314,26 @@ def test_decide__stale_oracle__holds_and_alerts():
     held(run(world, BAD), "oracle answer", alert=True)
 
 
-def test_decide__perp_position_not_the_vaults_books__holds_and_alerts():
+def test_decide__liquidated__restores_the_hedge_within_the_rules_not_charged_to_the_budget():
     world = moved(hedged(), 49)
-    world.perp.liquidate("vault")  # the market closed the short; the vault's books still say short
-    held(run(world, MEH), "liquidated?", alert=True)
+    world.liquidate()  # the venue closed the short; the hedge has not booked it yet
+    state = world.state()
+    assert state.liquidated and state.short_size == 0 and state.spot_base > 0
+    spent = world.budget_spent  # the opening rebalance's cost
+    decision = run(world, GOOD)
+    action = rebalance(decision, Intent.ENTER)
+    assert action.expected.risk_reducing
+    assert world.booked_short == world.short_size > 0  # booked, then re-hedged
+    assert world.budget_spent == spent
+    assert world.liquidations and world.liquidations[0][1] == 0
+
+
+def test_decide__liquidated_and_funding_unknown__parks_the_unhedged_spot():
+    world = moved(hedged(), 49)
+    world.liquidate()
+    decision = run(world, GOOD, views=[flat_view(world.now, GOOD, hours=6)])
+    rebalance(decision, Intent.PARK)
+    assert world.spot_base < world.state().base_unit // 100 or world.state().delta_bps <= 200
 
 
 def test_decide__funding_history_too_short__no_funding_driven_moves():

@@ -31,7 +31,7 @@ def market_step(world: World, seconds: int, move_bps: int) -> None:
 
 def entered_world(deposit: int = 1_000_000) -> World:
     world = World.new()
-    world.deposit(deposit * USDC)
+    world.fund(deposit * USDC)
     world.set_funding_rate(5_555_555_555)  # 0.002 %/h
     assert keeper_tick(world, "0.00002") is Intent.ENTER
     return world
@@ -42,7 +42,7 @@ def test_episode__30pct_rally_within_an_hour__no_liquidation_and_back_in_band():
     for _ in range(12):  # +30 % in twelve 5-minute steps (2.22 % each)
         market_step(world, 300, 222)
         keeper_tick(world, "0.00002")
-        assert not world.perp.is_liquidatable("vault")
+        assert not world.liquidatable()
     assert world.price >= 3_000 * PRICE_UNIT * 13 // 10
     ratio = world.state().margin_ratio_bps
     assert DEFAULT.margin_ratio_low_bps <= ratio <= DEFAULT.margin_ratio_high_bps
@@ -83,7 +83,7 @@ def test_episode__random_walk__every_action_accepted_and_never_liquidatable(move
     for i, move in enumerate(moves):
         market_step(world, 900, move)
         keeper_tick(world, rates[i * len(rates) // len(moves)])
-        assert not world.perp.is_liquidatable("vault")
+        assert not world.liquidatable()
         state = world.state()
         if state.short_size:
             assert state.margin_ratio_bps > state.rules.critical_margin_ratio_bps

@@ -102,7 +102,7 @@ def test_critical_margin_always_produces_an_action(data):
     assume(
         ratio is not None and 0 < ratio < state.rules.critical_margin_ratio_bps + config.critical_buffer_bps
     )
-    assume(abs(state.pool_dislocation_bps) <= 20 and state.books_agree)
+    assume(abs(state.pool_dislocation_bps) <= 20 and not state.liquidated)
     decision = decide(state, [flat_view(world.now, "0.00001")], config)
     assert isinstance(decision.action, Rebalance | EmergencyDeleverage), decision.reason
     assert accepted(world, decision.action)

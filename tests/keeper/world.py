@@ -1,6 +1,9 @@
-"""The strategy tests' world: `keeper.model.world.World` (the reference venue plus a
-BasisVault transcribed call by call, sharing nothing with the strategy's own vault model),
-and helpers to feed it funding views and proposals.
+"""The strategy tests' world: the one vault + hedge model (`keeper.model.vault.BasisModel`)
+on the reference venue models, and helpers to feed it funding views and proposals.
+
+The strategy rebuilds the same model from a `VaultState` (`BasisModel.from_state`); the
+world keeps the market's real funding index, position cost and the hedge's books, so a
+proposal the strategy got wrong is refused here with the contract's revert reason.
 """
 
 from __future__ import annotations
@@ -8,11 +11,27 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from keeper.model.world import EMERGENCY_BUFFER_BPS, VAULT, World, require
+from keeper.model.vault import EMERGENCY_BUFFER_BPS, HEDGE, BasisModel, require
 from keeper.sources.base import FundingInfo, FundingPoint, FundingView
-from keeper.strategy import Action, EmergencyDeleverage, Rebalance
+from keeper.strategy import Action, EmergencyDeleverage, Rebalance, Unwind
 
-__all__ = ["EMERGENCY_BUFFER_BPS", "VAULT", "World", "apply", "flat_view", "require"]
+__all__ = ["EMERGENCY_BUFFER_BPS", "HEDGE", "LP", "World", "apply", "flat_view", "require"]
+
+LP = "lp"  # the depositor the tests fund the vault with
+
+
+class World(BasisModel):
+    """The model; its feeder keeps the asset's USD feed fresh at 1.00 with every push."""
+
+    def push_price(self, price_e8: int) -> None:
+        super().push_price(price_e8)
+        self.push_asset_price()
+
+    def fund(self, assets: int) -> None:
+        """A depositor brings `assets` (nothing for 0)."""
+        if assets:
+            self.push_asset_price()
+            self.deposit(assets, LP)
 
 
 # ---------------------------------------------------------------------- funding views
@@ -28,8 +47,10 @@ def flat_view(now: int, rate: str | Decimal, venue: str = "onchain", hours: int 
 
 
 def apply(world: World, action: Action) -> None:
-    """Execute a proposal on the world (raises ModelRevert if the vault refuses it)."""
+    """Execute a proposal on the world (raises ModelRevert if the contracts refuse it)."""
     if isinstance(action, Rebalance):
         world.rebalance(action.target_short, action.target_margin, action.max_slippage_bps)
     elif isinstance(action, EmergencyDeleverage):
         world.emergency_deleverage()
+    elif isinstance(action, Unwind):
+        world.unwind(action.max_size)
