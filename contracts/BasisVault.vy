@@ -1,4 +1,5 @@
 # pragma version 0.4.3
+# pragma optimize codesize
 """
 @title BasisVault
 @custom:contract-name BasisVault
@@ -901,13 +902,9 @@ def _deposits_open() -> bool:
 @view
 def _exits_open() -> bool:
     price: uint256 = 0
-    updated_at: uint256 = 0
-    ok: bool = False
-    price, updated_at, ok = self._read_feed(oracle.address)
-    if not ok or block.timestamp > updated_at + max_oracle_age:
-        return False
-    price, updated_at, ok = self._read_feed(asset_oracle.address)
-    return ok and block.timestamp <= updated_at + max_asset_oracle_age and self._pegged(price)
+    reason: String[40] = ""
+    price, reason = self._feed_check()
+    return reason == empty(String[40])
 
 
 @internal
@@ -994,18 +991,35 @@ def _pegged(asset_price: uint256) -> bool:
 
 
 @internal
-def _fresh_price() -> uint256:
-    # The base/USD answer, fresh; the asset's own feed fresh and within the de-peg bound.
+@view
+def _feed_check() -> (uint256, String[40]):
+    # The base/USD answer and why entries and exits are closed now ("" when open): the
+    # asset's own feed stale or off its peg, or the base feed stale or invalid.
     price: uint256 = 0
     updated_at: uint256 = 0
     ok: bool = False
     price, updated_at, ok = self._read_feed(asset_oracle.address)
-    assert ok, "vault: asset oracle answer invalid"
-    assert block.timestamp <= updated_at + max_asset_oracle_age, "vault: stale asset oracle"
-    assert self._pegged(price), "vault: asset de-pegged"
+    if not ok:
+        return (0, "vault: asset oracle answer invalid")
+    if block.timestamp > updated_at + max_asset_oracle_age:
+        return (0, "vault: stale asset oracle")
+    if not self._pegged(price):
+        return (0, "vault: asset de-pegged")
     price, updated_at, ok = self._read_feed(oracle.address)
-    assert ok, "vault: oracle answer invalid"
-    assert block.timestamp <= updated_at + max_oracle_age, "vault: stale oracle"
+    if not ok:
+        return (0, "vault: oracle answer invalid")
+    if block.timestamp > updated_at + max_oracle_age:
+        return (0, "vault: stale oracle")
+    return (price, "")
+
+
+@internal
+def _fresh_price() -> uint256:
+    # The base/USD answer, fresh; the asset's own feed fresh and within the de-peg bound.
+    price: uint256 = 0
+    reason: String[40] = ""
+    price, reason = self._feed_check()
+    assert reason == empty(String[40]), reason
     cash: uint256 = self._cash
     if price != cash >> 192:
         assert price < 2**64, "vault: oracle answer too large"
