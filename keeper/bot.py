@@ -1,6 +1,7 @@
 """The keeper's tick and its long-running loop.
 
-One tick: read the vault, the venue and the keeper's nonces at one block (two requests),
+One tick: read the vault, its hedge, the venue and the keeper's nonces at one block (two
+requests),
 build the funding views (the reference market's from chain, other venues over HTTP),
 ask the strategy, and send what it decides (unless dry-running). A tick never trusts
 memory for what was done: a transaction still in flight makes the tick wait, and the
@@ -22,14 +23,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from keeper.chain import Addresses, ChainReadError, Snapshot, StaticInfo, read_snapshot
-from keeper.executor import ActionRejected, Executor, Sent, TxFailed, emergency_calldata, rebalance_calldata
+from keeper.executor import (
+    ActionRejected,
+    Executor,
+    Sent,
+    TxFailed,
+    emergency_calldata,
+    rebalance_calldata,
+    unwind_calldata,
+)
 from keeper.metrics import Metrics
-from keeper.model.accounting import DECIMALS_OFFSET
+from keeper.model.vault import DECIMALS_OFFSET
 from keeper.reference import ReferenceHistory
 from keeper.rpc import Rpc, RpcError, RpcUnavailable
 from keeper.sources.base import FundingView, Limits, SourceError
 from keeper.state import VaultState
-from keeper.strategy import Decision, EmergencyDeleverage, Hold, Rebalance, Settings, decide
+from keeper.strategy import Decision, EmergencyDeleverage, Hold, Rebalance, Settings, Unwind, decide
 from keeper.venue import VaultRules
 
 log = logging.getLogger("keeper")
@@ -54,8 +63,14 @@ def vault_state(static: StaticInfo, snap: Snapshot) -> VaultState:
         idle=snap.idle,
         spot_base=snap.spot_base,
         short_size=snap.short_size,
+        booked_short=snap.booked_short,
+        budget_window_start=snap.budget_window_start,
+        budget_nav=snap.budget_nav,
+        budget_spent=snap.budget_spent,
         oracle_price_e8=snap.oracle_answer,
         oracle_updated_at=snap.oracle_updated_at,
+        asset_price_e8=snap.asset_answer,
+        asset_updated_at=snap.asset_updated_at,
         perp_size=pos["size"],
         perp_margin=pos["margin"],
         perp_accrued_funding=pos["accrued_funding"],
@@ -72,6 +87,13 @@ def vault_state(static: StaticInfo, snap: Snapshot) -> VaultState:
         pool_reserve_asset=snap.reserve_asset,
         pool_fee_bps=static.spot_fee_bps,
     )
+
+
+def action_kind(action: Rebalance | EmergencyDeleverage | Unwind) -> str:
+    """The metric label (and the replay's record) of a transaction the keeper sends."""
+    if isinstance(action, Rebalance):
+        return str(action.intent)
+    return "unwind" if isinstance(action, Unwind) else "emergency_deleverage"
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,8 @@ class Keeper:
         self.clock = clock
         self.failures = 0
         self.circuit_open_since: float | None = None
+        # the (booked, venue) shorts of the liquidation last alerted on: one alert each
+        self.liquidation_seen: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ one tick
 
@@ -151,6 +175,7 @@ class Keeper:
 
     def _decide(self, snap: Snapshot) -> Decision:
         state = vault_state(self.static, snap)
+        self._check_liquidation(state)
         if snap.funding_rate != self.reference.rate_at(snap.block_timestamp):
             self.reference.sync(self.rpc, self.addresses.perp_market, snap.block_number)
             # what the funding window can see, and a day more: memory stays bounded
@@ -178,6 +203,28 @@ class Keeper:
         self._observe(state, decision, views, snap.total_supply)
         return decision
 
+    def _check_liquidation(self, state: VaultState) -> None:
+        """The first tick that sees the venue's short below the hedge's books (a
+        liquidation nobody has booked yet) alerts; the strategy then restores the hedge,
+        whose first call books it (`LiquidationBooked`)."""
+        if not state.liquidated:
+            self.liquidation_seen = None
+            return
+        seen = (state.booked_short, state.short_size)
+        if seen == self.liquidation_seen:
+            return
+        self.liquidation_seen = seen
+        self.metrics.liquidations.inc()
+        self.metrics.alerts.inc()
+        log.warning(
+            "ALERT: hedge liquidated: the venue's short is %d, the hedge booked %d "
+            "(perp equity %d, margin ratio %s bps); restoring the hedge within the rules",
+            state.short_size,
+            state.booked_short,
+            state.perp_equity,
+            state.margin_ratio_bps,
+        )
+
     def _execute(self, decision: Decision, snap: Snapshot) -> Sent | None:
         action = decision.action
         if isinstance(action, Hold):
@@ -191,6 +238,8 @@ class Keeper:
             data = rebalance_calldata(
                 action.target_short, action.target_margin, action.max_slippage_bps, deadline
             )
+        elif isinstance(action, Unwind):
+            label, data = "unwind", unwind_calldata(action.max_size)
         else:
             assert isinstance(action, EmergencyDeleverage)
             label, data = "emergency_deleverage", emergency_calldata()
@@ -199,8 +248,7 @@ class Keeper:
             return None
         log.info("%s: %s", label, action.reason)
         sent = self.executor.send(label, data)
-        kind = str(action.intent) if isinstance(action, Rebalance) else "emergency_deleverage"
-        self.metrics.actions.labels(kind).inc()
+        self.metrics.actions.labels(action_kind(action)).inc()
         log.info("%s mined in block %d, gas %d", label, sent.block_number, sent.gas_used)
         return sent
 

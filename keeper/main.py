@@ -7,6 +7,7 @@ stderr), 2 = `once` found nothing to do, 3 = `once` failed (node, venue or trans
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -20,10 +21,10 @@ from eth_account.signers.local import LocalAccount
 from pydantic import ValidationError
 
 from keeper.bot import Keeper, TickReport, vault_state
-from keeper.chain import Addresses, ChainReadError, read_snapshot, read_static
+from keeper.chain import Addresses, ChainReadError, read_links, read_snapshot, read_static
 from keeper.errors import UserError
 from keeper.executor import Executor
-from keeper.manifest import load_manifest
+from keeper.manifest import Manifest, load_manifest
 from keeper.metrics import Metrics
 from keeper.reference import ReferenceHistory
 from keeper.rpc import Rpc, RpcError, RpcUnavailable
@@ -98,7 +99,7 @@ class Stack:
         keeper_address = (
             self.account.address if self.account else (self.manifest.keeper or self.manifest.deployer)
         )
-        self.addresses = Addresses(keeper=keeper_address, **self.manifest.addresses())
+        self.addresses = addresses_of(self.rpc, self.manifest, keeper_address)
         self.static = read_static(self.rpc, self.addresses)
         if self.account is not None and not self.static.is_keeper:
             raise UserError(f"account {self.account.address} is not a keeper of vault {self.manifest.vault}")
@@ -114,7 +115,7 @@ class Stack:
                 self.rpc,
                 self.account,
                 self.chain_id,
-                self.addresses.vault,
+                self.addresses.hedge,  # every keeper call goes to the hedge
                 receipt_timeout=s.receipt_timeout_seconds,
                 poll_interval=s.receipt_poll_seconds,
             )
@@ -134,6 +135,20 @@ class Stack:
             max_failures=s.max_failures,
             cooldown=s.cooldown_seconds,
         )
+
+
+def addresses_of(rpc: Rpc, manifest: Manifest, keeper: str) -> Addresses:
+    """The manifest's addresses plus the vault's hedge and asset feed. A manifest written
+    before v2 may lack them: then they are read from the vault (`hedge()`,
+    `asset_oracle()`, immutable); where the manifest names them they must match it."""
+    named = manifest.addresses()
+    links = read_links(rpc, named["vault"])
+    for key, address in links.items():
+        given = named.get(key) or getattr(manifest, key, None)
+        if given and str(given).lower() != address.lower():
+            raise UserError(f"manifest {key} {given} is not vault {named['vault']}'s {key} {address}")
+    fields = {f.name for f in dataclasses.fields(Addresses)} - {"keeper"}
+    return Addresses(keeper=keeper, **{k: v for k, v in {**named, **links}.items() if k in fields})
 
 
 def _venue_fetchers(s: KeeperSettings) -> list[Any]:
@@ -254,7 +269,11 @@ def status(as_json: bool, **options: Any) -> None:
         "nav": state.nav,
         "idle": state.idle,
         "spot_base": state.spot_base,
+        "hedge": stack.addresses.hedge,
         "short_size": state.short_size,
+        "booked_short": state.booked_short,
+        "liquidated": state.liquidated,
+        "asset_price_e8": state.asset_price_e8,
         "margin_ratio_bps": sig.margin_ratio_bps,
         "delta_bps": sig.delta_bps,
         "pool_dislocation_bps": sig.pool_dislocation_bps,

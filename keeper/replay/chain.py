@@ -38,15 +38,17 @@ from eth_utils.abi import event_signature_to_log_topic
 from eth_utils.address import to_checksum_address
 
 from keeper.bot import Keeper
-from keeper.chain import Addresses, Call, run_calls
+from keeper.chain import POSITION_TYPES, ROUND_TYPES, Addresses, Call, run_calls
 from keeper.errors import UserError
 from keeper.executor import calldata, revert_reason
 from keeper.history import SeriesReport
-from keeper.model.accounting import DECIMALS_OFFSET
+from keeper.model.vault import DECIMALS_OFFSET
 from keeper.model.venue import PRICE_UNIT, SIZE_UNIT, SpotPoolModel, mul_div
 from keeper.replay.driver import (
+    PROBE_ASSETS,
     Costs,
     Fill,
+    Liquidation,
     MarketStep,
     Observation,
     Probe,
@@ -60,7 +62,7 @@ from keeper.replay.driver import (
     replay,
 )
 from keeper.rpc import Rpc, RpcError
-from keeper.strategy import EmergencyDeleverage, Hold, Rebalance
+from keeper.strategy import EmergencyDeleverage, Hold, Rebalance, Unwind
 from keeper.venue import arb_trade
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +163,7 @@ def _deploy_config(config: ReplayConfig, price_e8: int, keeper_address: str) -> 
     # the arbitrageur needs more than the default faucet cap per call on a crash
     params["asset_mint_cap"] = max(v.asset_mint_cap, 10**12)
     params["base_mint_cap"] = max(v.base_mint_cap, 10**8)
-    rules = dict(zip(config.rules.__dataclass_fields__, config.rules.as_tuple(), strict=True))
+    rules = {f: getattr(config.rules, f) for f in config.rules.__dataclass_fields__}
     return base.model_copy(
         update={
             "vault": base.vault.model_copy(
@@ -209,7 +211,8 @@ class ChainBackend:
         self.costs = Costs()
         self.trades: list[Trade] = []
         self.reverts: list[str] = []
-        self.liquidations = 0
+        self.liquidations: list[Liquidation] = []
+        self.asset_feed_pushes = 0
         self.settled = 0  # funding the vault's position settled, from FundingSettled logs
         self.pending: list[str] = []  # our own transactions whose receipts are unchecked
         self.now = 0
@@ -245,35 +248,40 @@ class ChainBackend:
         return mul_div(amount, price * self.asset_unit, self.base_unit * PRICE_UNIT, False)
 
     def _read(self) -> dict[str, Any]:
-        """The vault and the market once what we sent is mined (one or two round trips)."""
+        """The vault, its hedge and the market once what we sent is mined (one or two
+        round trips)."""
         a = self.a
         calls = [
             Call("totalAssets", a.vault, "totalAssets()"),
             Call("totalSupply", a.vault, "totalSupply()"),
             Call("idle", a.vault, "idle()"),
-            Call("spot_base", a.vault, "spot_base()"),
-            Call("short_size", a.vault, "short_size()"),
-            Call("position", a.perp_market, "position(address)", (a.vault,), _POSITION_TYPES),
-            Call("latestRoundData", a.price_feed, "latestRoundData()", returns=_ROUND_TYPES),
+            Call("is_shutdown", a.vault, "is_shutdown()", returns=("bool",)),
+            Call("spot_base", a.hedge, "spot_base()"),
+            Call("booked_short", a.hedge, "booked_short()"),
+            Call("position", a.perp_market, "position(address)", (a.hedge,), POSITION_TYPES),
+            Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
             Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
-            Call("is_liquidatable", a.perp_market, "is_liquidatable(address)", (a.vault,), ("bool",)),
+            Call("is_liquidatable", a.perp_market, "is_liquidatable(address)", (a.hedge,), ("bool",)),
         ]
         # Anvil answers a batch's requests concurrently: a read batched with a receipt can
         # still see the state before that transaction. So first the receipts, then the reads.
         self._settle()
         values = run_calls(self.rpc, calls, "latest")
-        n = len(calls)
-        total_assets, supply, idle, spot_base, short, pos, round_data, reserves, liquidatable = values[:n]
+        total_assets, supply, idle, shutdown, spot_base, booked, pos, round_data, reserves, liquidatable = (
+            values
+        )
         price = round_data[1]
         size, _, margin, upnl, accrued, equity, _, ratio = pos
         spot_value = self._base_value(spot_base, price)
-        perp_equity = equity if (short or size or margin) else 0
+        perp_equity = equity if (booked or size or margin) else 0
         return {
             "net_nav": total_assets,
             "nav": max(idle + spot_value + perp_equity, 0),
             "supply": supply,
+            "shutdown": shutdown,
             "spot_base": spot_base,
-            "short": short,
+            "short": max(-size, 0),  # the venue's: `BasisHedge.short_size()`
+            "booked_short": booked,
             "price": price,
             "updated_at": round_data[3],
             "reserves": reserves,
@@ -288,8 +296,8 @@ class ChainBackend:
         return self.settled + int(r["accrued"])
 
     def _book_logs(self, logs: Sequence[dict[str, Any]]) -> tuple[tuple[Swap, ...], tuple[Fill, ...]]:
-        """The vault's swaps and fills in a receipt's logs; settled funding is added up."""
-        vault_topic = _topic_address(self.a.vault)
+        """The hedge's swaps and fills in a receipt's logs; settled funding is added up."""
+        vault_topic = _topic_address(self.a.hedge)
         swaps, fills = [], []
         for log in logs:
             topics, data = log["topics"], bytes.fromhex(log["data"][2:])
@@ -329,6 +337,10 @@ class ChainBackend:
                 self._send(self.feeder, a.perp_market, calldata("accrue_funding()"))
             self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
             sent = True
+        if step.push_asset:
+            self._send(self.feeder, a.asset_feed, calldata("set_price(int256)", step.asset_price_e8))
+            self.asset_feed_pushes += 1
+            sent = True
         if not sent:
             rpc.call("evm_mine")
         moved = self._read()
@@ -338,13 +350,14 @@ class ChainBackend:
             moved["upnl"] - before["upnl"],
         )
         if moved["liquidatable"]:
-            tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.vault))
+            tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.hedge))
             (receipt,) = self._receipts([tx])
             self.pending.clear()
             self._book_logs(receipt["logs"])
-            self.liquidations += 1
             after = self._read()
-            self.costs.liquidation_loss += moved["nav"] - after["nav"]
+            loss = moved["nav"] - after["nav"]
+            self.liquidations.append(Liquidation(step.time, moved["short"] - after["short"], loss))
+            self.costs.liquidation_loss += loss
             moved = after
         base, asset = moved["reserves"]
         pool = SpotPoolModel(base, asset, self.pool_fee_bps)
@@ -387,8 +400,14 @@ class ChainBackend:
         action = decision.action
         if isinstance(action, Hold) or report.sent is None:
             return Ticked("hold", decision.reason, expected)
-        kind = action.intent.value if isinstance(action, Rebalance) else "emergency"
-        assert isinstance(action, Rebalance | EmergencyDeleverage)
+        assert isinstance(action, Rebalance | EmergencyDeleverage | Unwind)
+        kind = (
+            action.intent.value
+            if isinstance(action, Rebalance)
+            else "unwind"
+            if isinstance(action, Unwind)
+            else "emergency"
+        )
         swaps, fills = self._book_logs(report.sent.logs)
         before, after = self.last, self._read()
         price = after["price"]
@@ -413,7 +432,40 @@ class ChainBackend:
                 ("eth_call", [{"from": self.holder, "to": a.vault, "data": redeem}, "latest"]),
             ]
         )
-        return Probe(*(revert_reason(x) if isinstance(x, RpcError) else None for x in answers))
+        deposit_refused, redeem_refused = (
+            revert_reason(x) if isinstance(x, RpcError) else None for x in answers
+        )
+        round_trip = None
+        if deposit_refused is None and redeem_refused is None:
+            round_trip = self._round_trip()
+        return Probe(deposit_refused, redeem_refused, round_trip)
+
+    def _round_trip(self) -> float:
+        """A newcomer deposits PROBE_ASSETS and redeems every share it got, for real, then
+        the chain is put back (evm_snapshot / evm_revert): the other holders' share price
+        after vs before, signed bps."""
+        a, rpc = self.a, self.rpc
+        price = [Call("totalAssets", a.vault, "totalAssets()"), Call("totalSupply", a.vault, "totalSupply()")]
+        snapshot = rpc.call("evm_snapshot")
+        try:
+            assets_before, supply_before = run_calls(rpc, price, "latest")
+            amount = PROBE_ASSETS * self.asset_unit
+            self._send(self.prober, a.vault, calldata("deposit(uint256,address)", amount, self.prober))
+            self._settle()
+            (shares,) = run_calls(
+                rpc, [Call("balanceOf", a.vault, "balanceOf(address)", (self.prober,))], "latest"
+            )
+            data = calldata("redeem(uint256,address,address)", shares, self.prober, self.prober)
+            self._send(self.prober, a.vault, data)
+            self._settle()
+            assets_after, supply_after = run_calls(rpc, price, "latest")
+        finally:
+            self.pending.clear()
+            if rpc.call("evm_revert", snapshot) is not True:
+                raise RuntimeError("the round-trip probe could not be undone (evm_revert)")
+        before = Decimal(assets_before) / supply_before
+        after = Decimal(assets_after) / supply_after
+        return float((after - before) / before * 10_000)
 
     def observe(self) -> Observation:
         r = self.last = self._read()
@@ -433,11 +485,9 @@ class ChainBackend:
             pool_price_e8=SpotPoolModel(base, asset, self.pool_fee_bps).price_e8(
                 self.base_unit, self.asset_unit
             ),
+            booked_short=r["booked_short"],
+            shutdown=r["shutdown"],
         )
-
-
-_POSITION_TYPES = ("int256", "uint256", "uint256", "int256", "int256", "int256", "uint256", "uint256")
-_ROUND_TYPES = ("uint80", "int256", "uint256", "uint256", "uint80")
 
 
 @contextmanager
@@ -480,7 +530,7 @@ def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBack
         faucet(dep.base, arbitrageur, 10**7 * config.venue.base_unit)
         dep.asset.approve(dep.spot_pool.address, MAX_UINT, sender=arbitrageur)
         dep.base.approve(dep.spot_pool.address, MAX_UINT, sender=arbitrageur)
-        faucet(dep.asset, prober, config.venue.asset_unit)
+        faucet(dep.asset, prober, (PROBE_ASSETS + 1) * config.venue.asset_unit)
         dep.asset.approve(dep.vault.address, MAX_UINT, sender=prober)
         settings = KeeperSettings(
             rpc_url=url,

@@ -36,7 +36,7 @@ def test_once__exit_code_says_whether_it_acted(chain, stack, keystore_dir, deplo
     assert dry.returncode == 2 and "Rebalance" in dry.stdout and "dry run, not sending" in dry.stderr
     acted = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
     assert acted.returncode == 0, acted.stderr
-    assert "Rebalance" in acted.stdout and stack[0].vault.short_size() > 0
+    assert "Rebalance" in acted.stdout and stack[0].hedge.short_size() > 0
 
 
 def test_status__json_reads_the_vault_and_what_it_would_do(chain, stack, keystore_dir, deployer):
@@ -45,6 +45,9 @@ def test_status__json_reads_the_vault_and_what_it_would_do(chain, stack, keystor
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["nav"] == stack[0].vault.totalAssets() and info["would"] == "Hold"
+    assert info["hedge"] == stack[0].hedge.address
+    assert info["booked_short"] == info["short_size"] == 0 and info["liquidated"] is False
+    assert info["asset_price_e8"] == 10**8
     assert abs(Decimal(info["funding_now_per_hour"]) - Decimal("0.00001")) < Decimal("1e-14")
 
 

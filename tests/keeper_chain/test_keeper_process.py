@@ -121,7 +121,7 @@ def move(dep, chain, feeder, pct: float, seconds: int) -> None:
 
 
 def margin_ratio(dep) -> int:
-    return dep.perp_market.margin_ratio_bps(dep.vault)
+    return dep.perp_market.margin_ratio_bps(dep.hedge)
 
 
 def test_keeper__deploys_deposits_and_rides_out_30pct_moves(
@@ -131,21 +131,21 @@ def test_keeper__deploys_deposits_and_rides_out_30pct_moves(
     fund_and_wait_for_history(dep, chain, deployer, depositor)
     kp = keeper_process()
     settle(kp, chain)
-    assert dep.vault.short_size() > 0, "deposits were not deployed"
+    assert dep.hedge.short_size() > 0, "deposits were not deployed"
     assert dep.vault.idle() < dep.vault.totalAssets() // 50
     assert 4_000 <= margin_ratio(dep) <= 6_000  # the 2x target, 50 %
 
     for pct in [5] * 6:  # +34 % within the hour
         move(dep, chain, deployer, pct, 600)
         settle(kp, chain)
-        assert not dep.perp_market.is_liquidatable(dep.vault)
+        assert not dep.perp_market.is_liquidatable(dep.hedge)
     assert 3_000 <= margin_ratio(dep) <= 7_500
     for pct in [-5] * 7:  # and back down 30 %
         move(dep, chain, deployer, pct, 500)
         settle(kp, chain)
-        assert not dep.perp_market.is_liquidatable(dep.vault)
+        assert not dep.perp_market.is_liquidatable(dep.hedge)
     assert 3_000 <= margin_ratio(dep) <= 7_500
-    assert -dep.perp_market.position(dep.vault).size == dep.vault.short_size()
+    assert -dep.perp_market.position(dep.hedge).size == dep.hedge.short_size() == dep.hedge.booked_short()
     assert "Rebalance" in kp.log() and "margin" in kp.log()
 
 
@@ -156,20 +156,61 @@ def test_keeper__parks_on_sustained_negative_funding_and_reenters(
     fund_and_wait_for_history(dep, chain, deployer, depositor)
     kp = keeper_process()
     settle(kp, chain)
-    assert dep.vault.short_size() > 0
+    assert dep.hedge.short_size() > 0
     set_funding(dep, deployer, Decimal("-0.00003"), "1h")
     for _ in range(4):  # two hours of shorts paying longs
         move(dep, chain, deployer, 0, 1_800)
         settle(kp, chain)
-    assert dep.vault.short_size() == 0 and dep.vault.spot_base() == 0, "did not park"
+    assert dep.hedge.short_size() == 0 and dep.hedge.spot_base() == 0, "did not park"
     set_funding(dep, deployer, Decimal("0.00003"), "1h")
     for _ in range(4):
         move(dep, chain, deployer, 0, 1_800)
         settle(kp, chain)
-    assert dep.vault.short_size() > 0, "did not re-enter"
+    assert dep.hedge.short_size() > 0, "did not re-enter"
     log = kp.log()
     # entered once at the start, parked once, re-entered once: no flapping
     assert log.count("rebalance (park): sent") == 1 and log.count("rebalance (enter): sent") == 2
+
+
+def test_keeper__liquidated_while_down__alerts_once_and_restores_the_hedge(
+    chain, stack, deployer, depositor, keeper_process, liquidator
+):
+    """Issue 10: the keeper is down, ETH jumps +60 % (past the 2x short's bankruptcy) and a
+    liquidator closes the short. The keeper comes back, alerts once (log and
+    basis_keeper_liquidations_total), does not hold: its first call books the liquidation
+    and the hedge is back within the rules."""
+    dep = stack[0]
+    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    kp = keeper_process(log_name="before.log")
+    settle(kp, chain)
+    short = dep.hedge.short_size()
+    assert short > 0 and 4_000 <= margin_ratio(dep) <= 6_000
+    kp.stop()
+
+    move(dep, chain, deployer, 60, 600)
+    assert dep.perp_market.is_liquidatable(dep.hedge)
+    dep.perp_market.liquidate(dep.hedge, sender=liquidator)
+    assert dep.hedge.short_size() == 0 and dep.hedge.booked_short() == short
+    spot = dep.hedge.spot_base()
+
+    port = socket.create_server(("127.0.0.1", 0))
+    metrics_port = port.getsockname()[1]
+    port.close()
+    kp = keeper_process(log_name="after.log", BASIS_KEEPER_METRICS_PORT=str(metrics_port))
+    settle(kp, chain)
+    log = kp.log()
+    assert log.count("ALERT: hedge liquidated") == 1, log[-3000:]
+    assert "needs an operator" not in log
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert "basis_keeper_liquidations_total 1.0" in metrics
+    # restored: the books equal the venue, a short again against the spot, within the rules
+    assert dep.hedge.booked_short() == dep.hedge.short_size() > 0
+    assert 3_000 <= margin_ratio(dep) <= 7_500
+    price = dep.price_feed.latestAnswer()
+    spot_value = dep.hedge.spot_base() * price // 10**8 // 10**12
+    short_value = dep.hedge.short_size() * price // 10**8 // 10**12
+    assert abs(spot_value - short_value) * 10_000 <= dep.vault.totalAssets() * 200
+    assert dep.hedge.spot_base() > 0 and spot > 0
 
 
 class Proxy:
@@ -242,7 +283,7 @@ def test_keeper__node_unreachable__keeps_running_alerts_resumes_and_acts_once(
         kp.wait_for(lambda: "circuit breaker closed" in kp.log(), "the keeper to resume")
         settle(kp, chain)
         assert keeper_account.nonce == nonce + 1, f"acted more (or less) than once:\n{kp.log()[-4000:]}"
-        assert dep.vault.short_size() > 0
+        assert dep.hedge.short_size() > 0
         metrics = (
             urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
         )
@@ -272,4 +313,4 @@ def test_keeper__killed_after_sending__restart_waits_for_it_never_repeats(
     settle(second, chain)
     assert keeper_account.nonce == nonce + 1
     assert "sent 0x" not in second.log()
-    assert dep.vault.short_size() > 0
+    assert dep.hedge.short_size() > 0
