@@ -108,6 +108,11 @@ def _withdraw(
         f"withdrew {fmt_units(result.assets, dec)} {sym} to {result.receiver}, burning "
         f"{fmt_units(result.shares, share_dec, 6)} shares of {result.owner}"
     )
+    if result.hedged:
+        click.echo(
+            "the exit unwound its pro-rata slice of the hedge (spot sold, short bought back, margin freed) "
+            "and was priced at the rules' worst-case unwind cost; any better fill stayed in the vault"
+        )
 
 
 withdraw_cli = operator_command(name="withdraw", help="Withdraw from the vault (slippage-protected).")(

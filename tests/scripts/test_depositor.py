@@ -8,6 +8,7 @@ import pytest
 
 from keeper import market, ops
 from keeper.errors import UserError
+from keeper.units import fmt_units
 from tests.scripts.conftest import USDC
 
 
@@ -168,10 +169,10 @@ def test_withdraw__redeem_half_unwinds_pro_rata(hedged, chain, alice):
     dep = hedged
     shares = dep.vault.balanceOf(alice) // 2
     floor = dep.vault.previewRedeem(shares)
-    short = dep.vault.short_size()
+    short = dep.hedge.short_size()
     result = ops.withdraw(dep, chain, alice, shares=shares)
-    assert result.shares == shares and result.assets >= floor
-    assert dep.vault.short_size() < short  # the exit took its slice of the hedge
+    assert result.shares == shares and result.assets >= floor and result.hedged
+    assert dep.hedge.short_size() < short  # the exit took its slice of the hedge
 
 
 def test_withdraw__all(hedged, chain, bob):
@@ -282,11 +283,17 @@ def test_status__hedged_vault(hedged, chain, operator, alice):
     assert Decimal(s["funding_rate_per_hour"]) == pytest.approx(Decimal("0.0000125"), abs=Decimal("1e-15"))
     assert Decimal(s["funding_apr"]) == pytest.approx(Decimal("0.1095"), abs=Decimal("0.0001"))
     assert s["roles"]["keeper_active"] and s["roles"]["owner"] == operator.address
-    assert len(s["rules"]) == 11 and not s["paused"] and not s["shutdown"]
+    assert len(s["rules"]) == 14 and not s["paused"] and not s["shutdown"]
+    assert s["hedge"] == hedged.hedge.address and s["hedge_active"] and not s["liquidated"]
+    assert s["short_size_e18"] == s["booked_short_e18"] == hedged.hedge.short_size() > 0
+    assert s["liquidations"] == [] and s["unwind"] is None
+    assert s["asset_price"] == "1.0000" and s["rules"]["keeper_loss_budget_bps"] == 150
     assert s["holder"]["shares_wei"] == hedged.vault.balanceOf(alice)
     text = ops.format_status(s)
     assert "longs pay shorts: the vault earns" in text and "10.95 % APR" in text
     assert "margin ratio 50" in text and "state           open" in text
+    assert f"hedge           {hedged.hedge.address}" in text and "LIQUIDATED" not in text
+    assert "asset feed      1.0000 USD per USDC" in text
 
 
 def test_status__fresh_vault_has_no_position(dep, chain, operator):
@@ -299,3 +306,94 @@ def test_status__fresh_vault_has_no_position(dep, chain, operator):
 
 def test_rebalance__only_a_keeper(hedged, chain, alice):
     refused("is not a keeper of the vault", ops.rebalance, hedged, chain, alice, 0, 0)
+
+
+# ----------------------------------------------------------------------------- v2: the asset feed, the hedge
+
+
+def test_deposit__de_pegged_asset_is_refused_before_sending(dep, chain, operator, alice):
+    """USDC at 0.88 (March 2023): 1,200 bps off, beyond the vault's 100 bps bound."""
+    market.push_asset_price(dep, operator, Decimal("0.88"))
+    nonce = alice.nonce
+    refused(
+        r"the asset is de-pegged: its USD feed reads 0.8800, 1,200 bps from 1, beyond the vault's "
+        r"max_depeg_bps 100; entries and exits stay closed",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        100 * USDC,
+        use_faucet=True,
+    )
+    assert alice.nonce == nonce and dep.asset.balanceOf(alice) == 0
+    market.push_asset_price(dep, operator, Decimal("0.995"))  # 50 bps: within the bound
+    assert ops.deposit(dep, chain, alice, 100 * USDC, use_faucet=True).shares > 0
+
+
+def test_deposit__stale_asset_feed(dep, chain, operator, alice):
+    chain.mine(deltatime=dep.vault.max_asset_oracle_age() + 60)
+    market.push_price(dep, operator, Decimal(3_000))  # the base oracle is fresh again
+    refused(
+        r"the asset's USD feed is stale: last update 25h 01m ago, the vault accepts 25h 00m; .*"
+        r"`ape run market asset-price 1`",
+        ops.deposit,
+        dep,
+        chain,
+        alice,
+        USDC,
+        use_faucet=True,
+    )
+
+
+def test_withdraw__de_pegged_asset_stops_exits_too(hedged, chain, operator, alice):
+    market.push_asset_price(hedged, operator, Decimal("1.02"))
+    refused(
+        "the asset is de-pegged: its USD feed reads 1.0200, 200 bps",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        everything=True,
+    )
+    assert hedged.vault.maxRedeem(alice) == 0  # what the vault itself reports
+
+
+def test_withdraw__exact_amount_while_hedged_unwinds_a_slice(hedged, chain, alice):
+    """--amount while hedged: pays exactly the amount, burns at most the preview (priced at
+    the rules' worst unwind cost), unwinds a slice of spot and short."""
+    preview = hedged.vault.previewWithdraw(10_000 * USDC)
+    spot, short = hedged.hedge.spot_base(), hedged.hedge.short_size()
+    result = ops.withdraw(hedged, chain, alice, assets=10_000 * USDC)
+    assert result.assets == 10_000 * USDC and result.hedged and 0 < result.shares <= preview
+    assert hedged.hedge.spot_base() < spot and hedged.hedge.short_size() < short
+
+
+def test_status__liquidation_is_shown_then_booked_by_sync(hedged, chain, operator, stranger):
+    """ETH +48 %: the 2x short's equity falls under maintenance and the venue liquidates it."""
+    dep = hedged
+    booked = dep.hedge.booked_short()
+    market.push_price(dep, operator, Decimal(4_440))
+    dep.perp_market.liquidate(dep.hedge, sender=stranger)
+    s = ops.status(dep, chain)
+    assert s["liquidated"] and s["short_size_e18"] == 0 and s["booked_short_e18"] == booked
+    text = ops.format_status(s)
+    assert (
+        f"LIQUIDATED: venue short 0.000000 WETH < booked {fmt_units(booked, 18, 6)} WETH, "
+        "run `ape run admin sync`" in text
+    )
+    result = ops.sync(dep, stranger)  # anyone
+    assert (result.short_before, result.short_after) == (booked, 0) and result.receipt is not None
+    assert ops.sync(dep, stranger).receipt is None  # books match now: nothing sent
+    s = ops.status(dep, chain)
+    assert not s["liquidated"] and len(s["liquidations"]) == 1
+    assert s["liquidations"][0]["short_before_e18"] == booked and s["liquidations"][0]["short_after_e18"] == 0
+    assert "liquidation     booked in block" in ops.format_status(s)
+
+
+def test_status__keeper_budget_of_the_window(hedged, chain):
+    b = ops.status(hedged, chain)["keeper_budget"]
+    # The opening rebalance cost pool fees and impact: charged to the day's budget.
+    assert b["window_open"] and 0 < b["spent_wei"] < b["budget_wei"] and b["window_ends_in_seconds"] > 0
+    assert b["budget_wei"] == hedged.hedge.budget_nav() * 150 // 10_000
+    chain.mine(deltatime=86_400)
+    assert not ops.status(hedged, chain)["keeper_budget"]["window_open"]
