@@ -258,6 +258,7 @@ class ChainBackend:
             Call("is_shutdown", a.vault, "is_shutdown()", returns=("bool",)),
             Call("spot_base", a.hedge, "spot_base()"),
             Call("booked_short", a.hedge, "booked_short()"),
+            Call("short_size", a.hedge, "short_size()"),
             Call("position", a.perp_market, "position(address)", (a.hedge,), POSITION_TYPES),
             Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
             Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
@@ -267,11 +268,23 @@ class ChainBackend:
         # still see the state before that transaction. So first the receipts, then the reads.
         self._settle()
         values = run_calls(self.rpc, calls, "latest")
-        total_assets, supply, idle, shutdown, spot_base, booked, pos, round_data, reserves, liquidatable = (
-            values
-        )
+        (
+            total_assets,
+            supply,
+            idle,
+            shutdown,
+            spot_base,
+            booked,
+            short,
+            pos,
+            round_data,
+            reserves,
+            liquidatable,
+        ) = values
         price = round_data[1]
         size, _, margin, upnl, accrued, equity, _, ratio = pos
+        if short != max(-size, 0):  # the hedge reads its short from the venue: never stale
+            raise RuntimeError(f"hedge.short_size() {short} is not the venue's short {max(-size, 0)}")
         spot_value = self._base_value(spot_base, price)
         perp_equity = equity if (booked or size or margin) else 0
         return {
@@ -280,7 +293,7 @@ class ChainBackend:
             "supply": supply,
             "shutdown": shutdown,
             "spot_base": spot_base,
-            "short": max(-size, 0),  # the venue's: `BasisHedge.short_size()`
+            "short": short,
             "booked_short": booked,
             "price": price,
             "updated_at": round_data[3],

@@ -396,7 +396,7 @@ def table(report: dict[str, Any]) -> str:
         (
             "liquidations",
             "; ".join(
-                f"{x['when']}: {x['size']:g} closed, lost {x['loss']:,.2f}" for x in report["liquidations"]
+                f"{x['when']}: {x['size']:g} closed, NAV {-x['loss']:+,.2f}" for x in report["liquidations"]
             )
             or "none",
         ),

@@ -369,7 +369,8 @@ def _judge_liquidation(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
             "no liquidation"
             if liq is None
             else f"{len(r.liquidations)} liquidation(s); the first at +{(liq.time - START) // HOUR} h closed "
-            f"{liq.size / 10**18:.4f} short, NAV lost {liq.loss / config.venue.asset_unit:,.2f}",
+            f"{liq.size / 10**18:.4f} short, NAV {-liq.loss / config.venue.asset_unit:+,.2f} "
+            "(gross, at the liquidation: bad debt stays with the venue)",
         ),
         Verdict(
             "books equal the venue after",
@@ -385,7 +386,7 @@ def _judge_liquidation(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
             exits_ok,
             f"{len(probes)} probes after the liquidation: redeem of a holder's slice and a newcomer's "
             f"round trip all went through; worst round trip "
-            f"{max(trips, default=0):.4f} bps"
+            f"{max(trips, default=0):.3g} bps"
             if exits_ok
             else f"refused: {[p.redeem_refused or p.deposit_refused for p in probes][:3]}",
         ),
@@ -489,7 +490,7 @@ def _judge_depeg(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
             "no holder gains or loses from another's entry or exit beyond the bound",
             fair,
             f"{len(moves)} round trips within the bound; the others' share price moved at most "
-            f"{worst if worst is None else f'{worst:.4f}'} bps (bound {bound})",
+            f"{worst if worst is None else f'{worst:.3g}'} bps (bound {bound})",
         ),
     ]
 

@@ -31,7 +31,17 @@ def _agree(model: ReplayResult, chain: ReplayResult) -> None:
     assert [s.action for s in chain.steps] == [s.action for s in model.steps]
     assert [s.nav for s in chain.steps] == [s.nav for s in model.steps]
     assert chain.net_nav_end == model.net_nav_end
-    assert chain.liquidations == model.liquidations == 0
+    assert chain.liquidations == model.liquidations
+    assert [(s.short_size, s.booked_short, s.unhedged) for s in chain.steps] == [
+        (s.short_size, s.booked_short, s.unhedged) for s in model.steps
+    ]
+    for c, m in zip(chain.steps, model.steps, strict=True):
+        assert (c.probe is None) == (m.probe is None)
+        if c.probe is not None and m.probe is not None:
+            assert (c.probe.deposit_refused is None) == (m.probe.deposit_refused is None)
+            assert (c.probe.redeem_refused is None) == (m.probe.redeem_refused is None)
+            if c.probe.round_trip_bps is not None and m.probe.round_trip_bps is not None:
+                assert abs(c.probe.round_trip_bps - m.probe.round_trip_bps) < 1e-6
 
 
 def test_modes_agree__45_synthetic_days_with_fees_and_three_depositors() -> None:
@@ -42,6 +52,7 @@ def test_modes_agree__45_synthetic_days_with_fees_and_three_depositors() -> None
     model = run_steps(steps, config, end_price_e8=end)
     chain = run_chain_steps(steps, config, end_price_e8=end)
     _agree(model, chain)
+    assert chain.liquidations == [] and chain.max_unhedged_hours == 0
     assert sum(model.rebalances.values()) >= 2
     # costs are read from receipts on chain and from the models: the same to the wei
     # (gas aside: the chain measures it, the model prices it from the bench table)

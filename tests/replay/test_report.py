@@ -294,4 +294,4 @@ def test_report__liquidations_listed_and_the_longest_unhedged_stretch() -> None:
     assert report["max_unhedged_hours"] == 3
     assert json.loads(to_json(report))["liquidations"][0]["loss"] == 12_345.0
     text = table(report)
-    assert "150 closed, lost 12,345.00" in text and "longest unhedged stretch" in text
+    assert "150 closed, NAV -12,345.00" in text and "longest unhedged stretch" in text
