@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from keeper.model.venue import (
     BPS,
+    FUNDING_DENOMINATOR,
     PPM,
     PRICE_UNIT,
     SIZE_UNIT,
@@ -33,6 +34,7 @@ from keeper.model.venue import (
     PerpModel,
     SpotPoolModel,
     mul_div,
+    mul_div_signed,
     value,
 )
 from keeper.state import VaultState
@@ -269,7 +271,7 @@ class BasisModel:
     # ================================================================== views
 
     def state(self, *, paused: bool | None = None) -> VaultState:
-        """What the keeper reads from chain, field by field."""
+        """What the keeper reads from chain, field by field (the account read once)."""
         perp, pool = self.perp, self.pool
         acct = perp.account(HEDGE)
         price = perp.price_e8
@@ -278,13 +280,19 @@ class BasisModel:
             accrued = pnl = 0
             ratio = None
         else:
-            accrued = perp.accrued_funding(HEDGE)
-            size_value = value(size, price, perp.asset_unit, False)
+            unit = perp.asset_unit
+            index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
+            accrued = mul_div_signed(-size, index - acct.funding_entry, FUNDING_DENOMINATOR // unit, False)
+            size_value = value(size, price, unit, False)
             pnl = size_value - acct.cost
             notional = abs(size_value)
         equity = acct.margin + pnl + accrued
         if size != 0:
             ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
+        gross = max(
+            self.idle + self._base_value(self.spot_base, price) + (equity if self.account_open else 0), 0
+        )
+        _, management, performance = self._pending_fees(gross, self.supply)
         return VaultState(
             block_timestamp=perp.now,
             asset_decimals=len(str(self.asset_unit)) - 1,
@@ -293,7 +301,7 @@ class BasisModel:
             paused=self.paused if paused is None else paused,
             shutdown=self.is_shutdown,
             last_rebalance_time=self.last_rebalance_time,
-            nav=self.total_assets(),
+            nav=gross - management - performance,
             idle=self.idle,
             spot_base=self.spot_base,
             short_size=self._venue_short(),
@@ -362,8 +370,10 @@ class BasisModel:
         size = a.size
         if size == 0:
             return 0, max(a.margin, 0), a.margin, None
-        accrued = perp.accrued_funding(HEDGE)
-        size_value = value(size, perp.price_e8, perp.asset_unit, False)
+        price, unit = perp.price_e8, perp.asset_unit
+        index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
+        accrued = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
+        size_value = value(size, price, unit, False)
         equity = a.margin + size_value - a.cost + accrued
         notional = abs(size_value)
         ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)

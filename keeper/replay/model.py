@@ -1,5 +1,5 @@
 """Model-mode replay: the real strategy over a funding (and price) history, on the exact
-venue models and the vault transcription (`keeper.model.world.World`), no chain.
+venue models and the one vault + hedge model (`keeper.model.vault.BasisModel`), no chain.
 
 Each step (`keeper.replay.driver.MarketStep`) is one funding print covering [start, end]:
 at `start` the world warps there (funding accrues at the old rate and price), the
@@ -9,9 +9,11 @@ market's bound), an arbitrageur trades the spot pool back to the oracle
 (`keeper.venue.arb_trade`), and the keeper decides as `basis-keeper run` does: a
 `VaultState` read from the world and the reference market's `FundingView` built by the
 same `keeper.reference.ReferenceHistory` code from the rates pushed so far, then
-`keeper.strategy.decide`. A proposal is applied on the transcribed vault, which refuses
-what the contract would (counted as a revert). Fees accrue on the share side
-(`keeper.model.accounting`) at every keeper call, as the vault does.
+`keeper.strategy.decide`. A proposal is applied on the model, which refuses what the
+contracts would (counted as a revert). Fees accrue on entries and exits only, as the
+vault does (keeper calls do not accrue them); `totalAssets` is net of what is pending.
+A liquidator liquidates the hedge's short whenever the venue allows it; the hedge books
+it on its next call.
 
 Every NAV change is attributed as it happens, in asset wei: funding (settled plus
 accrued, from the market's own index), the spot and perp legs' price PnL at the oracle,
@@ -30,7 +32,7 @@ import time
 from typing import cast
 
 from keeper.history import FundingPrint, PricePoint, SeriesReport
-from keeper.model.accounting import AccountingModel
+from keeper.model.vault import DECIMALS_OFFSET, HEDGE, BasisModel
 from keeper.model.venue import (
     BPS,
     FUNDING_DENOMINATOR,
@@ -41,13 +43,14 @@ from keeper.model.venue import (
     mul_div_signed,
     value,
 )
-from keeper.model.world import VAULT, World
 from keeper.reference import ReferenceHistory
 from keeper.replay.driver import (
     GAS_UNITS,
+    PROBE_ASSETS,
     YEAR,
     Costs,
     Fill,
+    Liquidation,
     MarketStep,
     Observation,
     Probe,
@@ -63,7 +66,7 @@ from keeper.replay.driver import (
     replay,
 )
 from keeper.sources.base import Limits
-from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, decide
+from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Unwind, decide
 
 __all__ = ["YEAR", "ModelBackend", "ReplayConfig", "ReplayResult", "rate_e18_per_second", "run_model"]
 
@@ -89,13 +92,13 @@ class _RecordingPerp(PerpModel):
 
     def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
         fill, fee, realized = super().modify_position(who, size_delta)
-        if who == VAULT:
+        if who == HEDGE:
             self.fills.append(Fill(size_delta, fill, self.price_e8, fee))
         return fill, fee, realized
 
     def _settle_funding(self, who: str) -> int:
         amount = super()._settle_funding(who)
-        if who == VAULT and self.account(who).size != 0:
+        if who == HEDGE and self.account(who).size != 0:
             self.settled += amount
         return amount
 
@@ -123,26 +126,19 @@ class ModelBackend:
         pool_base = pool_asset * v.base_unit * PRICE_UNIT // (price_e8 * v.asset_unit)
         pool = _RecordingPool(pool_base, pool_asset, v.spot_fee_bps)
         pool.swaps = []
-        self.world = World(perp, pool, c.rules, v.asset_unit, v.base_unit, last_rebalance_time=start)
+        self.world = w = BasisModel(perp, pool, c.rules, v.asset_unit, v.base_unit)
         self.perp, self.pool = perp, pool
-        self.accounting = AccountingModel(
-            v.asset_unit,
-            v.base_unit,
-            last_fee_time=start,
-            fee_recipient="fees",
-            management_fee_bps=c.management_fee_bps,
-            performance_fee_bps=c.performance_fee_bps,
-        )
+        w.fee_recipient = "fees"
+        w.management_fee_bps = c.management_fee_bps
+        w.performance_fee_bps = c.performance_fee_bps
         for i, amount in enumerate(c.deposits_wei()):
-            nav = self.world._nav(self.world.price)
-            self.accounting.deposit(f"depositor{i}", amount, nav, start)
-            self.world.deposit(amount)
+            w.deposit(amount, f"depositor{i}")
         self.reference = ReferenceHistory(start, 0)
         self.limits = Limits()
         self.costs = Costs()
         self.trades: list[Trade] = []
         self.reverts: list[str] = []
-        self.liquidations = 0
+        self.liquidations: list[Liquidation] = []
         self._last_marks: tuple[int, int, int] | None = None  # as of the last observe()
 
     # ------------------------------------------------------------------ market moves
@@ -152,7 +148,7 @@ class ModelBackend:
         PnL), asset wei: what a market move is attributed from. One account lookup."""
         perp, w = self.perp, self.world
         spot = w._base_value(w.spot_base, w.price)
-        a = perp.accounts.get(VAULT)
+        a = perp.accounts.get(HEDGE)
         if a is None or a.size == 0:
             return perp.settled, spot, 0
         unit = perp.asset_unit
@@ -167,6 +163,8 @@ class ModelBackend:
         perp.warp(step.time - perp.now)
         if step.push_oracle:
             perp.set_price(step.price_e8)
+        if step.push_asset:
+            w.push_asset_price(step.asset_price_e8)
         funding1, spot1, perp1 = self._marks()
         self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0)
         self._last_marks = None
@@ -174,11 +172,12 @@ class ModelBackend:
             perp.set_funding_rate(step.rate)
             self.reference.changes.append((step.time, step.rate))
             self.reference.prune(step.time, self.config.settings.funding_window_hours * 3_600 + 86_400)
-        if perp.is_liquidatable(VAULT):
-            nav_before = w._nav(w.price)
-            perp.liquidate(VAULT)
-            self.liquidations += 1
-            self.costs.liquidation_loss += nav_before - w._nav(w.price)
+        if perp.is_liquidatable(HEDGE):
+            nav_before, short_before = w.nav(), w.short_size
+            perp.liquidate(HEDGE)
+            loss = nav_before - w.nav()
+            self.liquidations.append(Liquidation(step.time, short_before - w.short_size, loss))
+            self.costs.liquidation_loss += loss
         pool_before = self.pool.price_e8(w.base_unit, w.asset_unit)
         if step.arbitrage:
             w.arb_pool()
@@ -204,9 +203,10 @@ class ModelBackend:
         expected_f = None if expected is None else float(expected)
         if isinstance(action, Hold):
             return Ticked("hold", decision.reason, expected_f)
-        kind = action.intent.value if isinstance(action, Rebalance) else "emergency"
-        gross = w._nav(w.price)
-        self.accounting.accrue(gross, w.now)  # every keeper call checkpoints fees first
+        if isinstance(action, Rebalance):
+            kind = action.intent.value
+        else:
+            kind = "unwind" if isinstance(action, Unwind) else "emergency"
         saved = w.copy()
         self.perp.fills, self.pool.swaps = [], []
         self.pool.recording = True
@@ -214,6 +214,8 @@ class ModelBackend:
         try:
             if isinstance(action, Rebalance):
                 w.rebalance(action.target_short, action.target_margin, action.max_slippage_bps)
+            elif isinstance(action, Unwind):
+                w.unwind(action.max_size)
             else:
                 assert isinstance(action, EmergencyDeleverage)
                 w.emergency_deleverage()
@@ -226,6 +228,8 @@ class ModelBackend:
         self.pool.recording = False
         if isinstance(action, EmergencyDeleverage):
             gas = GAS_UNITS["emergency"]
+        elif isinstance(action, Unwind):
+            gas = GAS_UNITS["unwind"]
         else:
             gas = GAS_UNITS[{Intent.PARK: "park", Intent.ENTER: "open"}.get(action.intent, "adjust")]
         self.costs.gas_units += gas
@@ -240,41 +244,59 @@ class ModelBackend:
         return Ticked(kind, decision.reason, expected_f)
 
     def probe(self) -> Probe:
+        """A one-unit deposit and a holder's one-share-unit redeem, each on a copy; when
+        both go through, a newcomer's round trip of PROBE_ASSETS on a copy."""
         w = self.world
-        try:
-            w._fresh_price()
-            refused = "vault: shut down" if w.shutdown else None
-        except ModelRevert as err:
-            return Probe(str(err), str(err))
-        return Probe(refused, None)
+        one = w.asset_unit
+        refused: list[str | None] = []
+        for call in (
+            lambda m: m.deposit(one, "prober"),
+            lambda m: m.redeem(one * 10**DECIMALS_OFFSET, "depositor0"),
+        ):
+            trial = w.copy()
+            try:
+                call(trial)
+            except ModelRevert as err:
+                refused.append(str(err))
+            else:
+                refused.append(None)
+        round_trip = None
+        if refused == [None, None]:
+            trial = w.copy()
+            assets0, supply0 = trial.total_assets(), trial.supply
+            try:
+                shares = trial.deposit(PROBE_ASSETS * one, "prober")
+                trial.redeem(shares, "prober")
+            except ModelRevert:
+                pass
+            else:
+                before = assets0 / supply0
+                round_trip = (trial.total_assets() / trial.supply - before) / before * BPS
+        return Probe(refused[0], refused[1], round_trip)
 
     def observe(self) -> Observation:
-        w, perp = self.world, self.perp
+        w = self.world
         price = w.price
-        # `w._nav(price)` with the perp equity and the spot value computed once (they are
-        # also the margin ratio's and the marks'); none of these views changes the models
-        # (`perp.equity` may open the empty account, as `_nav` does)
-        perp_equity = None if w.short_size == 0 and w.last_perp_equity == 0 else perp.equity(VAULT)
-        a = perp.accounts.get(VAULT)
-        ratio = None
-        if a is not None and a.size:
-            notional = abs(value(a.size, price, perp.asset_unit, False))
-            if notional:
-                eq = perp.equity(VAULT) if perp_equity is None else perp_equity
-                ratio = 0 if eq <= 0 else eq * BPS // notional
+        # the hedge's value, the margin ratio and the marks with the account read once
+        # (none of these views changes the models)
+        size, _, perp_equity, ratio = w._position() if w.account_open else (0, 0, 0, None)
         self._last_marks = marks = self._marks()
-        gross = max(w.idle + marks[1] + (perp_equity or 0), 0)
+        gross = max(w.idle + marks[1] + perp_equity, 0)
+        short = -size if size < 0 else 0
+        _, management, performance = w._pending_fees(gross, w.supply)
         return Observation(
             nav=gross,
-            net_nav=self.accounting.net_nav(gross, w.now),
-            supply=self.accounting.supply,
+            net_nav=gross - management - performance,
+            supply=w.supply,
             price_e8=price,
             spot_base=w.spot_base,
-            short_size=w.short_size,
+            short_size=short,
             spot_value=marks[1],
-            short_value=w._size_value(w.short_size, price, False),
+            short_value=w._size_value(short, price, False),
             margin_ratio_bps=ratio,
             pool_price_e8=self.pool.price_e8(w.base_unit, w.asset_unit),
+            booked_short=w.booked_short,
+            shutdown=w.is_shutdown,
         )
 
 
