@@ -117,7 +117,7 @@ class BasisModel:
         self.asset_price_e8 = PRICE_UNIT
         self.asset_updated_at = perp.now
         # -- BasisVault
-        self.idle = 0
+        self.idle: int = 0
         self.balances: dict[str, int] = {}
         self.supply = 0
         self.is_shutdown = False
@@ -915,7 +915,7 @@ class BasisModel:
 
     def _exit_slice(self, shares: int, supply: int, price: int) -> int:
         denominator = supply + VIRTUAL_SHARES
-        idle_part = self.idle * shares // denominator
+        idle_part: int = self.idle * shares // denominator
         self.perp.in_tx = True
         self.perp.floors.clear()
         try:

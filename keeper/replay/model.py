@@ -249,13 +249,13 @@ class ModelBackend:
         w = self.world
         one = w.asset_unit
         refused: list[str | None] = []
-        for call in (
-            lambda m: m.deposit(one, "prober"),
-            lambda m: m.redeem(one * 10**DECIMALS_OFFSET, "depositor0"),
-        ):
+        for entry in (True, False):
             trial = w.copy()
             try:
-                call(trial)
+                if entry:
+                    trial.deposit(one, "prober")
+                else:
+                    trial.redeem(one * 10**DECIMALS_OFFSET, "depositor0")
             except ModelRevert as err:
                 refused.append(str(err))
             else:
