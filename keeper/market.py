@@ -1,10 +1,16 @@
-"""The market feeder for the reference venue: `ape run market price|funding|arb|replay|mirror`.
+"""The market feeder for the reference venue:
+`ape run market price|asset-price|funding|arb|replay|mirror`.
 
 The reference venue has no market of its own: someone must push the oracle price, set the
 perp funding rate and trade the spot pool back to the oracle. These functions do that from
-the account holding FEEDER_ROLE (price feed) and OPERATOR_ROLE (perp market). Every price
-push first calls the perp market's permissionless `accrue_funding()`, so the funding index
-charges each interval at the price that held during it (docs/venue.md, Funding).
+the account holding FEEDER_ROLE (both price feeds) and OPERATOR_ROLE (perp market). Every
+price push first calls the perp market's permissionless `accrue_funding()`, so the funding
+index charges each interval at the price that held during it (docs/venue.md, Funding).
+
+The vault also reads the asset's own USD feed (its de-peg guard) and refuses entries and
+exits when that answer is older than `max_asset_oracle_age` (25 h): `mirror` and `replay`
+refresh it at 1 USD every ASSET_HEARTBEAT_SECONDS; `asset-price` sets any value (a de-peg
+drill: 0.88).
 """
 
 from __future__ import annotations
@@ -35,6 +41,10 @@ from keeper.venue import arb_to_oracle
 
 log = logging.getLogger(__name__)
 BPS = 10_000
+# `mirror` and `replay` re-push the asset feed's 1 USD when its answer is this old: well
+# inside the vault's 25 h `max_asset_oracle_age`, like Chainlink's USDC / USD heartbeat.
+ASSET_HEARTBEAT_SECONDS = 4 * 3_600
+ASSET_PAR_USD = Decimal(1)
 
 
 def _require_role(contract: Any, role_name: str, account: Any, what: str) -> None:
@@ -92,6 +102,34 @@ def push_price(dep: Deployment, feeder: Any, price_usd: Decimal) -> PricePush:
     dep.perp_market.accrue_funding(sender=feeder)
     dep.price_feed.set_price(new_e8, sender=feeder)
     return PricePush(old_e8=old_e8, new_e8=new_e8)
+
+
+def push_asset_price(dep: Deployment, feeder: Any, price_usd: Decimal) -> PricePush:
+    """Starts a new round of the asset's own USD feed (the vault's de-peg guard) at `price_usd`."""
+    new_e8 = price_to_e8(price_usd)
+    if new_e8 >= 2**127:  # PriceFeed keeps a round in one slot: an answer must fit int128
+        raise UserError(f"asset price {price_usd} USD is out of the feed's range")
+    _require_role(dep.asset_feed, "FEEDER_ROLE", feeder, "push asset prices")
+    old_e8 = int(dep.asset_feed.latestAnswer())
+    dep.asset_feed.set_price(new_e8, sender=feeder)
+    return PricePush(old_e8=old_e8, new_e8=new_e8)
+
+
+def asset_feed_age(dep: Deployment, chain: Any) -> int:
+    """Seconds since the asset feed's last answer, as the next transaction sees it."""
+    _, _, _, updated_at, _ = dep.asset_feed.latestRoundData()
+    return int(chain.pending_timestamp) - int(updated_at)
+
+
+def refresh_asset_feed(
+    dep: Deployment, chain: Any, feeder: Any, heartbeat_seconds: int = ASSET_HEARTBEAT_SECONDS
+) -> bool:
+    """Pushes the asset feed's 1 USD when its last answer is `heartbeat_seconds` old or
+    older (the reference venue's stablecoin is at par); True when it pushed."""
+    if asset_feed_age(dep, chain) < heartbeat_seconds:
+        return False
+    push_asset_price(dep, feeder, ASSET_PAR_USD)
+    return True
 
 
 def funding_rate_e18(dep: Deployment, rate: Decimal, interval: str) -> int:
@@ -225,6 +263,7 @@ class ReplayStep:
     price_e8: int
     funding_e18: int | None
     waited_seconds: int
+    asset_pushed: bool = False  # the asset feed's 1 USD was re-pushed (its heartbeat)
 
 
 def replay(
@@ -238,10 +277,13 @@ def replay(
     speed: Decimal = Decimal(1),
     sleep: Callable[[float], None] = time.sleep,
     on_step: Callable[[ReplayStep], None] | None = None,
+    asset_heartbeat_seconds: int = ASSET_HEARTBEAT_SECONDS,
 ) -> list[ReplayStep]:
     """Pushes each row's price (and funding) in order. On a local chain the chain's clock
-    is warped by each row's gap; elsewhere the call waits gap / `speed` seconds."""
+    is warped by each row's gap; elsewhere the call waits gap / `speed` seconds. The asset
+    feed is re-pushed at 1 USD whenever its answer is `asset_heartbeat_seconds` old."""
     _require_role(dep.price_feed, "FEEDER_ROLE", feeder, "push prices")
+    _require_role(dep.asset_feed, "FEEDER_ROLE", feeder, "push asset prices")
     rates = [
         None if r.funding_rate is None else funding_rate_e18(dep, r.funding_rate, interval) for r in rows
     ]
@@ -267,11 +309,12 @@ def replay(
             else:
                 sleep(float(gap / speed))
         push_price(dep, feeder, row.price_usd)
+        asset_pushed = refresh_asset_feed(dep, chain, feeder, asset_heartbeat_seconds)
         if rate is not None and rate != int(dep.perp_market.funding_rate()):
             dep.perp_market.set_funding_rate(rate, sender=feeder)
         if do_arb:
             arb_to_oracle(dep.venue, feeder)
-        step = ReplayStep(row.timestamp, price_to_e8(row.price_usd), rate, gap)
+        step = ReplayStep(row.timestamp, price_to_e8(row.price_usd), rate, gap, asset_pushed)
         steps.append(step)
         if on_step is not None:
             on_step(step)
@@ -288,6 +331,7 @@ class MirrorPoll:
     pushed_price: bool
     set_funding: bool
     error: str | None = None
+    pushed_asset: bool = False  # the asset feed's 1 USD was re-pushed (its heartbeat)
 
 
 Reading = Callable[[], FundingInfo]
@@ -331,6 +375,7 @@ def mirror(
     max_failures: int = 5,
     sleep: Callable[[float], None] = time.sleep,
     on_poll: Callable[[MirrorPoll], None] | None = None,
+    asset_heartbeat_seconds: int = ASSET_HEARTBEAT_SECONDS,
 ) -> list[MirrorPoll]:
     """Polls a live venue (`read`: its current FundingInfo) and mirrors its oracle price and
     hourly funding onto the market.
@@ -338,8 +383,11 @@ def mirror(
     Like a Chainlink feed, a price is pushed when it moved `deviation_bps` or more, or when
     the last push is `heartbeat_seconds` old; the funding rate whenever it changed. A poll
     that fails (unreachable, malformed, stale, absurd, no oracle price) is logged and retried
-    at the next one; `max_failures` in a row stop it."""
+    at the next one; `max_failures` in a row stop it. The asset feed is re-pushed at 1 USD
+    whenever its answer is `asset_heartbeat_seconds` old, failed polls or not (it does not
+    depend on the venue read)."""
     _require_role(dep.price_feed, "FEEDER_ROLE", feeder, "push prices")
+    _require_role(dep.asset_feed, "FEEDER_ROLE", feeder, "push asset prices")
     _require_role(dep.perp_market, "OPERATOR_ROLE", feeder, "set the funding rate")
     results: list[MirrorPoll] = []
     failures = 0
@@ -349,6 +397,7 @@ def mirror(
         if count:
             sleep(interval_seconds)
         count += 1
+        asset_pushed = refresh_asset_feed(dep, chain, feeder, asset_heartbeat_seconds)
         try:
             info = read()
             if info.index_price is None:
@@ -359,7 +408,7 @@ def mirror(
             log.warning("mirror poll %d failed (%d in a row): %s", count, failures, err)
             if failures >= max_failures:
                 raise UserError(f"mirror stopped after {failures} failed polls in a row: {err}") from None
-            results.append(MirrorPoll(Decimal(0), Decimal(0), False, False, str(err)))
+            results.append(MirrorPoll(Decimal(0), Decimal(0), False, False, str(err), asset_pushed))
             continue
         failures = 0
         price_usd = info.index_price
@@ -376,7 +425,7 @@ def mirror(
             dep.perp_market.set_funding_rate(rate, sender=feeder)
         if pushed and do_arb:
             arb_to_oracle(dep.venue, feeder)
-        poll = MirrorPoll(price_usd, info.rate_per_hour, pushed, changed)
+        poll = MirrorPoll(price_usd, info.rate_per_hour, pushed, changed, pushed_asset=asset_pushed)
         results.append(poll)
         if on_poll is not None:
             on_poll(poll)
@@ -387,6 +436,10 @@ def mirror(
 
 def describe_price(e8: int) -> str:
     return f"{price_from_e8(e8):,.2f} USD"
+
+
+def describe_asset_price(e8: int) -> str:
+    return f"{price_from_e8(e8):.4f} USD"
 
 
 def describe_rate(per_second_e18: int) -> str:

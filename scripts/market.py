@@ -1,4 +1,5 @@
-"""`ape run market price <usd> | funding <rate> --per 1h|8h | arb | replay <file> | mirror --coin ETH`
+"""`ape run market price <usd> | asset-price <usd> | funding <rate> --per 1h|8h | arb | replay <file> |
+mirror --coin ETH`
 
 The market feeder for the reference venue (keeper/market.py).
 """

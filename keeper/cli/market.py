@@ -1,4 +1,5 @@
-"""`ape run market price|funding|arb|replay|mirror`: the market feeder for the reference venue."""
+"""`ape run market price|asset-price|funding|arb|replay|mirror`: the market feeder for the
+reference venue."""
 
 from __future__ import annotations
 
@@ -23,6 +24,34 @@ def _price(session: Session, account: Any, usd: str) -> None:
     click.echo(
         f"oracle {market.describe_price(push.old_e8)} -> {market.describe_price(push.new_e8)} "
         f"({push.move_bps:+.1f} bps); funding accrued first"
+    )
+    _asset_feed_note(session, dep)
+
+
+def _asset_feed_note(session: Session, dep: Any) -> None:
+    """A reminder when the asset's USD feed nears the vault's `max_asset_oracle_age`."""
+    age = market.asset_feed_age(dep, session.chain)
+    if age >= market.ASSET_HEARTBEAT_SECONDS:
+        limit = int(dep.vault.max_asset_oracle_age())
+        click.echo(
+            f"note: the asset's USD feed is {age // 3_600} h old (the vault refuses entries and exits after "
+            f"{limit // 3_600} h): `ape run market asset-price 1`, or keep `market mirror` running"
+        )
+
+
+@click.argument("usd")
+def _asset_price(session: Session, account: Any, usd: str) -> None:
+    dep = session.deployment()
+    push = market.push_asset_price(dep, account, parse_decimal(usd, "asset price"))
+    bound = int(dep.vault.max_depeg_bps())
+    off = abs(push.new_e8 - 10**8) * 10_000 > 10**8 * bound
+    click.echo(
+        f"asset feed {market.describe_asset_price(push.old_e8)} -> {market.describe_asset_price(push.new_e8)}"
+        + (
+            f": beyond the vault's {bound} bps de-peg bound, entries and exits are closed until it is back"
+            if off
+            else f" (within the vault's {bound} bps de-peg bound)"
+        )
     )
 
 
@@ -74,7 +103,8 @@ def _replay(
 
     def show(step: market.ReplayStep) -> None:
         rate = "" if step.funding_e18 is None else f", funding {market.describe_rate(step.funding_e18)}"
-        click.echo(f"  +{step.waited_seconds:>6}s  {market.describe_price(step.price_e8)}{rate}")
+        asset = ", asset feed 1 USD re-pushed" if step.asset_pushed else ""
+        click.echo(f"  +{step.waited_seconds:>6}s  {market.describe_price(step.price_e8)}{rate}{asset}")
 
     market.replay(dep, session.chain, account, rows, interval=per, do_arb=do_arb, speed=factor, on_step=show)
 
@@ -133,7 +163,13 @@ def _mirror(
 
     def show(poll: market.MirrorPoll) -> None:
         did = [
-            x for x, yes in (("price pushed", poll.pushed_price), ("funding set", poll.set_funding)) if yes
+            x
+            for x, yes in (
+                ("price pushed", poll.pushed_price),
+                ("funding set", poll.set_funding),
+                ("asset feed 1 USD re-pushed", poll.pushed_asset),
+            )
+            if yes
         ]
         click.echo(
             f"  {coin} {poll.price_usd} USD, funding {poll.funding_rate_per_hour * 100:.6f} %/h: "
@@ -155,7 +191,8 @@ def _mirror(
 
 
 @click.group(
-    name="market", help="Feed the reference venue: push prices and funding, arbitrage, replay, mirror."
+    name="market",
+    help="Feed the reference venue: push prices (base and asset) and funding, arbitrage, replay, mirror.",
 )
 def cli() -> None:
     pass
@@ -163,6 +200,12 @@ def cli() -> None:
 
 cli.add_command(
     operator_command(name="price", help="Push a new oracle price (USD); funding accrues first.")(_price)
+)
+cli.add_command(
+    operator_command(
+        name="asset-price",
+        help="Push the asset's own USD price (the vault's de-peg guard), e.g. 1 or 0.88 for a de-peg drill.",
+    )(_asset_price)
 )
 cli.add_command(
     operator_command(

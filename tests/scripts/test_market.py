@@ -226,3 +226,42 @@ def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, 
 def test_mirror__needs_both_roles(dep, chain, alice):
     with pytest.raises(UserError, match="lacks FEEDER_ROLE"):
         market.mirror(dep, chain, alice, market.recorded_reading(HL_FIXTURE, "ETH"), polls=1)
+
+
+# ----------------------------------------------------------------------------- the asset feed
+
+
+def test_asset_price__a_de_peg_drill_and_back(dep, operator, alice):
+    push = market.push_asset_price(dep, operator, Decimal("0.88"))
+    assert (push.old_e8, push.new_e8) == (E8, 88_000_000) and dep.asset_feed.latestAnswer() == 88_000_000
+    assert dep.vault.maxDeposit(alice) == 0  # the vault's de-peg guard closed entries
+    market.push_asset_price(dep, operator, Decimal(1))
+    assert dep.vault.maxDeposit(alice) > 0
+    with pytest.raises(UserError, match="cannot push asset prices: it lacks FEEDER_ROLE on 0x"):
+        market.push_asset_price(dep, alice, Decimal(1))
+
+
+def test_replay__keeps_the_asset_feed_fresh(dep, chain, operator, tmp_path):
+    """Ten days of 8h rows: the vault's 25 h asset-feed limit would lapse without re-pushes."""
+    rows = "".join(f"{1_704_067_200 + i * 28_800},{3_000 + i}\n" for i in range(30))
+    steps = market.replay(
+        dep, chain, operator, market.load_replay(write_csv(tmp_path, "timestamp,price\n" + rows))
+    )
+    assert sum(s.asset_pushed for s in steps) == 29  # every row after the first: 8 h >= the 4 h heartbeat
+    assert market.asset_feed_age(dep, chain) < market.ASSET_HEARTBEAT_SECONDS
+    assert dep.vault.maxDeposit(operator) > 0
+
+
+def test_mirror__refreshes_the_asset_feed_on_its_heartbeat(dep, chain, operator):
+    polls = market.mirror(
+        dep,
+        chain,
+        operator,
+        market.recorded_reading(HL_FIXTURE, "ETH"),
+        polls=3,
+        sleep=lambda s: chain.mine(deltatime=2 * 3_600),
+        do_arb=False,
+    )
+    # fresh at deploy; 2 h later still inside the 4 h heartbeat; 4 h later re-pushed at 1 USD
+    assert [p.pushed_asset for p in polls] == [False, False, True]
+    assert dep.asset_feed.latestAnswer() == E8
