@@ -10,8 +10,9 @@ depositors (`keeper.ops.deposit`) and builds the keeper exactly as `basis-keeper
 does (`keeper.main.Stack`), with a local test key.
 
 Each step then goes over raw JSON-RPC (ape's per-call overhead would dominate): the
-feeder pushes the price and the funding rate, a liquidator liquidates the vault if the
-market says it may, an arbitrageur trades the pool back to the oracle, and
+feeder pushes the price and the funding rate (and the asset's USD feed where
+`with_asset_pushes` says), a liquidator liquidates the hedge's short if the market says it
+may (recorded as a `Liquidation`), an arbitrageur trades the pool back to the oracle, and
 `Keeper.tick()` runs. The keeper's transactions are read back from their receipts
 (`Swap`, `PositionModified` and `FundingSettled` logs) to attribute costs the same way
 the model does (`keeper.replay.driver.book_trades`).

@@ -1,11 +1,12 @@
 """The replay loop both modes share, and the records it keeps.
 
 A replay is a list of `MarketStep`s: at each step's time the market moves (the feeder
-pushes the oracle and the funding rate, a liquidator checks the vault, an arbitrageur
-trades the spot pool back to the oracle), then the keeper ticks. What a step does can be
-switched off or bent by a stress scenario (`keeper.replay.scenarios`): no oracle update,
-no arbitrage, the pool left off the oracle, the keeper down, a depositor probing whether
-entries and exits are refused.
+pushes the oracle and the funding rate and keeps the asset's USD feed fresh, a liquidator
+checks the hedge's short, an arbitrageur trades the spot pool back to the oracle), then
+the keeper ticks. What a step does can be switched off or bent by a stress scenario
+(`keeper.replay.scenarios`): no oracle update, no arbitrage, the pool left off the
+oracle, the keeper down, the asset off its peg, a depositor probing whether entries and
+exits are refused (and what a newcomer's round trip does to the other holders).
 
 A `Backend` carries the steps out: `keeper.replay.model.ModelBackend` on the exact Python
 models, `keeper.replay.chain.ChainBackend` on anvil with the deployed contracts and the
@@ -140,7 +141,7 @@ class Fill:
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """One keeper call's trades, as the vault made them."""
+    """One keeper call's trades, as the hedge made them."""
 
     time: int
     kind: str  # the rebalance intent or "emergency"
