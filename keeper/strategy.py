@@ -59,7 +59,7 @@ from keeper.model.vault import (
     simulate_emergency_deleverage,
     simulate_unwind,
 )
-from keeper.model.venue import BPS, PPM, PRICE_UNIT, SIZE_UNIT, ModelRevert
+from keeper.model.venue import BPS, PPM, PRICE_UNIT, SIZE_UNIT, ModelRevert, SpotPoolModel
 from keeper.planner import (
     Guard,
     Infeasible,
@@ -384,7 +384,9 @@ def _unwind(ctx: _Context) -> Decision:
     """Shut down: the largest `unwind` step whose fills stay within the guard's slippage
     (to 1/1024 of the whole hedge), or hold when the hedge holds nothing."""
     state = ctx.state
-    if state.spot_base == 0 and state.perp_size == 0 and state.perp_margin == 0:
+    pool = SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps)
+    # spot dust the pool pays nothing for stays (no step can sell it): flat all the same
+    if state.perp_size == 0 and state.perp_margin == 0 and pool.amount_out(True, state.spot_base) == 0:
         return ctx.hold("vault is shut down and the hedge is unwound: nothing to manage")
     full = max(_unwind_size(state), 1)
     fill_cap = ctx.guard.fill_slippage_bps
