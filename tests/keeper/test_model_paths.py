@@ -70,7 +70,8 @@ def test_budget__repeated_losing_rebalances_stop_at_the_daily_budget_then_refill
         world = trial
     assert refused == "hedge: keeper loss budget spent"
     assert world.budget_spent * BPS <= world.budget_nav * rules.keeper_loss_budget_bps
-    assert world.budget_left() is not None and world.budget_left() < world.nav() * rules.max_nav_loss_bps // BPS
+    left = world.budget_left()
+    assert left is not None and left < world.nav() * rules.max_nav_loss_bps // BPS
     later(world, 86_400)
     assert world.budget_left() is None  # a new window: the next charged call opens it
 
