@@ -1,7 +1,8 @@
 """`ape run deploy --network <choice> --account <alias> [--config FILE] [--force]`
 
-Deploys the reference venue (unless deploy/<network>.yaml names an existing one) and a
-BasisVault, then writes deployments/<chain_id>.json. The logic is keeper/deploy.py.
+Deploys the reference venue (unless deploy/<network>.yaml names an existing one), the
+BasisHedge blueprint and a BasisVault (whose constructor creates its hedge), then writes
+deployments/<chain_id>.json. The logic is keeper/deploy.py.
 """
 
 from keeper.cli.deploy import cli  # noqa: F401 (ape run looks for `cli`)

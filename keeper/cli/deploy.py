@@ -33,14 +33,24 @@ def _deploy(session: Session, account: Any, config_file: Path | None, force: boo
         session.project, session.chain, account, config, network=session.choice, progress=click.echo
     )
     click.echo("")
-    for key in ("vault", "asset", "base", "price_feed", "spot_pool", "perp_market"):
-        click.echo(f"  {key:<12} {getattr(manifest, key)}")
+    for key in (
+        "vault",
+        "hedge",
+        "asset",
+        "base",
+        "price_feed",
+        "asset_feed",
+        "spot_pool",
+        "perp_market",
+        "hedge_blueprint",
+    ):
+        click.echo(f"  {key:<15} {getattr(manifest, key)}")
     click.echo(
-        f"  {'owner':<12} {manifest.owner}"
+        f"  {'owner':<15} {manifest.owner}"
         + (f" (offered to {manifest.pending_owner})" if manifest.pending_owner else "")
     )
-    click.echo(f"  {'keeper':<12} {manifest.keeper}")
-    click.echo(f"  {'guardian':<12} {manifest.guardian}")
+    click.echo(f"  {'keeper':<15} {manifest.keeper}")
+    click.echo(f"  {'guardian':<15} {manifest.guardian}")
     click.echo(
         f"\n{stats.transactions} transactions, {stats.gas_used:,} gas, {stats.seconds:.1f} s "
         f"(blocks {manifest.deploy_block}..{session.chain.blocks.head.number})"
@@ -62,5 +72,7 @@ def _deploy(session: Session, account: Any, config_file: Path | None, force: boo
 
 
 cli = operator_command(
-    name="deploy", help="Deploy the reference venue (unless configured) and a BasisVault; write the manifest."
+    name="deploy",
+    help="Deploy the reference venue (unless configured), the BasisHedge blueprint and a BasisVault (which "
+    "creates its hedge); write the manifest.",
 )(_deploy)

@@ -204,6 +204,8 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
             env,
             ["deposit", *SEPOLIA, *operator, "--amount", "10", "--faucet", "--no-approve"],
         ),
+        "accept without an offer": (env, ["admin", "accept-ownership", *SEPOLIA, *operator]),
+        "unwind before shutdown": (env, ["admin", "unwind", *SEPOLIA, *operator]),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(run, case_env, *args) for name, (case_env, args) in cases.items()}
@@ -225,6 +227,8 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
         ("negative amount", "error: amount must be positive, got -5"),
         ("more than the balance", "less than the 500,000.00 USDC to deposit (--faucet mints test tokens)"),
         ("missing approval", "error: missing approval: the vault may spend 0.00 USDC of"),
+        ("accept without an offer", "error: no ownership transfer is pending"),
+        ("unwind before shutdown", "error: the vault is not shut down: unwind steps open only after"),
     ],
 )
 def test_e2e__bad_input_is_one_line(bad_runs, case, expected):
@@ -253,26 +257,30 @@ def test_e2e__make_node_path_with_test_accounts(base_env, tmp_path):
         stop(process)
 
 
-def test_e2e__paused_vault_and_stale_oracle(sepolia, standin_deploy, bad_runs):
-    """State-changing bad inputs, after the others: the owner pauses (sent through anvil: there
-    is no pause script), then four hours pass with no price push."""
+def test_e2e__paused_vault_stale_oracle_and_shutdown(sepolia, standin_deploy, bad_runs):
+    """State-changing runs, after the others: the owner pauses with `ape run admin`
+    (unpaused through anvil, to save a run), four hours pass with no price push, then the
+    owner shuts the vault down; its hedge holds nothing, so there is nothing to unwind."""
     from eth_utils import function_signature_to_4byte_selector
 
     env, operator = sepolia
     url = env["SEPOLIA_RPC_URL"]
     vault = json.loads((REPO / env["BASIS_DEPLOYMENTS_DIR"] / "11155111.json").read_text())["vault"]
-    deposit = ["deposit", *SEPOLIA, "--account", "operator", "--amount", "10", "--faucet"]
+    account = ["--account", "operator"]
+    deposit = ["deposit", *SEPOLIA, *account, "--amount", "10", "--faucet"]
 
-    def owner_calls(signature: str) -> None:
-        rpc(url, "anvil_impersonateAccount", [operator])
-        data = "0x" + function_signature_to_4byte_selector(signature).hex()
-        rpc(url, "eth_sendTransaction", [{"from": operator, "to": vault, "data": data}])
-        rpc(url, "anvil_stopImpersonatingAccount", [operator])
-
-    owner_calls("pause()")
+    assert "deposits paused (exits still work) (tx 0x" in ok(run(env, "admin", "pause", *SEPOLIA, *account))
     assert error_line(run(env, *deposit)) == "error: deposits are paused by the guardian (exits still work)"
-    owner_calls("unpause()")
+    rpc(url, "anvil_impersonateAccount", [operator])
+    data = "0x" + function_signature_to_4byte_selector("unpause()").hex()
+    rpc(url, "eth_sendTransaction", [{"from": operator, "to": vault, "data": data}])
+    rpc(url, "anvil_stopImpersonatingAccount", [operator])
     rpc(url, "evm_increaseTime", [4 * 3_600])
     rpc(url, "evm_mine", [])
     line = error_line(run(env, *deposit))
     assert line.startswith("error: the oracle price is stale: last update 4h 0") and "accepts 3h 00m" in line
+
+    assert "shut down for good" in ok(run(env, "admin", "shutdown", *SEPOLIA, *account))
+    assert "nothing to unwind: the hedge is flat" in error_line(
+        run(env, "admin", "unwind", *SEPOLIA, *account)
+    )
