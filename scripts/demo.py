@@ -1,9 +1,10 @@
 """`make demo` (ape run demo): the operator flow on a throwaway anvil, start to finish.
 
 Ape starts its own anvil (the pinned one from node_modules/.bin) on a free port and stops
-it at the end. On it: deploy the venue and a BasisVault from deploy/local.yaml, two
+it at the end. On it: deploy the venue and a BasisVault (with its BasisHedge) from deploy/local.yaml, two
 depositors, one keeper rebalance into a 2x hedge, then a week of funding and moving prices
-pushed by the market feeder, and the vault's status before and after. Each step calls the
+pushed by the market feeder, the vault's status before and after, and at the end a shutdown
+unwound in steps. Each step calls the
 same functions as the operator scripts; the equivalent command is printed above it.
 
 Not shown yet: the keeper bot (`basis-keeper`, docs/keeper.md) deciding when to rebalance,
@@ -99,6 +100,19 @@ def main() -> None:
     )
     out = ops.withdraw(dep, chain, alice, shares=half)
     print(f"   alice received {usdc(out.assets)} for {fmt_units(out.shares, 12)} shares")
+
+    step(
+        "The guardian shuts the vault down; anyone unwinds the hedge in bounded steps",
+        f"ape run admin shutdown {cfg} --account TEST::0 && ape run admin unwind {cfg} --account TEST::0",
+    )
+    ops.shutdown(dep, operator)
+    for s in ops.unwind(dep, chain, operator):
+        print(
+            f"   unwind step {s.number}: sold {s.spot_sold / 10**18:.4f} WETH, closed "
+            f"{s.short_closed / 10**18:.4f} short, {usdc(s.proceeds)} back to idle"
+        )
+    out = ops.withdraw(dep, chain, bob, everything=True)
+    print(f"   the hedge is flat; bob exits from idle: {usdc(out.assets)}")
     print(
         "\nNot in this demo yet: the keeper bot deciding when to rebalance (basis-keeper, docs/keeper.md),"
         "\nand the replay report over a real funding history. Against a node that stays up: README,"

@@ -80,7 +80,7 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
 
     def show(item: ops.UnwindStep) -> None:
         click.echo(
-            f"  step {item.number}: max {fmt_units(item.max_size, 18, 4)}; sold "
+            f"  step {item.number}: max {fmt_units(item.max_size, 18, 4)} {base_sym}; sold "
             f"{fmt_units(item.spot_sold, base_dec, 4)} {base_sym} spot, closed "
             f"{fmt_units(item.short_closed, 18, 4)} short, freed "
             f"{fmt_units(item.margin_withdrawn, dec)} {sym} margin -> {fmt_units(item.proceeds, dec)} {sym} "
