@@ -29,8 +29,8 @@ from keeper.venue import (
     deploy_venue,
 )
 
-# Gas a full deploy uses with the reference venue (measured 22.68 M: 13 transactions, of
-# which the BasisHedge blueprint and the vault 12.04 M; `ape run deploy` prints the actual
+# Gas a full deploy uses with the reference venue (measured 22.43 M: 13 transactions, of
+# which the BasisHedge blueprint and the vault 11.80 M; `ape run deploy` prints the actual
 # figure); the balance check asks for this much at the current gas price, plus 50 %.
 DEPLOY_GAS_ESTIMATE = 24_000_000
 VAULT_ONLY_GAS_ESTIMATE = 13_000_000
