@@ -408,12 +408,13 @@ def _ratio_bps(numerator: int, denominator: int) -> Decimal | None:
     return None if denominator == 0 else Decimal(numerator * BPS) / denominator
 
 
-def _events(event: Any, start: int, stop: int) -> list[Any]:
-    """The event's logs in blocks [start, stop]; [] when the node cannot serve the range."""
+def _events(event: Any, start: int, stop: int) -> list[Any] | None:
+    """The event's logs in blocks [start, stop]; None when the node cannot serve the range
+    (a public RPC may cap `eth_getLogs`): status then says so and shows the rest."""
     try:
         return list(event.range(start, stop + 1))
-    except Exception:  # a public RPC may refuse a long log range: status still shows the rest
-        return []
+    except Exception:
+        return None
 
 
 def budget_status(hedge: Any, now: int) -> dict[str, Any]:
@@ -479,18 +480,23 @@ def status(dep: Deployment, chain: Any, holder: str | None = None) -> dict[str, 
     pending_owner = str(vault.pending_owner())
     shutdown = bool(vault.is_shutdown())
     active = bool(hedge.active())
-    liquidations = [
-        {
-            "block": int(log.block_number),
-            "transaction": str(log.transaction_hash),
-            "short_before_e18": int(log.short_before),
-            "short_after_e18": int(log.short_after),
-            "equity_before_wei": int(log.equity_before),
-            "equity_after_wei": int(log.equity_after),
-        }
-        for log in _events(hedge.LiquidationBooked, m.deploy_block, int(head.number))
-    ]
-    unwinds = _events(hedge.Unwound, m.deploy_block, int(head.number)) if shutdown else []
+    booked_logs = _events(hedge.LiquidationBooked, m.deploy_block, int(head.number))
+    liquidations = (
+        None
+        if booked_logs is None
+        else [
+            {
+                "block": int(log.block_number),
+                "transaction": str(log.transaction_hash),
+                "short_before_e18": int(log.short_before),
+                "short_after_e18": int(log.short_after),
+                "equity_before_wei": int(log.equity_before),
+                "equity_after_wei": int(log.equity_after),
+            }
+            for log in booked_logs or []
+        ]
+    )
+    unwinds = (_events(hedge.Unwound, m.deploy_block, int(head.number)) if shutdown else None) or []
 
     def d(x: Decimal | None, places: int = 2) -> str | None:
         # quantize, then + 0: a tiny negative reads "0.0", not "-0.0"
@@ -623,7 +629,9 @@ def format_status(s: dict[str, Any]) -> str:
             f"  LIQUIDATED: venue short {size(s['short_size_e18'])} < booked {size(s['booked_short_e18'])}, "
             "run `ape run admin sync`"
         )
-    for event in s["liquidations"]:
+    if s["liquidations"] is None:
+        lines.append("  liquidation     the node would not serve the hedge's LiquidationBooked logs")
+    for event in s["liquidations"] or []:
         lines.append(
             f"  liquidation     booked in block {event['block']}: short {size(event['short_before_e18'])} -> "
             f"{size(event['short_after_e18'])}, equity {fmt_units(event['equity_before_wei'], dec)} -> "

@@ -397,3 +397,10 @@ def test_status__keeper_budget_of_the_window(hedged, chain):
     assert b["budget_wei"] == hedged.hedge.budget_nav() * 150 // 10_000
     chain.mine(deltatime=86_400)
     assert not ops.status(hedged, chain)["keeper_budget"]["window_open"]
+
+
+def test_status__a_node_that_refuses_the_log_range(dep, chain, monkeypatch):
+    monkeypatch.setattr(ops, "_events", lambda event, start, stop: None)
+    s = ops.status(dep, chain)
+    assert s["liquidations"] is None and not s["liquidated"]
+    assert "the node would not serve the hedge's LiquidationBooked logs" in ops.format_status(s)
