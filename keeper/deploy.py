@@ -25,6 +25,7 @@ from keeper.venue import (
     ZERO_ADDRESS,
     VaultRules,
     Venue,
+    declare_hedge,
     deploy_vault,
     deploy_venue,
 )
@@ -165,7 +166,7 @@ def deploy(
                 venue.perp_market.grantRole(venue.perp_market.OPERATOR_ROLE(), feeder, sender=deployer)
         step = "declare the BasisHedge blueprint"
         progress("declaring the BasisHedge blueprint ...")
-        blueprint = declare_hedge_from(project, deployer)
+        blueprint = declare_hedge(project, deployer)
         stats.contracts["hedge_blueprint"] = blueprint
         step = "deploy the vault"
         progress("deploying BasisVault (it creates its BasisHedge) ...")
@@ -241,17 +242,6 @@ def deploy(
         gas_used=stats.gas_used,
     )
     return manifest, stats
-
-
-def declare_hedge_from(project: Any, deployer: Any) -> str:
-    """`keeper.venue.declare_hedge` with the sender named on the transaction: ape's
-    `account.declare` estimates gas before it sets the sender, and a live node (a fee above
-    zero) then refuses the estimate as from an empty account ("Insufficient funds for gas *
-    price + value"); ape's own test chain charges no fee, so the venue helper works there."""
-    receipt = deployer.declare(project.BasisHedge, sender=deployer)
-    if not receipt.contract_address:
-        raise UserError("the BasisHedge blueprint transaction created no contract")
-    return str(receipt.contract_address)
 
 
 def verify(project: Any, manifest: Manifest) -> Deployment:

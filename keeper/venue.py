@@ -219,8 +219,11 @@ def deploy_vault(
 
 
 def declare_hedge(project: Any, deployer: Any) -> str:
-    """Deploys the BasisHedge blueprint (EIP-5202) every vault creates its hedge from."""
-    receipt = deployer.declare(project.BasisHedge)
+    """Deploys the BasisHedge blueprint (EIP-5202) every vault creates its hedge from.
+    The sender is named on the transaction: ape's `account.declare` estimates gas before it
+    sets the sender, and a node that charges fees refuses that estimate as from an empty
+    account ("Insufficient funds for gas * price + value")."""
+    receipt = deployer.declare(project.BasisHedge, sender=deployer)
     if not receipt.contract_address:
         raise RuntimeError("BasisHedge blueprint: the transaction created no contract")
     return str(receipt.contract_address)
