@@ -122,7 +122,9 @@ def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None)
     pool.add_liquidity(spot_base, p.asset_wei(p.spot_seed_asset), 0, deployer.address, sender=deployer)
     asset.approve(perp.address, p.asset_wei(p.perp_pool_seed_asset), sender=deployer)
     perp.add_liquidity(p.asset_wei(p.perp_pool_seed_asset), 0, sender=deployer)
-    return Venue(asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp, asset_feed=asset_feed)
+    return Venue(
+        asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp, asset_feed=asset_feed
+    )
 
 
 @dataclass(frozen=True)
