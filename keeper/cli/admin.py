@@ -92,6 +92,9 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
     steps = ops.unwind(
         dep, session.chain, account, step=size, max_steps=max_steps, arb_between=arb_between, on_step=show
     )
+    if not steps and not dep.hedge.active():
+        click.echo("nothing to unwind: the hedge is flat (no spot, short or margin); nothing sent")
+        return
     total = sum(s.proceeds for s in steps)
     if dep.hedge.active():
         click.echo(
