@@ -1,8 +1,8 @@
-"""Vault personas (yearn-style) and a factory fixture."""
+"""Vault personas (yearn-style), the vault and its hedge, and factory fixtures."""
 
 import pytest
 
-from keeper.venue import VaultRules, deploy_vault
+from keeper.venue import VaultRules, deploy_vault, faucet, hedge_of
 from tests.conftest import USDC
 
 MAX = 2**256 - 1
@@ -59,16 +59,24 @@ def create_vault(project, deployer, venue, gov, keeper, guardian, treasury):
     return _create
 
 
+def fund(usdc, vault, who, amount):
+    """Mint `amount` USDC to `who` (faucet-capped calls) and approve the vault for all."""
+    faucet(usdc, who, amount)
+    usdc.approve(vault, MAX, sender=who)
+
+
 @pytest.fixture(scope="module")
 def vault(create_vault, usdc, fish, whale):
     v = create_vault()
-    for who, amount in ((fish, 1_000_000 * USDC), (whale, 5_000_000 * USDC)):
-        minted = 0
-        while minted < amount:
-            usdc.mint(who, 1_000_000 * USDC, sender=who)
-            minted += 1_000_000 * USDC
-        usdc.approve(v, MAX, sender=who)
+    fund(usdc, v, fish, 1_000_000 * USDC)
+    fund(usdc, v, whale, 5_000_000 * USDC)
     return v
+
+
+@pytest.fixture(scope="module")
+def hedge(project, vault):
+    """The vault's BasisHedge (created by the vault's constructor)."""
+    return hedge_of(project, vault)
 
 
 def hedge_targets(vault, perp, leverage_x: float = 2.0):
@@ -84,17 +92,33 @@ def hedge_targets(vault, perp, leverage_x: float = 2.0):
 
 
 @pytest.fixture
-def hedge(vault, perp, keeper, fish, whale, deadline):
-    """hedge(fish_usdc, whale_usdc, leverage): both deposit, the keeper hedges at `leverage`."""
+def hedged_vault(vault, hedge, perp, keeper, fish, whale, deadline):
+    """hedged_vault(fish_usdc, whale_usdc, leverage): both deposit (whole USDC), the keeper
+    hedges at `leverage` (hedge_targets leaves ~0.1 % of NAV idle for fees)."""
 
-    def _hedge(fish_usdc: int, whale_usdc: int, leverage_x: float = 2.0):
-        vault.deposit(fish_usdc * USDC, fish, sender=fish)
-        vault.deposit(whale_usdc * USDC, whale, sender=whale)
+    def _hedged(fish_usdc: int, whale_usdc: int, leverage_x: float = 2.0):
+        if fish_usdc:
+            vault.deposit(fish_usdc * USDC, fish, sender=fish)
+        if whale_usdc:
+            vault.deposit(whale_usdc * USDC, whale, sender=whale)
         short, margin = hedge_targets(vault, perp, leverage_x)
-        vault.rebalance(short, margin, 50, deadline, sender=keeper)
+        hedge.rebalance(short, margin, 50, deadline, sender=keeper)
         return vault
 
-    return _hedge
+    return _hedged
+
+
+def build_hedge(vault, hedge, perp, keeper, chain, arb, venue, leverage_x=2.0, steps=5, room=997):
+    """The keeper opens a large hedge in `steps` rebalances, the pool arbitraged back to the
+    oracle between them (one multi-million spot buy fills beyond the 50 bps rule); the short
+    is scaled by room/1000 so the buys' ~0.2 % cost fits in the cash left."""
+    short, margin = hedge_targets(vault, perp, leverage_x)
+    short = short * room // 1_000
+    for k in range(1, steps + 1):
+        hedge.rebalance(short * k // steps, margin, 50, chain.pending_timestamp + 3_600, sender=keeper)
+        arb(venue)
+    assert hedge.short_size() == short
+    return short
 
 
 @pytest.fixture
@@ -102,10 +126,22 @@ def deadline(chain):
     return chain.pending_timestamp + 3_600
 
 
-def delta_bps(vault, perp) -> float:
+def usd(amount_1e18: int, price_e8: int) -> int:
+    """Asset wei of a base amount (1e18 units) at `price_e8`."""
+    return amount_1e18 * price_e8 * USDC // (10**18 * 10**8)
+
+
+def delta_bps(vault, perp, hedge) -> float:
     """(spot value - short value) / NAV at the oracle, bps."""
     price = perp.index_price()
-    spot = vault.spot_base() * price * USDC // (10**18 * 10**8)
-    short = vault.short_size() * price * USDC // (10**18 * 10**8)
+    spot = usd(hedge.spot_base(), price)
+    short = usd(hedge.short_size(), price)
     nav = vault.totalAssets()
     return (spot - short) * 10_000 / nav if nav else 0.0
+
+
+def keep_fresh(venue, feeder):
+    """Re-push both feeds' answers (after a warp) so the oracles stay fresh."""
+    venue.perp_market.accrue_funding(sender=feeder)
+    venue.price_feed.set_price(venue.price_feed.latestAnswer(), sender=feeder)
+    venue.asset_feed.set_price(venue.asset_feed.latestAnswer(), sender=feeder)

@@ -4,9 +4,10 @@ import pytest
 from keeper.venue import VaultRules
 
 CODE_SIZE_LIMIT = 24_576  # EIP-170
+CODE_SIZE_BUDGET = 22_000  # issue 10: each contract keeps >= 2.5k bytes of headroom
 
 
-def test_deploy__rules_and_roles(vault, rules, gov, keeper, guardian, treasury, deployer, usdc, venue):
+def test_deploy__rules_and_roles(vault, hedge, rules, gov, keeper, guardian, treasury, deployer, usdc, venue):
     assert vault.owner() == gov.address
     assert vault.is_keeper(keeper)
     assert vault.guardian() == guardian.address
@@ -14,40 +15,54 @@ def test_deploy__rules_and_roles(vault, rules, gov, keeper, guardian, treasury, 
     assert not vault.is_keeper(deployer)
     assert vault.decimals() == usdc.decimals() + vault.DECIMALS_OFFSET() == 12
     assert vault.asset() == usdc.address and vault.base() == venue.base.address
-    assert vault.max_leverage_bps() == rules.max_leverage_bps
-    assert vault.min_margin_ratio_bps() == rules.min_margin_ratio_bps
-    assert vault.critical_margin_ratio_bps() == rules.critical_margin_ratio_bps
-    assert vault.max_delta_bps() == rules.max_delta_bps
-    assert vault.max_slippage_bps() == rules.max_slippage_bps
-    assert vault.max_oracle_age() == rules.max_oracle_age
-    assert vault.max_nav_loss_bps() == rules.max_nav_loss_bps
-    assert vault.max_management_fee_bps() == rules.max_management_fee_bps
-    assert vault.max_performance_fee_bps() == rules.max_performance_fee_bps
-    assert vault.deposit_cap_ceiling() == vault.deposit_cap() == rules.deposit_cap_ceiling
-    assert vault.dead_man_interval() == rules.dead_man_interval
+    assert vault.oracle() == venue.price_feed.address
+    assert vault.asset_oracle() == venue.asset_feed.address
+    # the two are linked for life, both ways
+    assert vault.hedge() == hedge.address and hedge.vault() == vault.address
+    assert hedge.asset() == usdc.address and hedge.base() == venue.base.address
+    assert hedge.oracle() == venue.price_feed.address
+    assert hedge.perp_market() == venue.perp_market.address
+    assert hedge.spot_pool() == venue.spot_pool.address
+    for name in rules.VAULT_FIELDS:
+        assert getattr(vault, name)() == getattr(rules, name), name
+    for name in rules.HEDGE_FIELDS:
+        assert getattr(hedge, name)() == getattr(rules, name), name
+    assert vault.deposit_cap() == rules.deposit_cap_ceiling
+    assert hedge.KEEPER_BUDGET_WINDOW() == 86_400 and hedge.EMERGENCY_BUFFER_BPS() == 200
 
 
-def test_deploy__fits_the_code_size_limit(vault, chain):
-    size = len(chain.provider.web3.eth.get_code(vault.address))
-    assert size <= CODE_SIZE_LIMIT, size
+def test_deploy__code_size__each_contract_at_most_22000_bytes(vault, hedge, chain):
+    sizes = {
+        "BasisVault": len(chain.provider.get_code(vault.address)),
+        "BasisHedge": len(chain.provider.get_code(hedge.address)),
+    }
+    print("code_size", sizes)
+    for name, size in sizes.items():
+        assert 0 < size <= CODE_SIZE_BUDGET, (
+            f"{name} runtime {size} bytes > {CODE_SIZE_BUDGET} (sizes {sizes})"
+        )
+        assert size <= CODE_SIZE_LIMIT
 
 
-# Every state-changing entry point the vault has. A new one must be added here on purpose,
-# after checking that it cannot touch a rule (the rules are immutables: no storage slot).
-MUTATING = {
-    "approve", "transfer", "transferFrom",  # shares
+# Every state-changing entry point each contract has. A new one must be added here on
+# purpose, after checking that it cannot touch a rule (the rules are immutables).
+VAULT_MUTATING = {
+    "approve", "transfer", "transferFrom", "permit",  # shares
     "deposit", "mint", "withdraw", "redeem",  # ERC-4626
-    "rebalance", "emergency_deleverage", "shutdown", "pause", "unpause",
+    "shutdown", "pause", "unpause", "lend_idle", "repay_idle",
     "set_keeper", "set_guardian", "set_deposit_cap", "set_fees", "set_fee_recipient",
     "transfer_ownership", "accept_ownership",
 }  # fmt: skip
+HEDGE_MUTATING = {"rebalance", "emergency_deleverage", "unwind", "sync", "exit_slice"}
 
 
-def test_deploy__no_setter_can_change_a_rule(vault, rules):
-    assert {m.name for m in vault.contract_type.mutable_methods} == MUTATING
-    # each rule reads back as deployed, from an immutable getter
+def test_deploy__no_setter_can_change_a_rule(vault, hedge, rules):
+    assert {m.name for m in vault.contract_type.mutable_methods} == VAULT_MUTATING
+    assert {m.name for m in hedge.contract_type.mutable_methods} == HEDGE_MUTATING
+    # each rule reads back as deployed, from an immutable getter on the contract enforcing it
     for name, value in vars(rules).items():
-        assert getattr(vault, name)() == value, name
+        owner = vault if name in rules.VAULT_FIELDS else hedge
+        assert getattr(owner, name)() == value, name
 
 
 def test_deploy__implements_every_erc4626_function(vault):
@@ -58,6 +73,7 @@ def test_deploy__implements_every_erc4626_function(vault):
         ("mint", 2), ("maxWithdraw", 1), ("previewWithdraw", 1), ("withdraw", 3), ("maxRedeem", 1),
         ("previewRedeem", 1), ("redeem", 3),
         ("deposit", 3), ("withdraw", 4), ("redeem", 4),  # the slippage-protected forms
+        ("permit", 7), ("nonces", 1), ("DOMAIN_SEPARATOR", 0),  # EIP-2612
     ]:  # fmt: skip
         assert sig in abi, sig
 
@@ -65,20 +81,24 @@ def test_deploy__implements_every_erc4626_function(vault):
 @pytest.mark.parametrize(
     "field,value,reason",
     [
-        ("max_leverage_bps", 0, "vault: zero max leverage"),
-        ("critical_margin_ratio_bps", 0, "vault: zero critical margin ratio"),
-        ("critical_margin_ratio_bps", 2_000, "vault: critical ratio >= min ratio"),
-        ("min_margin_ratio_bps", 10_001, "vault: min margin ratio above 100%"),
-        ("min_margin_ratio_bps", 400, "vault: critical ratio >= min ratio"),
-        ("max_delta_bps", 10_001, "vault: max delta above 100%"),
-        ("max_slippage_bps", 0, "vault: zero max slippage"),
-        ("max_slippage_bps", 501, "vault: max slippage above cap"),
+        ("max_leverage_bps", 0, "hedge: zero max leverage"),
+        ("critical_margin_ratio_bps", 0, "hedge: zero critical margin ratio"),
+        ("critical_margin_ratio_bps", 2_000, "hedge: critical ratio >= min ratio"),
+        ("min_margin_ratio_bps", 10_001, "hedge: min margin ratio above 100%"),
+        ("min_margin_ratio_bps", 400, "hedge: critical ratio >= min ratio"),
+        ("max_delta_bps", 10_001, "hedge: max delta above 100%"),
+        ("max_slippage_bps", 0, "hedge: zero max slippage"),
+        ("max_slippage_bps", 501, "hedge: max slippage above cap"),
+        ("max_nav_loss_bps", 10_001, "hedge: max nav loss above 100%"),
+        ("dead_man_interval", 0, "hedge: zero dead-man interval"),
+        ("keeper_loss_budget_bps", 49, "hedge: keeper budget below one rebalance"),
+        ("keeper_loss_budget_bps", 10_001, "hedge: keeper budget above 100%"),
         ("max_oracle_age", 0, "vault: zero max oracle age"),
-        ("max_nav_loss_bps", 10_001, "vault: max nav loss above 100%"),
+        ("max_asset_oracle_age", 0, "vault: zero max asset oracle age"),
+        ("max_depeg_bps", 1_001, "vault: max depeg above cap"),
         ("max_management_fee_bps", 501, "vault: management fee cap too high"),
         ("max_performance_fee_bps", 5_001, "vault: performance fee cap too high"),
         ("deposit_cap_ceiling", 0, "vault: zero deposit cap ceiling"),
-        ("dead_man_interval", 0, "vault: zero dead-man interval"),
     ],
 )
 def test_deploy__invalid_rule__reverts(create_vault, field, value, reason):
@@ -87,7 +107,7 @@ def test_deploy__invalid_rule__reverts(create_vault, field, value, reason):
 
 
 def test_deploy__min_ratio_below_venue_initial_margin__reverts(create_vault):
-    with ape.reverts("vault: min ratio below venue IM"):
+    with ape.reverts("hedge: min ratio below venue IM"):
         create_vault(VaultRules(min_margin_ratio_bps=499, critical_margin_ratio_bps=100))
 
 

@@ -5,8 +5,8 @@ from tests.conftest import E8, USDC
 
 
 @pytest.fixture
-def hedged(hedge):
-    return hedge(100_000, 200_000, 3.0)
+def hedged(hedged_vault):
+    return hedged_vault(100_000, 200_000, 3.0)
 
 
 def squeeze(venue, feeder, arb, price_e8):
@@ -30,27 +30,52 @@ def test_pause__guardian_or_owner_only_and_never_blocks_exits(vault, guardian, g
     assert not vault.paused()
 
 
-def test_shutdown__unwinds_to_idle_and_is_final(hedged, perp, guardian, keeper, fish, whale, usdc, deadline):
+def test_shutdown__sets_the_flag_then_unwind_steps_park_everything_in_idle(
+    hedged, hedge, perp, guardian, keeper, fish, whale, stranger, usdc, deadline
+):
+    """v2 (issue 10, bullet 5): `shutdown()` only sets the flag (it used to sell the whole
+    hedge in the same call, which reverted on slippage near the cap); anyone then unwinds
+    in bounded steps. A 300k vault unwinds in one step."""
     vault = hedged
     nav = vault.totalAssets()
+    with ape.reverts("hedge: not shut down"):
+        hedge.unwind(2**256 - 1, sender=stranger)
     tx = vault.shutdown(sender=guardian)
     assert vault.is_shutdown()
     assert len(tx.events.filter(vault.Shutdown)) == 1
-    assert vault.short_size() == vault.spot_base() == 0
-    assert perp.position(vault).margin == 0
-    assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
-    assert vault.totalAssets() > nav * 9_980 // 10_000
+    assert hedge.active() and hedge.short_size() > 0  # nothing traded yet
     assert vault.maxDeposit(fish) == 0
     with ape.reverts("vault: shut down"):
         vault.deposit(USDC, fish, sender=fish)
-    with ape.reverts("vault: shut down"):
-        vault.rebalance(0, 0, 50, deadline, sender=keeper)
+    with ape.reverts("hedge: shut down"):
+        hedge.rebalance(0, 0, 50, deadline, sender=keeper)
     with ape.reverts("vault: shut down"):
         vault.shutdown(sender=guardian)
+    with ape.reverts("hedge: zero size"):
+        hedge.unwind(0, sender=stranger)
+    tx = hedge.unwind(10**30, sender=stranger)  # anyone; more than the whole position
+    (log,) = tx.events.filter(hedge.Unwound)
+    assert log.proceeds == tx.return_value > 0
+    assert not hedge.active()
+    assert hedge.short_size() == hedge.spot_base() == 0
+    assert perp.position(hedge).margin == 0
+    assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
+    assert vault.totalAssets() > nav * 9_980 // 10_000
     # everyone gets out, all from idle
     for who in (fish, whale):
         vault.redeem(vault.balanceOf(who), who, who, sender=who)
     assert vault.totalSupply() == vault.balanceOf(vault.fee_recipient())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BasisHedge.unwind(2**256-1) overflows in `max_size * _BASE_UNIT // SIZE_UNIT` "
+    "(Vyper checked mul) instead of meaning 'the whole position'",
+)
+def test_unwind__max_uint__unwinds_everything(hedged, hedge, guardian, stranger):
+    hedged.shutdown(sender=guardian)
+    hedge.unwind(2**256 - 1, sender=stranger)
+    assert not hedge.active()
 
 
 def test_shutdown__only_owner_or_guardian(hedged, keeper, fish):
@@ -59,47 +84,46 @@ def test_shutdown__only_owner_or_guardian(hedged, keeper, fish):
             hedged.shutdown(sender=who)
 
 
-def test_emergency_deleverage__healthy__reverts(hedged, stranger):
-    with ape.reverts("vault: deleverage not allowed"):
-        hedged.emergency_deleverage(sender=stranger)
+def test_emergency_deleverage__healthy__reverts(hedged, hedge, stranger):
+    with ape.reverts("hedge: deleverage not allowed"):
+        hedge.emergency_deleverage(sender=stranger)
 
 
-def test_emergency_deleverage__no_position__reverts(vault, stranger):
-    with ape.reverts("vault: no position"):
-        vault.emergency_deleverage(sender=stranger)
+def test_emergency_deleverage__no_position__reverts(vault, hedge, stranger):
+    with ape.reverts("hedge: no position"):
+        hedge.emergency_deleverage(sender=stranger)
 
 
 def test_emergency_deleverage__below_critical__restores_min_ratio(
-    hedged, venue, perp, feeder, arb, stranger, rules
+    hedged, hedge, venue, perp, feeder, arb, stranger, rules
 ):
     vault = hedged
     # 3x short: margin ratio ~33 %; a +22 % squeeze takes it under the 10 % critical ratio
     squeeze(venue, feeder, arb, 3_660 * E8)
-    ratio = perp.margin_ratio_bps(vault)
+    ratio = perp.margin_ratio_bps(hedge)
     assert ratio < rules.critical_margin_ratio_bps
     price_before = vault.convertToAssets(10**18)
-    tx = vault.emergency_deleverage(sender=stranger)
-    after = perp.margin_ratio_bps(vault)
+    tx = hedge.emergency_deleverage(sender=stranger)
+    after = perp.margin_ratio_bps(hedge)
     assert rules.min_margin_ratio_bps <= after <= rules.min_margin_ratio_bps + 400
-    (log,) = tx.events.filter(vault.EmergencyDeleveraged)
+    (log,) = tx.events.filter(hedge.EmergencyDeleveraged)
     assert log.margin_ratio_before_bps == ratio and log.margin_ratio_after_bps == after
     assert vault.convertToAssets(10**18) > price_before * 99 // 100  # bounded cost
-    assert not perp.is_liquidatable(vault)
+    assert not perp.is_liquidatable(hedge)
 
 
 def test_emergency_deleverage__dead_man__only_when_below_min(
-    hedged, venue, perp, feeder, arb, stranger, warp, rules
+    hedged, hedge, venue, perp, feeder, arb, stranger, warp, rules
 ):
-    vault = hedged
     squeeze(venue, feeder, arb, 3_400 * E8)  # ratio ~18 %: below min 20 %, above critical
-    ratio = perp.margin_ratio_bps(vault)
+    ratio = perp.margin_ratio_bps(hedge)
     assert rules.critical_margin_ratio_bps < ratio < rules.min_margin_ratio_bps
-    with ape.reverts("vault: deleverage not allowed"):
-        vault.emergency_deleverage(sender=stranger)
+    with ape.reverts("hedge: deleverage not allowed"):
+        hedge.emergency_deleverage(sender=stranger)
     warp(rules.dead_man_interval + 1)
     squeeze(venue, feeder, arb, 3_400 * E8)  # keep the oracle fresh
-    vault.emergency_deleverage(sender=stranger)
-    assert perp.margin_ratio_bps(vault) >= rules.min_margin_ratio_bps
+    hedge.emergency_deleverage(sender=stranger)
+    assert perp.margin_ratio_bps(hedge) >= rules.min_margin_ratio_bps
 
 
 def test_roles__owner_only_setters(vault, gov, fish, keeper, guardian):

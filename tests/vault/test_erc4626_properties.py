@@ -1,12 +1,14 @@
-"""ERC-4626 properties (after a16z/erc4626-tests) under hypothesis, on a hedged vault with
-accrued funding and fees, so NAV is not just a balance. Each example starts from the same
-snapshot and checks one property with random amounts."""
+"""ERC-4626 properties (after a16z/erc4626-tests) under hypothesis, on a vault that is idle
+(exits paid from idle at NAV) and on one hedged at 2x with accrued funding and fees (every
+exit unwinds its pro-rata slice through the hedge), so NAV is not just a balance. Each
+example starts from the same snapshot and checks one property with random amounts."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.exceptions import ContractLogicError
 
+from keeper.venue import hedge_of
 from tests.conftest import E8, SIZE, USDC
 
 SETTINGS = settings(
@@ -16,10 +18,15 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 amounts = st.one_of(st.integers(1, 10**6), st.integers(1, 200_000 * USDC))
+# While hedged, a redeem whose slice holds less perp margin than the hedge's 8-wei slack
+# reverts although previewRedeem > 0: a contract bug pinned by the strict xfail
+# test_exits.py::test_redeem__dust_while_hedged__pays_at_least_the_preview. The round
+# trips below skip the redeem of such dust (worth < DUST wei) so the rest stays checked.
+DUST = 100
 
 
-@pytest.fixture(scope="module")
-def hedged_vault(create_vault, gov, keeper, perp, operator, usdc, accounts, chain):
+@pytest.fixture(scope="module", params=["idle", "hedged"])
+def prop_vault(request, project, create_vault, gov, keeper, perp, operator, usdc, accounts, chain):
     vault = create_vault()
     vault.set_fees(100, 1_000, sender=gov)
     users = [accounts[3], accounts[4]]
@@ -29,12 +36,15 @@ def hedged_vault(create_vault, gov, keeper, perp, operator, usdc, accounts, chai
         usdc.approve(vault, 2**256 - 1, sender=u)
     vault.deposit(300_000 * USDC, users[0], sender=users[0])
     vault.deposit(500_000 * USDC, users[1], sender=users[1])
-    nav = vault.totalAssets()
-    spot = nav * 2 // 3
-    size = spot * 9_980 // 10_000 * SIZE * E8 // (perp.index_price() * USDC)
-    vault.rebalance(size, nav - spot, 50, chain.pending_timestamp + 3_600, sender=keeper)
-    perp.set_funding_rate(27_777_777_777, sender=operator)
+    hedge = hedge_of(project, vault)
+    if request.param == "hedged":
+        nav = vault.totalAssets()
+        spot = nav * 2 // 3
+        size = spot * 9_980 // 10_000 * SIZE * E8 // (perp.index_price() * USDC)
+        hedge.rebalance(size, nav - spot, 50, chain.pending_timestamp + 3_600, sender=keeper)
+        perp.set_funding_rate(27_777_777_777, sender=operator)
     chain.mine(deltatime=3_600)
+    assert hedge.active() == (request.param == "hedged")
     return vault, users
 
 
@@ -63,8 +73,9 @@ def reverts(chain, method, args, sender) -> bool:
 
 @SETTINGS
 @given(assets=amounts)
-def test_deposit__preview_and_round_trip(chain, hedged_vault, usdc, assets):
-    vault, (a, _) = hedged_vault
+def test_deposit__preview_and_round_trip(chain, prop_vault, usdc, assets):
+    vault, (a, _) = prop_vault
+    hedged = vault.totalAssets() != vault.idle()
 
     def check():
         before = usdc.balanceOf(a)
@@ -74,7 +85,8 @@ def test_deposit__preview_and_round_trip(chain, hedged_vault, usdc, assets):
             return
         shares = vault.deposit(assets, a, sender=a).return_value
         assert shares == preview >= vault.convertToShares(assets) - 1
-        if vault.previewRedeem(shares):  # dust worth 0 assets cannot be redeemed (reverts)
+        # dust worth 0 assets cannot be redeemed (reverts); see DUST while hedged
+        if vault.previewRedeem(shares) > (DUST if hedged else 0):
             vault.redeem(shares, a, a, sender=a)  # round trip never profits
         assert usdc.balanceOf(a) <= before
 
@@ -83,8 +95,9 @@ def test_deposit__preview_and_round_trip(chain, hedged_vault, usdc, assets):
 
 @SETTINGS
 @given(shares=st.integers(1, 10**20))
-def test_mint__preview_and_round_trip(chain, hedged_vault, usdc, shares):
-    vault, (a, _) = hedged_vault
+def test_mint__preview_and_round_trip(chain, prop_vault, usdc, shares):
+    vault, (a, _) = prop_vault
+    hedged = vault.totalAssets() != vault.idle()
 
     def check():
         before, second = usdc.balanceOf(a), chain.blocks.head.timestamp
@@ -94,7 +107,7 @@ def test_mint__preview_and_round_trip(chain, hedged_vault, usdc, shares):
             return
         assets = vault.mint(shares, a, sender=a).return_value
         assert assets == preview >= vault.convertToAssets(shares)
-        if vault.previewRedeem(shares):
+        if vault.previewRedeem(shares) > (DUST if hedged else 0):
             vault.redeem(shares, a, a, sender=a)
         assert usdc.balanceOf(a) <= before
         assert chain.blocks.head.timestamp == second  # the clock really stood still
@@ -104,8 +117,8 @@ def test_mint__preview_and_round_trip(chain, hedged_vault, usdc, shares):
 
 @SETTINGS
 @given(fraction=st.integers(1, 10_000))
-def test_redeem__at_least_preview_and_by_spender_needs_allowance(chain, hedged_vault, usdc, fraction):
-    vault, (a, b) = hedged_vault
+def test_redeem__at_least_preview_and_by_spender_needs_allowance(chain, prop_vault, usdc, fraction):
+    vault, (a, b) = prop_vault
 
     def check():
         shares = vault.balanceOf(a) * fraction // 10_000
@@ -126,8 +139,8 @@ def test_redeem__at_least_preview_and_by_spender_needs_allowance(chain, hedged_v
 
 @SETTINGS
 @given(fraction=st.integers(1, 10_000))
-def test_withdraw__at_most_preview_and_max_is_withdrawable(chain, hedged_vault, usdc, fraction):
-    vault, (a, _) = hedged_vault
+def test_withdraw__at_most_preview_and_max_is_withdrawable(chain, prop_vault, usdc, fraction):
+    vault, (a, _) = prop_vault
 
     def check():
         assets = vault.maxWithdraw(a) * fraction // 10_000
@@ -145,8 +158,8 @@ def test_withdraw__at_most_preview_and_max_is_withdrawable(chain, hedged_vault, 
 
 @SETTINGS
 @given(cap_units=st.integers(800_000, 2_000_000))
-def test_max_deposit__is_exact(chain, hedged_vault, gov, cap_units):
-    vault, (_, b) = hedged_vault
+def test_max_deposit__is_exact(chain, prop_vault, gov, cap_units):
+    vault, (_, b) = prop_vault
 
     def check():
         vault.set_deposit_cap(cap_units * USDC, sender=gov)

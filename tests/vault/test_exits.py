@@ -5,9 +5,9 @@ from tests.conftest import E8, USDC
 
 
 @pytest.fixture
-def hedged(hedge):
-    """fish 100k and whale 900k in, hedged at 2x; about 0.3 % of NAV left idle."""
-    return hedge(100_000, 900_000, 2.0)
+def hedged(hedged_vault):
+    """fish 100k and whale 900k in, hedged at 2x; about 0.1 % of NAV left idle."""
+    return hedged_vault(100_000, 900_000, 2.0)
 
 
 def share_price(vault) -> float:
@@ -37,10 +37,10 @@ def test_redeem__from_idle__round_trip_never_profits(vault, fish, usdc):
     assert usdc.balanceOf(fish) <= before
 
 
-def test_redeem__beyond_idle__unwinds_pro_rata_and_stayers_do_not_pay(hedged, perp, fish, whale, usdc):
+def test_redeem__beyond_idle__unwinds_pro_rata_and_stayers_do_not_pay(hedged, hedge, perp, fish, whale, usdc):
     vault = hedged
     price_before = vault.convertToAssets(10**18)
-    short_before, spot_before = vault.short_size(), vault.spot_base()
+    short_before, spot_before = hedge.short_size(), hedge.spot_base()
     shares = vault.balanceOf(fish)
     preview = vault.previewRedeem(shares)
     before = usdc.balanceOf(fish)
@@ -48,9 +48,9 @@ def test_redeem__beyond_idle__unwinds_pro_rata_and_stayers_do_not_pay(hedged, pe
     paid = usdc.balanceOf(fish) - before
     assert paid == tx.return_value >= preview
     # fish held ~10 %: about 10 % of each leg was unwound
-    assert vault.short_size() == pytest.approx(short_before * 0.9, rel=1e-3)
-    assert vault.spot_base() == pytest.approx(spot_before * 0.9, rel=1e-3)
-    (log,) = tx.events.filter(vault.ExitUnwound)
+    assert hedge.short_size() == pytest.approx(short_before * 0.9, rel=1e-3)
+    assert hedge.spot_base() == pytest.approx(spot_before * 0.9, rel=1e-3)
+    (log,) = tx.events.filter(hedge.ExitUnwound)
     assert log.short_closed > 0 and log.spot_sold > 0 and log.margin_withdrawn > 0
     # the exit's costs fell on fish alone
     assert vault.convertToAssets(10**18) >= price_before - 1
@@ -152,3 +152,20 @@ def test_exit__pool_above_oracle__pays_no_more_than_nav(hedged, venue, whale, st
     paid = vault.redeem(shares, whale, whale, sender=whale).return_value
     assert paid <= nav_value  # so a deposit-and-redeem round trip can never profit
     assert vault.convertToAssets(10**18) > price_before  # the better fill stayed in the vault
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BasisHedge.exit_slice adds the 8-wei _MARGIN_SLACK to the stayers' keep even when "
+    "the slice's own margin share (here ~6 wei) is smaller, so a dust redeem while hedged "
+    "reverts 'hedge: exit slice insolvent' although previewRedeem > 0 (found by "
+    "test_erc4626_properties::test_mint__preview_and_round_trip[hedged])",
+)
+def test_redeem__dust_while_hedged__pays_at_least_the_preview(hedged, fish, usdc):
+    vault = hedged
+    shares = vault.convertToShares(20)  # a 20-wei slice: ~6 wei of it is perp margin
+    preview = vault.previewRedeem(shares)
+    assert preview > 0
+    before = usdc.balanceOf(fish)
+    vault.redeem(shares, fish, fish, sender=fish)
+    assert usdc.balanceOf(fish) - before >= preview

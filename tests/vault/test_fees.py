@@ -2,13 +2,9 @@ import ape
 import pytest
 
 from tests.conftest import USDC
-from tests.vault.conftest import hedge_targets
+from tests.vault.conftest import hedge_targets, keep_fresh
 
 YEAR = 365 * 86_400
-
-
-def keep_oracle_fresh(feed, feeder):
-    feed.set_price(feed.latestAnswer(), sender=feeder)
 
 
 def test_set_fees__caps_and_event(vault, gov, rules):
@@ -21,11 +17,11 @@ def test_set_fees__caps_and_event(vault, gov, rules):
     assert (log.management_fee_bps, log.performance_fee_bps) == (100, 1_000)
 
 
-def test_management_fee__one_percent_a_year(vault, gov, fish, treasury, feed, feeder, chain):
+def test_management_fee__one_percent_a_year(vault, gov, fish, treasury, venue, feeder, chain):
     vault.set_fees(100, 0, sender=gov)
     vault.deposit(900_000 * USDC, fish, sender=fish)
     chain.mine(deltatime=YEAR)
-    keep_oracle_fresh(feed, feeder)
+    keep_fresh(venue, feeder)
     # totalAssets is net of the accrued fee before anything is minted
     assert vault.totalAssets() == pytest.approx(891_000 * USDC, rel=1e-5)
     preview = vault.previewDeposit(USDC)
@@ -38,20 +34,20 @@ def test_management_fee__one_percent_a_year(vault, gov, fish, treasury, feed, fe
 
 
 def test_performance_fee__on_gains_above_high_water_mark(
-    vault, gov, fish, treasury, perp, keeper, operator, feed, feeder, chain
+    vault, hedge, gov, fish, treasury, perp, keeper, operator, venue, feeder, chain
 ):
     vault.set_fees(0, 1_000, sender=gov)
     vault.deposit(300_000 * USDC, fish, sender=fish)
     hwm_nav = vault.totalAssets()
     short, margin = hedge_targets(vault, perp, 2.0)
-    vault.rebalance(short, margin, 50, chain.pending_timestamp + 3_600, sender=keeper)
+    hedge.rebalance(short, margin, 50, chain.pending_timestamp + 3_600, sender=keeper)
     # entry costs put the share price under the high-water mark: no fee yet
     assert vault.totalAssets() < hwm_nav
     perp.set_funding_rate(277_777_777_777, sender=operator)  # 0.1 %/h on a 200k short
     for _ in range(5):
         chain.mine(deltatime=2 * 3_600)
         perp.accrue_funding(sender=feeder)
-        keep_oracle_fresh(feed, feeder)
+        keep_fresh(venue, feeder)
     pending = vault.totalAssets()
     vault.set_fees(0, 1_000, sender=gov)  # accrues
     fee_value = vault.convertToAssets(vault.balanceOf(treasury))
@@ -66,25 +62,25 @@ def test_performance_fee__on_gains_above_high_water_mark(
     assert vault.totalSupply() - supply <= supply // 10**6
 
 
-def test_fees__no_recipient__nothing_minted(create_vault, gov, fish, usdc, feed, feeder, chain):
+def test_fees__no_recipient__nothing_minted(create_vault, gov, fish, usdc, venue, feeder, chain):
     vault = create_vault(fee_recipient=ape.utils.ZERO_ADDRESS)
     usdc.approve(vault, 2**256 - 1, sender=fish)
     vault.set_fees(100, 0, sender=gov)
     vault.deposit(1_000 * USDC, fish, sender=fish)
     chain.mine(deltatime=30 * 86_400)
-    keep_oracle_fresh(feed, feeder)
+    keep_fresh(venue, feeder)
     supply = vault.totalSupply()
     shares = vault.deposit(USDC, fish, sender=fish).return_value
     assert vault.totalSupply() == supply + shares
 
 
 def test_set_fee_recipient__accrues_to_the_old_one_first(
-    vault, gov, fish, treasury, whale, feed, feeder, chain
+    vault, gov, fish, treasury, whale, venue, feeder, chain
 ):
     vault.set_fees(100, 0, sender=gov)
     vault.deposit(1_000_000 * USDC, fish, sender=fish)
     chain.mine(deltatime=30 * 86_400)
-    keep_oracle_fresh(feed, feeder)
+    keep_fresh(venue, feeder)
     tx = vault.set_fee_recipient(whale, sender=gov)
     assert vault.balanceOf(treasury) > 0
     (log,) = tx.events.filter(vault.FeeRecipientUpdated)

@@ -92,3 +92,38 @@ def test_price_feed_decimals_must_be_8(project, deployer, usdc):
     feed = deployer.deploy(project.TestToken, "Not a feed", "NF", 18, 1, 0)  # decimals() == 18
     with ape.reverts("perp: oracle must have 8 decimals"):
         deployer.deploy(project.PerpMarket, usdc, feed, 450, 500, 250, 50, 3600, 10**15)
+
+
+def _between_mm_and_im(perp, feed, feeder, account, target_bps=375):
+    """Push the oracle (bisection) until `account`'s margin ratio is ~target_bps."""
+    lo, hi = feed.latestAnswer(), feed.latestAnswer() * 2
+    for _ in range(40):
+        mid = (lo + hi) // 2
+        feed.set_price(mid, sender=feeder)
+        ratio = perp.margin_ratio_bps(account)
+        if abs(ratio - target_bps) <= 10:
+            return ratio
+        lo, hi = (mid, hi) if ratio > target_bps else (lo, mid)
+    raise AssertionError("no price found")
+
+
+def test_withdraw_margin__between_mm_and_im__eoa_reverts_even_after_a_reduce_in_an_earlier_tx(
+    funded, perp, feed, feeder, alice
+):
+    """The issue-10 venue change lets an account withdraw below initial margin only in the
+    same transaction as a reduction, keeping its pre-reduction margin ratio (the vault's
+    pro-rata exit: tests/vault/test_exit_fairness.py). An EOA's plain withdrawal, and one
+    in a later transaction than its reduction, still need initial margin."""
+    perp.deposit_margin(10_000 * USDC, sender=alice)
+    perp.modify_position(-10 * SIZE, 0, sender=alice)  # 30k short, margin ratio ~33 %
+    ratio = _between_mm_and_im(perp, feed, feeder, alice)
+    assert perp.maintenance_margin_bps() < ratio < perp.initial_margin_bps()
+    assert not perp.is_liquidatable(alice)
+    with ape.reverts("perp: below initial margin"):
+        perp.withdraw_margin(USDC, sender=alice)
+    perp.modify_position(SIZE, 2**255, sender=alice)  # reduce 10 % in its own transaction
+    after_reduce = perp.margin_ratio_bps(alice)
+    assert after_reduce < perp.initial_margin_bps()
+    with ape.reverts("perp: below initial margin"):  # the floor does not outlive that tx
+        perp.withdraw_margin(1, sender=alice)
+    assert perp.margin_ratio_bps(alice) == after_reduce

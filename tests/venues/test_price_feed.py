@@ -73,3 +73,27 @@ def test_grant_role__only_admin(pf, stranger):
 def test_get_round_data__unknown_round__reverts(pf, round_id):
     with ape.reverts("No data present"):
         pf.getRoundData(round_id)
+
+
+ANSWER_MAX = 2**112 - 1  # a round is one packed word: answer | updated_at << 112 | round << 176
+
+
+@pytest.mark.parametrize("answer", [ANSWER_MAX + 1, 2**127 - 1, 2**127, 2**255 - 1])
+def test_set_price__answer_above_the_packed_width__reverts_round_data_unchanged(pf, feeder, answer):
+    before = (pf.latest_round(), pf.latestRoundData(), pf.latestAnswer())
+    with ape.reverts("PriceFeed: answer too large"):
+        pf.set_price(answer, sender=feeder)
+    assert (pf.latest_round(), pf.latestRoundData(), pf.latestAnswer()) == before
+
+
+def test_set_price__largest_answer__round_trips_every_field(pf, feeder, chain):
+    tx = pf.set_price(ANSWER_MAX, sender=feeder)
+    ts = chain.blocks[tx.block_number].timestamp
+    assert pf.latestRoundData() == (2, ANSWER_MAX, ts, ts, 2)
+    assert pf.getRoundData(2) == (2, ANSWER_MAX, ts, ts, 2)
+    assert pf.latestAnswer() == ANSWER_MAX
+    assert pf.getRoundData(1)[1] == 3_000 * E8  # history unchanged
+    tx = pf.set_price(1, sender=feeder)  # the smallest, after the largest: no bits left over
+    ts3 = chain.blocks[tx.block_number].timestamp
+    assert pf.latestRoundData() == (3, 1, ts3, ts3, 3)
+    assert pf.getRoundData(2) == (2, ANSWER_MAX, ts, ts, 2)
