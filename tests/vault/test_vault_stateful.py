@@ -1,16 +1,20 @@
-"""BasisVault under random histories: a hypothesis RuleBasedStateMachine.
+"""BasisVault + BasisHedge under random histories, side by side with the one Python model.
+
+A hypothesis RuleBasedStateMachine drives the real contracts on anvil and
+`keeper.model.vault.BasisModel` with the same calls at the same block timestamps. The
+model is built from the chain once per example (the freshly deployed vault and the
+venue's state), then never reads the chain again: every call is run on both, a revert
+must come with the same reason from both, and a success with the same return value.
 
 Rules: deposit, mint, withdraw, redeem, share transfers, keeper rebalances to random
-leverage (parking included), oracle moves (the pool arbitraged back, as the market feeder
-does), funding changes, time warps, emergency deleverage attempts and shutdown.
-A Python model (keeper/model/accounting.py) runs beside the chain: it predicts every entry's
-and idle exit's result to the wei, accrues the fees itself, and takes the books from the
-chain only after the venue traded (rebalance, unwinding exit, emergency, shutdown).
-Invariants after every step: the model agrees with the chain (balances, supply, fees,
-high-water mark, books, NAV); supply = sum of balances; NAV = its components net of
-fees; the vault holds what its books say; the collateral rules hold after every keeper
-step; previews bound execution; no exit lowers the remaining holders' share price beyond
-rounding; and at the end everyone can exit after a shutdown.
+leverage (parking included; the keeper loss budget and the NAV-loss rule refuse some),
+oracle moves (the pool arbitraged back, as the market feeder does), a large price push
+after which a liquidator liquidates the hedge when the venue allows it, funding changes,
+time warps, the asset's own feed off its peg, `sync`, emergency deleverage attempts,
+shutdown and `unwind` steps. Invariants after every step: every book of the vault, the
+hedge, the perp account and the spot pool, the NAV, supply, balances and token balances
+equal the model's to the wei; previews bound execution; no exit lowers the stayers'
+share price beyond rounding; at the end everyone can exit after a shutdown.
 """
 
 import pytest
@@ -18,6 +22,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     invariant,
     precondition,
     rule,
@@ -26,27 +31,40 @@ from hypothesis.stateful import (
 from web3.exceptions import ContractLogicError
 
 from keeper.chain import POSITION_TYPES, Call
-from keeper.model.accounting import AccountingModel
-from keeper.venue import arb_to_oracle
+from keeper.model.vault import HEDGE, BasisModel
+from keeper.model.venue import ModelRevert, PerpModel, SpotPoolModel
+from keeper.venue import VaultRules, arb_trade, faucet, hedge_of
 from tests.conftest import E8, SIZE, USDC
 from tests.fixtures.chain import BatchReader
 
 USERS = ("fish", "whale", "shark")
 PPS_PROBE = 10**18  # shares whose value we watch (1e6 whole shares)
-DUST = USDC  # below one asset unit, rounding alone can exceed the vault's cost bounds
+DUST = USDC  # exits worth less may be refused (a slice's margin share below the slack)
+# what may refuse an exit worth more: the oracles and the peg, nothing about its size
+EXIT_GATES = ("vault: asset de-pegged", "vault: stale asset oracle", "vault: stale oracle")
 
 
-def _expect_revert(chain, method, args, sender) -> str:
+def _revert_reason(chain, method, args, sender) -> str | None:
     tx = {"from": sender.address, "to": method.contract.address, "data": method.encode_input(*args)}
     try:
         chain.provider.web3.eth.call(tx, "pending")
     except ContractLogicError as err:
         return err.message.removeprefix("execution reverted: ")
-    return ""
+    return None
+
+
+def _view(method, *args):
+    """A view's answer, or None where it reverts (previewWithdraw with nothing to withdraw)."""
+    try:
+        return method(*args)
+    except ContractLogicError:
+        return None
 
 
 @pytest.fixture(scope="module")
-def world(chain, venue, create_vault, gov, keeper, guardian, treasury, feeder, operator, accounts, usdc):
+def world(
+    chain, project, venue, create_vault, gov, keeper, guardian, treasury, feeder, operator, accounts, usdc
+):
     vault = create_vault()
     vault.set_fees(100, 1_000, sender=gov)
     users = {"fish": accounts[3], "whale": accounts[4], "shark": accounts[2]}
@@ -54,38 +72,80 @@ def world(chain, venue, create_vault, gov, keeper, guardian, treasury, feeder, o
         for _ in range(3):
             usdc.mint(u, 1_000_000 * USDC, sender=u)
         usdc.approve(vault, 2**256 - 1, sender=u)
+    # the arbitrageur holds enough of both tokens for the oracle's range, approved once,
+    # so each arbitrage is one swap
+    arbitrageur = accounts[6]
+    faucet(venue.asset, arbitrageur, 100_000_000 * USDC)
+    faucet(venue.base, arbitrageur, 40_000 * SIZE)
+    for token in (venue.asset, venue.base):
+        token.approve(venue.spot_pool, 2**256 - 1, sender=arbitrageur)
     return dict(
-        chain=chain, venue=venue, vault=vault, users=users, keeper=keeper, guardian=guardian,
-        treasury=treasury, feeder=feeder, operator=operator, arbitrageur=accounts[6],
+        chain=chain, venue=venue, vault=vault, hedge=hedge_of(project, vault), users=users, keeper=keeper,
+        guardian=guardian, treasury=treasury, feeder=feeder, operator=operator, arbitrageur=accounts[6],
+        liquidator=accounts[7],
     )  # fmt: skip
 
 
+def _model_from_chain(world, now: int) -> BasisModel:
+    """The model of the freshly deployed vault and the venue as they are (read once)."""
+    venue, vault, hedge = world["venue"], world["vault"], world["hedge"]
+    perp, pool, feed = venue.perp_market, venue.spot_pool, venue.price_feed
+    _, answer, _, updated_at, _ = feed.latestRoundData()
+    perp_m = PerpModel(
+        asset_unit=USDC,
+        price_e8=answer,
+        now=now,
+        taker_fee_ppm=perp.taker_fee_ppm(),
+        initial_margin_bps=perp.initial_margin_bps(),
+        maintenance_margin_bps=perp.maintenance_margin_bps(),
+        liquidation_fee_bps=perp.liquidation_fee_bps(),
+        depth=perp.depth(),
+        max_oracle_age=perp.max_oracle_age(),
+        price_updated_at=updated_at,
+        funding_rate=perp.funding_rate(),
+        funding_index=perp.funding_index(),
+        last_funding_time=perp.last_funding_time(),
+        pool_liquidity=perp.pool_liquidity(),
+    )
+    reserve_base, reserve_asset = pool.get_reserves()
+    m = BasisModel(
+        perp_m, SpotPoolModel(reserve_base, reserve_asset, pool.fee_bps()), VaultRules(), USDC, SIZE
+    )
+    _, asset_answer, _, asset_updated_at, _ = venue.asset_feed.latestRoundData()
+    m.asset_price_e8, m.asset_updated_at = asset_answer, asset_updated_at
+    m.fee_recipient = world["treasury"].address
+    m.management_fee_bps, m.performance_fee_bps = vault.management_fee_bps(), vault.performance_fee_bps()
+    m.last_fee_time, m.high_water_mark = vault.last_fee_time(), vault.high_water_mark()
+    m.deposit_cap = vault.deposit_cap()
+    m.last_rebalance_time = hedge.last_rebalance_time()
+    return m
+
+
 def run_machine(world):
-    chain, venue, vault = world["chain"], world["venue"], world["vault"]
-    perp, feed = venue.perp_market, venue.price_feed
+    chain, venue, vault, hedge = world["chain"], world["venue"], world["vault"], world["hedge"]
+    perp, feed, asset_feed = venue.perp_market, venue.price_feed, venue.asset_feed
     users = world["users"]
-    v = vault.address
+    provider = chain.provider
+    v, h = vault.address, hedge.address
     reader = BatchReader(chain)
 
     class VaultMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
             self.snapshot = chain.snapshot()
-            self.shut = False
-            self.model = AccountingModel(
-                asset_unit=USDC,
-                base_unit=10**18,
-                last_fee_time=vault.last_fee_time(),
-                high_water_mark=vault.high_water_mark(),
-                fee_recipient=world["treasury"].address,
-                management_fee_bps=vault.management_fee_bps(),
-                performance_fee_bps=vault.performance_fee_bps(),
-            )
+            self.ts = chain.blocks.head.timestamp
+            self.model = _model_from_chain(world, self.ts)
 
         def teardown(self):
             try:
-                if not self.shut:
+                self.pin()
+                asset_feed.set_price(E8, sender=world["feeder"])  # back on its peg
+                if not self.model.is_shutdown:
                     vault.shutdown(sender=world["guardian"])
+                for _ in range(8):
+                    if not hedge.active():
+                        break
+                    hedge.unwind(10**30, sender=world["liquidator"])
                 for u in users.values():
                     # nothing is stuck: every balance worth at least a wei comes out
                     if vault.previewRedeem(vault.balanceOf(u)):
@@ -96,186 +156,206 @@ def run_machine(world):
 
         # ---------------------------------------------------------------- helpers
 
+        def pin(self) -> None:
+            """The next transaction lands at the head's timestamp (`self.ts`, kept since
+            the last unpinned block); the model is there too."""
+            provider.make_request("evm_setNextBlockTimestamp", [self.ts])
+            self.model.perp.now = self.ts
+
+        def arb(self) -> None:
+            """An arbitrageur trades the pool back to the oracle (one swap, both sides)."""
+            m = self.model
+            pool_m = m.pool
+            base_in, amount = arb_trade(
+                pool_m.reserve_base, pool_m.reserve_asset, m.price, SIZE, USDC, pool_m.fee_bps
+            )
+            if amount == 0 or pool_m.amount_out(base_in, amount) == 0:
+                return
+            token = venue.base if base_in else venue.asset
+            self.pin()
+            venue.spot_pool.swap(token, amount, 0, world["arbitrageur"], sender=world["arbitrageur"])
+            pool_m.swap(base_in, amount)
+
+        def both(self, call, method, args, sender, allowed=None):
+            """`call(model)` on a copy of the model and `method(*args)` on chain: the same
+            revert reason, or both go through (the model kept) with the same return."""
+            self.pin()
+            trial = self.model.copy()
+            try:
+                expected = call(trial)
+                model_reason = None
+            except ModelRevert as err:
+                expected, model_reason = None, str(err)
+            chain_reason = _revert_reason(chain, method, args, sender)
+            assert model_reason == chain_reason, (model_reason, chain_reason)
+            if chain_reason is not None:
+                if allowed is not None:
+                    assert chain_reason in allowed, chain_reason
+                return False, None
+            got = method(*args, sender=sender).return_value
+            self.model = trial
+            if isinstance(got, int) and not isinstance(got, bool):
+                assert got == expected, (got, expected)
+            return True, got
+
         def pps(self) -> int:
             return vault.convertToAssets(PPS_PROBE)
 
-        def same_block(self):
-            chain.pending_timestamp = chain.blocks.head.timestamp
-
-        def nav(self) -> int:
-            """Gross NAV as the model values it, from the oracle and the perp's equity."""
-            return self.model.gross_nav(feed.latestAnswer(), perp.equity(vault))
-
-        def now(self) -> int:
-            return chain.blocks.head.timestamp
-
-        def sync_books(self):
-            self.model.sync_books(
-                vault.idle(), vault.spot_base(), vault.short_size(), vault.last_perp_equity()
-            )
-
-        def push_price(self, price):
+        def push_price(self, price, arbitrage=True):
+            self.pin()
             perp.accrue_funding(sender=world["feeder"])
+            self.pin()
             feed.set_price(price, sender=world["feeder"])
-            arb_to_oracle(venue, world["arbitrageur"])
+            self.pin()
+            asset_feed.set_price(self.model.asset_price_e8, sender=world["feeder"])
+            self.model.push_price(price)
+            self.model.push_asset_price(self.model.asset_price_e8)
+            if arbitrage:
+                self.arb()
 
-        # ---------------------------------------------------------------- rules
+        # ---------------------------------------------------------------- entries, exits
 
-        @precondition(lambda self: not self.shut)
+        @initialize(
+            fish=st.integers(0, 300_000),
+            whale=st.integers(1, 2_000_000),
+            leverage=st.sampled_from((0.0, 2.0, 3.0, 3.0)),
+        )
+        def start(self, fish, whale, leverage):
+            """Most histories start from a funded vault, often hedged."""
+            if fish:
+                self.deposit("fish", fish * USDC)
+            self.deposit("whale", whale * USDC)
+            if leverage:
+                self.rebalance(leverage, 50)
+
         @rule(who=st.sampled_from(USERS), amount=st.integers(1, 300_000 * USDC))
         def deposit(self, who, amount):
             u = users[who]
-            self.same_block()
-            preview = vault.previewDeposit(amount)
-            if amount > vault.maxDeposit(u) or preview == 0:
-                assert _expect_revert(chain, vault.deposit, (amount, u.address), u)
-                return
-            pps, nav = self.pps(), self.nav()
-            shares = vault.deposit(amount, u, sender=u).return_value
-            assert shares == preview == self.model.deposit(u.address, amount, nav, self.now())
-            assert self.pps() >= pps - 1
+            pps = self.pps()
+            ok, _ = self.both(lambda m: m.deposit(amount, u.address), vault.deposit, (amount, u), u)
+            if ok:
+                assert self.pps() >= pps - 1
 
-        @precondition(lambda self: not self.shut)
         @rule(who=st.sampled_from(USERS), shares=st.integers(1, 10**17))
         def mint(self, who, shares):
             u = users[who]
-            self.same_block()
-            preview = vault.previewMint(shares)
-            if preview > vault.maxDeposit(u):
-                return
-            nav = self.nav()
-            assets = vault.mint(shares, u, sender=u).return_value
-            assert assets == preview == self.model.mint(u.address, shares, nav, self.now())
+            self.both(lambda m: m.mint(shares, u.address), vault.mint, (shares, u), u)
 
         @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
         def redeem(self, who, fraction):
             u = users[who]
-            shares = vault.balanceOf(u) * fraction // 10_000
-            if shares == 0:
-                return
-            self.same_block()
-            preview = vault.previewRedeem(shares)
-            if preview == 0:
-                # worth less than a wei from idle: refused, not paid with nothing
-                reason = _expect_revert(chain, vault.redeem, (shares, u.address, u.address), u)
-                if reason:
-                    assert reason == "vault: zero assets"
-                    return
-            pps, nav = self.pps(), self.nav()
-            if preview < DUST and vault.short_size():
-                reason = _expect_revert(chain, vault.redeem, (shares, u.address, u.address), u)
-                if reason:  # as for withdraw: dust exits may be refused, never mispaid
-                    assert reason == "vault: exit cost above bound"
-                    return
-            paid = vault.redeem(shares, u, u, sender=u).return_value
-            assert paid >= preview
-            assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
-            from_idle = self.model.redeem_from_idle(u.address, shares, nav, self.now())
-            if from_idle is None:  # unwound: the venue's fills decided the books
-                self.model.burn(u.address, shares)
-                self.sync_books()
-            else:
-                assert paid == from_idle
+            shares = self.model.balances.get(u.address, 0) * fraction // 10_000
+            preview, pps = _view(vault.previewRedeem, shares), self.pps()
+            allowed = EXIT_GATES if (preview or 0) >= DUST else None
+            ok, paid = self.both(
+                lambda m: m.redeem(shares, u.address), vault.redeem, (shares, u, u), u, allowed
+            )
+            if ok and preview is not None:
+                assert paid >= preview
+                assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
 
         @rule(who=st.sampled_from(USERS), fraction=st.integers(1, 10_000))
         def withdraw(self, who, fraction):
             u = users[who]
             assets = vault.maxWithdraw(u) * fraction // 10_000
-            if assets == 0:
-                return
-            self.same_block()
-            preview = vault.previewWithdraw(assets)
-            pps, nav = self.pps(), self.nav()
-            if assets < DUST and vault.short_size():
-                reason = _expect_revert(chain, vault.withdraw, (assets, u.address, u.address), u)
-                if reason:  # a dust exit's unwind loses a rounding wei: above the cost bound
-                    assert reason == "vault: exit cost above bound"
-                    return
-            burned = vault.withdraw(assets, u, u, sender=u).return_value
-            assert burned <= preview
-            assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
-            from_idle = self.model.withdraw_from_idle(u.address, assets, nav, self.now())
-            if from_idle is None:
-                self.model.burn(u.address, burned)
-                self.sync_books()
-            else:
-                assert burned == from_idle
+            preview, pps = _view(vault.previewWithdraw, assets), self.pps()
+            allowed = EXIT_GATES if assets >= DUST else None
+            ok, burned = self.both(
+                lambda m: m.withdraw(assets, u.address), vault.withdraw, (assets, u, u), u, allowed
+            )
+            if ok and preview is not None:
+                assert burned <= preview
+                assert self.pps() >= pps - 1, "an exit lowered the stayers' share price"
 
         @rule(src=st.sampled_from(USERS), dst=st.sampled_from(USERS), fraction=st.integers(0, 10_000))
         def transfer(self, src, dst, fraction):
-            amount = vault.balanceOf(users[src]) * fraction // 10_000
+            amount = self.model.balances.get(users[src].address, 0) * fraction // 10_000
+            self.pin()
             vault.transfer(users[dst], amount, sender=users[src])
             self.model.transfer(users[src].address, users[dst].address, amount)
 
-        @precondition(lambda self: not self.shut)
-        @rule(leverage=st.sampled_from((0.0, 1.0, 2.0, 3.0)))
-        def rebalance(self, leverage):
-            nav = vault.totalAssets()
-            if nav < DUST:
-                # A vault worth less than a unit: the pool's rounded-up quote for a few wei is
-                # beyond any slippage bound and the vault refuses; the keeper never acts on
-                # less than its minimum action value (100 USDC by default) anyway.
-                return
-            price = perp.index_price()
+        # ---------------------------------------------------------------- the hedge
+
+        @rule(leverage=st.sampled_from((0.0, 1.0, 2.0, 3.0)), slippage=st.sampled_from((50, 20)))
+        def rebalance(self, leverage, slippage):
+            m = self.model
+            nav = m.nav()
             spot_value = int(nav * leverage / (leverage + 1))
-            size = spot_value * 9_950 // 10_000 * SIZE * E8 // (price * USDC)
+            size = spot_value * 9_950 // 10_000 * SIZE * E8 // (m.price * USDC)
             margin = nav - spot_value if size else 0
-            self.same_block()
-            gross = self.nav()
-            vault.rebalance(size, margin, 50, chain.pending_timestamp + 3_600, sender=world["keeper"])
-            self.model.accrue(gross, self.now())
-            self.sync_books()
-            # the rules hold after every keeper step
-            assert vault.short_size() == size
-            if size:
-                assert perp.margin_ratio_bps(vault) >= vault.min_margin_ratio_bps()
-
-        @rule(move_bps=st.integers(-800, 800))
-        def price_move(self, move_bps):
-            price = feed.latestAnswer() * (10_000 + move_bps) // 10_000
-            self.push_price(min(max(price, 2_400 * E8), 3_600 * E8))
-
-        @rule(rate=st.integers(-55_555_555_555, 55_555_555_555))  # +-0.02 %/h
-        def funding(self, rate):
-            perp.set_funding_rate(rate, sender=world["operator"])
-
-        @rule(seconds=st.integers(1, 2 * 3_600))
-        def warp(self, seconds):
-            chain.mine(deltatime=seconds)
-            self.push_price(feed.latestAnswer())  # the feeder keeps the oracle fresh
+            deadline = m.now + 3_600
+            self.both(
+                lambda mm: mm.rebalance(size, margin, slippage),
+                hedge.rebalance,
+                (size, margin, slippage, deadline),
+                world["keeper"],
+            )
 
         @rule(caller=st.sampled_from(USERS))
         def emergency(self, caller):
-            self.same_block()
-            reason = _expect_revert(chain, vault.emergency_deleverage, (), users[caller])
-            assert reason in (
-                "",
-                "vault: no position",
-                "vault: deleverage not allowed",
-                "vault: margin ratio healthy",
-            )
-            if reason:
-                return
-            ratio, gross = perp.margin_ratio_bps(vault), self.nav()
-            vault.emergency_deleverage(sender=users[caller])
-            assert perp.margin_ratio_bps(vault) > ratio
-            self.model.accrue(gross, self.now())
-            self.sync_books()
+            self.both(lambda m: m.emergency_deleverage(), hedge.emergency_deleverage, (), users[caller])
 
-        @precondition(lambda self: not self.shut)
         @rule()
-        def shutdown(self):
-            self.same_block()
-            gross = self.nav()
-            vault.shutdown(sender=world["guardian"])
-            self.shut = True
-            self.model.accrue(gross, self.now())
-            self.sync_books()
-            assert vault.short_size() == vault.spot_base() == 0
+        def sync(self):
+            self.both(lambda m: m.sync(), hedge.sync, (), world["liquidator"])
+
+        @rule(go=st.integers(0, 3))
+        def shutdown(self, go):
+            if go == 0:  # a quarter as often as the other rules
+                self.both(lambda m: m.shutdown(), vault.shutdown, (), world["guardian"])
+
+        @precondition(lambda self: self.model.is_shutdown)
+        @rule(fraction=st.integers(1, 12_000))
+        def unwind(self, fraction):
+            m = self.model
+            whole = max(m.short_size, m.spot_base * SIZE // m.base_unit, 1)
+            size = max(whole * fraction // 10_000, 1)
+            self.both(lambda mm: mm.unwind(size), hedge.unwind, (size,), world["liquidator"])
+
+        # ---------------------------------------------------------------- the market
+
+        @rule(move_bps=st.integers(-800, 800))
+        def price_move(self, move_bps):
+            price = self.model.price * (10_000 + move_bps) // 10_000
+            self.push_price(min(max(price, 2_400 * E8), 3_600 * E8))
+
+        @rule(jump_bps=st.integers(2_500, 6_000))
+        def liquidation(self, jump_bps):
+            """The oracle jumps (too fast for the pool to follow); a liquidator takes the
+            hedge's short if the venue allows; the price comes back."""
+            price = self.model.price
+            self.push_price(price * (10_000 + jump_bps) // 10_000, arbitrage=False)
+            liquidatable = self.model.liquidatable()
+            assert perp.is_liquidatable(h) == liquidatable
+            if liquidatable:
+                self.pin()
+                perp.liquidate(h, sender=world["liquidator"])
+                self.model.liquidate()
+                assert hedge.booked_short() > hedge.short_size() == 0
+            self.push_price(price, arbitrage=False)
+
+        @rule(rate=st.integers(-55_555_555_555, 55_555_555_555))  # +-0.02 %/h
+        def funding(self, rate):
+            self.pin()
+            perp.set_funding_rate(rate, sender=world["operator"])
+            self.model.set_funding_rate(rate)
+
+        @rule(seconds=st.sampled_from((1, 600, 3_600, 7_200, 86_400)))
+        def warp(self, seconds):
+            self.ts += seconds
+            self.pin()
+            chain.mine()
+            self.push_price(self.model.price)  # the feeder keeps the oracles fresh
+
+        @rule(off_bps=st.sampled_from((0, 0, 50, -99, 101, -150)))
+        def asset_price(self, off_bps):
+            """The asset's own USD feed moves (beyond 100 bps: entries and exits stop)."""
+            price = E8 * (10_000 + off_bps) // 10_000
+            self.pin()
+            asset_feed.set_price(price, sender=world["feeder"])
+            self.model.push_asset_price(price)
 
         # ---------------------------------------------------------------- invariants
-        # Each invariant reads its views in one JSON-RPC batch at the head block (the same
-        # eth_calls ape would make one request at a time).
 
         def read(self, *calls):
             return reader.read(calls)[1]
@@ -284,63 +364,60 @@ def run_machine(world):
         def model_agrees_with_chain(self):
             m = self.model
             holders = [*users.values(), world["treasury"]]
-            *balances, supply, idle, spot, short, fee_time, hwm, net, answer, equity = self.read(
-                *(Call("balanceOf", v, "balanceOf(address)", (h.address,)) for h in holders),
-                Call("totalSupply", v, "totalSupply()"),
-                Call("idle", v, "idle()"),
-                Call("spot_base", v, "spot_base()"),
-                Call("short_size", v, "short_size()"),
-                Call("last_fee_time", v, "last_fee_time()"),
-                Call("high_water_mark", v, "high_water_mark()"),
-                Call("totalAssets", v, "totalAssets()"),
-                Call("latestAnswer", feed.address, "latestAnswer()", (), ("int256",)),
-                Call("equity", perp.address, "equity(address)", (v,), ("int256",)),
+            asset, base = venue.asset.address, venue.base.address
+            head, values = reader.read(
+                [
+                    *(Call("balanceOf", v, "balanceOf(address)", (x.address,)) for x in holders),
+                    Call("totalSupply", v, "totalSupply()"),
+                    Call("idle", v, "idle()"),
+                    Call("last_fee_time", v, "last_fee_time()"),
+                    Call("high_water_mark", v, "high_water_mark()"),
+                    Call("totalAssets", v, "totalAssets()"),
+                    Call("is_shutdown", v, "is_shutdown()", (), ("bool",)),
+                    Call("spot_base", h, "spot_base()"),
+                    Call("booked_short", h, "booked_short()"),
+                    Call("booked_equity", h, "booked_equity()", (), ("int256",)),
+                    Call("short_size", h, "short_size()"),
+                    Call("active", h, "active()", (), ("bool",)),
+                    Call("last_rebalance_time", h, "last_rebalance_time()"),
+                    Call("budget_window_start", h, "budget_window_start()"),
+                    Call("budget_nav", h, "budget_nav()"),
+                    Call("budget_spent", h, "budget_spent()"),
+                    Call("position", perp.address, "position(address)", (h,), POSITION_TYPES),
+                    Call("reserves", venue.spot_pool.address, "get_reserves()", (), ("uint256", "uint256")),
+                    Call("vault_asset", asset, "balanceOf(address)", (v,)),
+                    Call("hedge_asset", asset, "balanceOf(address)", (h,)),
+                    Call("hedge_base", base, "balanceOf(address)", (h,)),
+                ]
             )
-            assert balances == [m.balances.get(h.address, 0) for h in holders]
-            assert supply == m.supply
-            assert (idle, spot, short) == (m.idle, m.spot_base, m.short_size)
-            assert (fee_time, hwm) == (m.last_fee_time, m.high_water_mark)
-            assert net == m.net_nav(m.gross_nav(answer, equity), self.now())
-
-        @invariant()
-        def supply_is_sum_of_balances(self):
-            holders = [*users.values(), world["treasury"]]
-            supply, *balances = self.read(
-                Call("totalSupply", v, "totalSupply()"),
-                *(Call("balanceOf", v, "balanceOf(address)", (h.address,)) for h in holders),
+            m.perp.now = head  # views are read at the head block: time has moved on
+            balances, books = values[: len(holders)], values[len(holders) :]
+            assert balances == [m.balances.get(x.address, 0) for x in holders]
+            (supply, idle, fee_time, hwm, net, shut, spot, booked, booked_equity, short, active) = books[:11]
+            (last_rebalance, window, budget_nav, spent, position, reserves) = books[11:17]
+            vault_asset, hedge_asset, hedge_base = books[17:]
+            assert supply == m.supply == sum(balances)
+            assert (idle, fee_time, hwm, shut) == (m.idle, m.last_fee_time, m.high_water_mark, m.is_shutdown)
+            assert net == m.total_assets()
+            assert (spot, booked, booked_equity, short, active) == (
+                m.spot_base,
+                m.booked_short,
+                m.booked_equity,
+                m.short_size,
+                m.active(),
             )
-            assert supply == sum(balances)
-
-        @invariant()
-        def nav_is_its_components(self):
-            price, spot_base, short, last_equity, idle, equity, net = self.read(
-                Call("latestAnswer", feed.address, "latestAnswer()", (), ("int256",)),
-                Call("spot_base", v, "spot_base()"),
-                Call("short_size", v, "short_size()"),
-                Call("last_perp_equity", v, "last_perp_equity()", (), ("int256",)),
-                Call("idle", v, "idle()"),
-                Call("equity", perp.address, "equity(address)", (v,), ("int256",)),
-                Call("totalAssets", v, "totalAssets()"),
+            assert (last_rebalance, window, budget_nav, spent) == (
+                m.last_rebalance_time,
+                m.budget_window_start,
+                m.budget_nav,
+                m.budget_spent,
             )
-            spot = spot_base * price * USDC // (10**18 * E8)
-            equity = equity if short or last_equity else 0
-            gross = idle + spot + equity
-            assert net <= gross
-            assert gross - net <= gross // 1_000 + 1  # only accrued fees in between
-
-        @invariant()
-        def books_are_backed(self):
-            asset_held, base_held, idle, spot, short, position = self.read(
-                Call("asset", venue.asset.address, "balanceOf(address)", (v,)),
-                Call("base", venue.base.address, "balanceOf(address)", (v,)),
-                Call("idle", v, "idle()"),
-                Call("spot_base", v, "spot_base()"),
-                Call("short_size", v, "short_size()"),
-                Call("position", perp.address, "position(address)", (v,), POSITION_TYPES),
-            )
-            assert asset_held >= idle
-            assert base_held >= spot
-            assert -position[0] == short
+            acct = m.perp.account(HEDGE)
+            assert (position[0], position[2]) == (acct.size, acct.margin)
+            assert position[5] == m.perp.equity(HEDGE)
+            assert tuple(reserves) == (m.pool.reserve_base, m.pool.reserve_asset)
+            # the vault holds its idle, the hedge its spot and nothing idle between calls
+            assert (vault_asset, hedge_asset, hedge_base) == (m.idle, 0, m.spot_base)
 
     run_state_machine_as_test(
         VaultMachine,
