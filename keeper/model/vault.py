@@ -99,7 +99,40 @@ def _adverse_bps(worse_by: int, reference: int) -> int:
 
 
 class BasisModel:
-    """A vault, its hedge, the hedge's spot pool and perp market, and the asset's feed."""
+    """A vault, its hedge, the hedge's spot pool and perp market, and the asset's feed.
+
+    The scalar books start at their class defaults below (a model rebuilt from a state
+    for every candidate the planner prices sets only what the state says)."""
+
+    # -- the asset's own USD feed
+    asset_price_e8: int = PRICE_UNIT
+    asset_updated_at: int = 0
+    # -- BasisVault
+    idle: int = 0
+    supply: int = 0
+    is_shutdown: bool = False
+    paused: bool = False
+    deposit_cap: int = 0
+    management_fee_bps: int = 0
+    performance_fee_bps: int = 0
+    fee_recipient: str | None = None
+    last_fee_time: int = 0
+    high_water_mark: int = PPS_UNIT // VIRTUAL_SHARES
+    last_valid_price: int = 0
+    # -- BasisHedge
+    spot_base: int = 0
+    booked_short: int = 0
+    booked_equity: int = 0
+    account_open: bool = False
+    last_rebalance_time: int = 0
+    budget_window_start: int = 0
+    budget_nav: int = 0
+    budget_spent: int = 0
+    # -- what the modelled calls did (for the strategy's checks and the replay)
+    deficit: int = 0  # funding owed above the margin (a state-rebuilt model only)
+    perp_fees: int = 0
+    worst_fill_bps: int = 0
+    _after: tuple[int, int, int, int | None] = (0, 0, 0, None)  # the position after a rebalance
 
     def __init__(
         self,
@@ -114,35 +147,11 @@ class BasisModel:
         self.rules = rules
         self.asset_unit = asset_unit
         self.base_unit = base_unit
-        self.asset_price_e8 = PRICE_UNIT
         self.asset_updated_at = perp.now
-        # -- BasisVault
-        self.idle: int = 0
         self.balances: dict[str, int] = {}
-        self.supply = 0
-        self.is_shutdown = False
-        self.paused = False
         self.deposit_cap = rules.deposit_cap_ceiling
-        self.management_fee_bps = 0
-        self.performance_fee_bps = 0
-        self.fee_recipient: str | None = None
         self.last_fee_time = perp.now
-        self.high_water_mark = PPS_UNIT // VIRTUAL_SHARES
-        self.last_valid_price = 0
-        # -- BasisHedge
-        self.spot_base = 0
-        self.booked_short = 0
-        self.booked_equity = 0
-        self.account_open = False
-        self._after: tuple[int, int, int, int | None] = (0, 0, 0, None)
         self.last_rebalance_time = perp.now
-        self.budget_window_start = 0
-        self.budget_nav = 0
-        self.budget_spent = 0
-        # -- what the modelled calls did (for the strategy's checks and the replay)
-        self.deficit = 0  # funding owed above the margin (a state-rebuilt model only)
-        self.perp_fees = 0
-        self.worst_fill_bps = 0
         self.liquidations: list[tuple[int, int, int, int]] = []  # LiquidationBooked events
 
     # ================================================================== set-up
@@ -188,13 +197,14 @@ class BasisModel:
             funding_rate=state.funding_rate,
             pool_liquidity=_UNLIMITED,
         )
-        m = cls(
-            perp,
-            SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps),
-            state.rules,
-            state.asset_unit,
-            state.base_unit,
-        )
+        m = cls.__new__(cls)
+        m.perp = perp
+        m.pool = SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps)
+        m.rules = state.rules
+        m.asset_unit = state.asset_unit
+        m.base_unit = state.base_unit
+        m.balances = {}
+        m.liquidations = []
         account = perp.account(HEDGE)
         account.size = state.perp_size
         account.cost = state.perp_cost
@@ -331,10 +341,18 @@ class BasisModel:
         )
 
     def outcome(
-        self, nav_before: int, risk_reducing: bool = False, budget_left: int | None = None
+        self,
+        nav_before: int,
+        risk_reducing: bool = False,
+        budget_left: int | None = None,
+        pos: tuple[int, int, int, int | None] | None = None,
     ) -> Outcome:
-        """The books after a modelled hedge call (the hedge's and the market's views)."""
-        size, settled, equity, ratio = self._position() if self.account_open else (0, 0, 0, None)
+        """The books after a modelled hedge call (the hedge's and the market's views);
+        `pos`: the position as the call's last snapshot read it (saves a read)."""
+        if not self.account_open:
+            size, settled, equity, ratio = 0, 0, 0, None
+        else:
+            size, settled, equity, ratio = self._view() if pos is None else pos
         price = self.price
         spot_value = self._base_value(self.spot_base, price)
         short = -size if size < 0 else 0
@@ -630,10 +648,10 @@ class BasisModel:
             risk_reducing = not self._within_rules(spot, before, price, nav_before)
             budget_left = self.budget_left()
             self.idle = self._move_to(before, target_short, target_margin, max_slippage, price, idle, relaxed)
-            self._after = self._snapshot()
+            self._after = after = self._snapshot()
         finally:
             self._end()
-        return self.outcome(nav_before, risk_reducing, budget_left)
+        return self.outcome(nav_before, risk_reducing, budget_left, after)
 
     def rebalance_checks(self, outcome: Outcome) -> None:
         """`BasisHedge.rebalance`'s checks after the trades (in its order)."""
