@@ -424,3 +424,38 @@ def test_settings__frozen():
 
 def test_price_helper_sanity():
     assert World.new().price == 3_000 * PRICE_UNIT
+
+
+# ------------------------------------------------------------------ the keeper's loss budget
+
+
+def test_decide__keeper_budget_spent__no_losing_rebalance_until_the_window_ends():
+    world = hedged()
+    world.warp(3_600)
+    world.push_price(world.price)
+    world.budget_window_start = world.now
+    world.budget_nav = world.nav()
+    world.budget_spent = world.budget_nav * world.rules.keeper_loss_budget_bps // BPS  # all of it
+    assert world.state().budget_left == 0
+    decision = run(world, BAD)  # shorts pay: the keeper wants out, but parking loses NAV
+    if isinstance(decision.action, Rebalance):
+        assert decision.action.expected.cost <= 0 or decision.action.expected.risk_reducing
+    else:
+        held(decision, "keeper loss budget spent", alert=True)  # an operator should know
+    world.warp(86_400)
+    world.push_price(world.price)
+    assert world.state().budget_left is None
+    rebalance(run(world, BAD), Intent.PARK)
+
+
+def test_decide__keeper_budget_nearly_spent__a_move_is_cut_to_what_is_left():
+    world = hedged(deposit=1_000_000)
+    world.fund(1_000_000 * USDC)  # idle to deploy: a costly move
+    world.budget_window_start = world.now
+    world.budget_nav = world.nav()
+    allowed = world.budget_nav * world.rules.keeper_loss_budget_bps // BPS
+    world.budget_spent = allowed - 50 * USDC  # 50 USDC left today
+    decision = run(world, GOOD)
+    if isinstance(decision.action, Rebalance):
+        assert decision.action.expected.cost <= 50 * USDC
+        assert world.budget_spent <= allowed
