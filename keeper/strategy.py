@@ -385,9 +385,13 @@ def _unwind(ctx: _Context) -> Decision:
     (to 1/1024 of the whole hedge), or hold when the hedge holds nothing."""
     state = ctx.state
     pool = SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps)
-    # spot dust the pool pays nothing for stays (no step can sell it): flat all the same
-    if state.perp_size == 0 and state.perp_margin == 0 and pool.amount_out(True, state.spot_base) == 0:
-        return ctx.hold("vault is shut down and the hedge is unwound: nothing to manage")
+    if state.perp_size == 0 and state.perp_margin == 0:
+        if state.spot_base == 0:
+            return ctx.hold("vault is shut down and the hedge is unwound: nothing to manage")
+        if pool.amount_out(True, state.spot_base) == 0 and state.spot_value != 0:
+            # dust the pool pays nothing for but the oracle values: no step can move it
+            return ctx.hold(f"vault is shut down; {state.spot_base} base wei of unsellable dust left")
+        # (dust worth nothing at the oracle either: one more step drops it from the book)
     full = max(_unwind_size(state), 1)
     fill_cap = ctx.guard.fill_slippage_bps
 

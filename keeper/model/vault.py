@@ -532,7 +532,12 @@ class BasisModel:
         self.perp.withdraw_margin(HEDGE, amount)
 
     def _sell_spot(self, amount: int, slippage: int, price: int) -> int:
-        if amount == 0 or self.pool.amount_out(True, amount) == 0:
+        if amount == 0:
+            return 0
+        if self.pool.amount_out(True, amount) == 0:
+            # unsellable dust worth nothing at the oracle either leaves the book
+            if self._base_value(amount, price) == 0:
+                self.spot_base -= amount
             return 0
         fair = self._base_value(amount, price)
         min_out = mul_div(fair, BPS - slippage, BPS, True)

@@ -115,9 +115,11 @@ def test_unwind__steps_until_flat_each_within_slippage():
         assert steps <= 4
     assert steps == 3 and world.short_size == 0 and not world.account_open
     # The spot bought for the hedge came out a few wei above its size (the pool's quote
-    # rounds the input up); that dust is worth nothing on the pool, so no step sells it
-    # and the hedge stays `active()` (see the report: an unwind never ends there).
+    # rounds the input up); that dust is worth nothing on the pool nor at the oracle: the
+    # next step drops it from the book and the hedge is flat.
     assert 0 < world.spot_base < 10**12 and world.active()
+    assert world.unwind(step) == 0
+    assert world.spot_base == 0 and not world.active()
     assert world.redeem(world.balances[LP], LP) > 0
 
 
