@@ -66,6 +66,7 @@ from keeper.replay.driver import (
     replay,
 )
 from keeper.sources.base import Limits
+from keeper.state import VaultState
 from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Unwind, decide
 
 __all__ = ["YEAR", "ModelBackend", "ReplayConfig", "ReplayResult", "rate_e18_per_second", "run_model"]
@@ -140,6 +141,7 @@ class ModelBackend:
         self.reverts: list[str] = []
         self.liquidations: list[Liquidation] = []
         self._last_marks: tuple[int, int, int] | None = None  # as of the last observe()
+        self._unchanged: VaultState | None = None  # the state a held tick read (none moved since)
 
     # ------------------------------------------------------------------ market moves
 
@@ -158,6 +160,7 @@ class ModelBackend:
         return perp.settled + funding, spot, value(a.size, perp.price_e8, unit, False) - a.cost
 
     def advance(self, step: MarketStep) -> int:
+        self._unchanged = None
         perp, w = self.perp, self.world
         funding0, spot0, perp0 = self._last_marks or self._marks()
         perp.warp(step.time - perp.now)
@@ -202,6 +205,7 @@ class ModelBackend:
         expected = decision.signals.funding.expected_rate_per_hour
         expected_f = None if expected is None else float(expected)
         if isinstance(action, Hold):
+            self._unchanged = state  # what observe() reads, unless something moves first
             return Ticked("hold", decision.reason, expected_f)
         if isinstance(action, Rebalance):
             kind = action.intent.value
@@ -276,11 +280,29 @@ class ModelBackend:
 
     def observe(self) -> Observation:
         w = self.world
+        state, self._unchanged = self._unchanged, None
+        self._last_marks = marks = self._marks()
+        if state is not None:
+            # the keeper held since it read `state`: the same books, views already made
+            # (its gross NAV and ratio are the hedge's: a closed account holds nothing)
+            return Observation(
+                nav=state.gross_nav,
+                net_nav=state.nav,
+                supply=w.supply,
+                price_e8=state.oracle_price_e8,
+                spot_base=state.spot_base,
+                short_size=state.short_size,
+                spot_value=state.spot_value,
+                short_value=state.short_value,
+                margin_ratio_bps=state.margin_ratio_bps,
+                pool_price_e8=state.pool_price_e8,
+                booked_short=state.booked_short,
+                shutdown=state.shutdown,
+            )
         price = w.price
         # the hedge's value, the margin ratio and the marks with the account read once
         # (none of these views changes the models)
         size, _, perp_equity, ratio = w._position() if w.account_open else (0, 0, 0, None)
-        self._last_marks = marks = self._marks()
         gross = max(w.idle + marks[1] + perp_equity, 0)
         short = -size if size < 0 else 0
         _, management, performance = w._pending_fees(gross, w.supply)
