@@ -527,6 +527,12 @@ class BasisModel:
         worse = fill - price if size_delta > 0 else price - fill
         self.worst_fill_bps = max(self.worst_fill_bps, _adverse_bps(worse, price))
 
+    def _below_initial_margin(self, pos: tuple[int, int, int, int | None], withdrawal: int) -> bool:
+        """Whether withdrawing `withdrawal` leaves the position below initial margin."""
+        perp = self.perp
+        required = mul_div(perp.notional(pos[0]), perp.initial_margin_bps, BPS, True)
+        return pos[2] - withdrawal < required
+
     def _withdraw_margin(self, amount: int) -> None:
         self._touch_perp()
         self.perp.withdraw_margin(HEDGE, amount)
@@ -743,15 +749,21 @@ class BasisModel:
             if self.account_open:
                 keep = 0
                 if closed < short:
-                    keep = mul_div(pos[1], short - closed, short, True) + MARGIN_SLACK
+                    keep = mul_div(pos[1], short - closed, short, True)
                 if closed != 0:
                     self._perp_trade(closed, slippage, price)
-                margin_now = self._view()[1]
+                after = self._view()
+                margin_now = after[1]
                 if margin_now > keep:
                     margin_out = margin_now - keep
+                    if after[0] != 0 and self._below_initial_margin(after, margin_out):
+                        margin_out -= min(margin_out, MARGIN_SLACK)
+                if margin_out != 0:
                     self._withdraw_margin(margin_out)
                 self._snapshot()
-            sold = min(self.spot_base, max_size * self.base_unit // SIZE_UNIT)
+            sold = self.spot_base
+            if max_size < sold * SIZE_UNIT // self.base_unit:
+                sold = max_size * self.base_unit // SIZE_UNIT
             proceeds = self._sell_spot(sold, slippage, price) + margin_out
             self.idle += proceeds
         finally:
@@ -773,11 +785,15 @@ class BasisModel:
         if self.account_open and (short_part != 0 or short == 0):
             keep = mul_div(pos[1], denominator - shares, denominator, True)
             if short_part != 0:
-                keep += MARGIN_SLACK
                 self._perp_trade(short_part, slippage, price)
-            margin_now = self._view()[1]
+            after = self._view()
+            margin_now = after[1]
             require(margin_now >= keep, "hedge: exit slice insolvent")
             margin_out = margin_now - keep
+            if margin_out != 0 and after[0] != 0 and self._below_initial_margin(after, margin_out):
+                # below initial margin the venue allows the withdrawal only if the ratio
+                # does not fall: a few wei more for the stayers absorb the rounding
+                margin_out -= min(margin_out, MARGIN_SLACK)
             if margin_out != 0:
                 self._withdraw_margin(margin_out)
             self._snapshot()
