@@ -359,15 +359,22 @@ def unwind(max_size: uint256) -> uint256:
     if self._account_open():
         keep: uint256 = 0
         if closed < short:
-            keep = math._mul_div(self._settled(pos), short - closed, short, True) + _MARGIN_SLACK
+            keep = math._mul_div(self._settled(pos), short - closed, short, True)
         if closed != 0:
             self._perp_trade(convert(closed, int256), max_slippage_bps, price)
-        margin_now: uint256 = self._settled(staticcall perp_market.position(self))
+        after: IPerpMarket.PositionView = staticcall perp_market.position(self)
+        margin_now: uint256 = self._settled(after)
         if margin_now > keep:
             margin_out = margin_now - keep
+            if after.size != 0 and self._below_initial_margin(after, margin_out):
+                margin_out -= min(margin_out, _MARGIN_SLACK)
+        if margin_out != 0:
             extcall perp_market.withdraw_margin(margin_out)
         self._snapshot()
-    sold: uint256 = min(self._spot(), max_size * _BASE_UNIT // SIZE_UNIT)
+    # `max_size` in base wei, without overflow for any `max_size` (max_value = all of it).
+    sold: uint256 = self._spot()
+    if max_size < sold * SIZE_UNIT // _BASE_UNIT:
+        sold = max_size * _BASE_UNIT // SIZE_UNIT
     proceeds: uint256 = self._sell_spot(sold, max_slippage_bps, price) + margin_out
     self._repay(proceeds)
     log Unwound(caller=msg.sender, spot_sold=sold, short_closed=closed, margin_withdrawn=margin_out, proceeds=proceeds)
@@ -415,11 +422,15 @@ def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: 
         # What the stayers keep: their share of the settled margin, rounded up.
         keep: uint256 = math._mul_div(self._settled(pos), denominator - shares, denominator, True)
         if short_part != 0:
-            keep += _MARGIN_SLACK
             self._perp_trade(convert(short_part, int256), max_slippage_bps, price_e8)
-        margin_now: uint256 = self._settled(staticcall perp_market.position(self))
+        after: IPerpMarket.PositionView = staticcall perp_market.position(self)
+        margin_now: uint256 = self._settled(after)
         assert margin_now >= keep, "hedge: exit slice insolvent"
         margin_out = margin_now - keep
+        if margin_out != 0 and after.size != 0 and self._below_initial_margin(after, margin_out):
+            # Below initial margin the venue allows the withdrawal only if the ratio does
+            # not fall; a few wei more for the stayers absorb the rounding of its notional.
+            margin_out -= min(margin_out, _MARGIN_SLACK)
         if margin_out != 0:
             extcall perp_market.withdraw_margin(margin_out)
         self._snapshot()
@@ -666,7 +677,15 @@ def _repay(amount: uint256):
     if amount == 0:
         return
     assert extcall IERC20(asset).transfer(vault.address, amount, default_return_value=True), "hedge: transfer failed"
-    extcall vault.repay_idle(amount)
+    extcall vault.repay_idle(amount, self._spot() != 0 or self._account_open())
+
+
+@internal
+@view
+def _below_initial_margin(pos: IPerpMarket.PositionView, withdrawal: uint256) -> bool:
+    # Whether withdrawing `withdrawal` leaves the position below the venue's initial margin.
+    required: uint256 = math._mul_div(pos.notional, staticcall perp_market.initial_margin_bps(), BPS, True)
+    return pos.equity - convert(withdrawal, int256) < convert(required, int256)
 
 
 # ---------------------------------------------------------------- oracle
@@ -675,14 +694,16 @@ def _repay(amount: uint256):
 @internal
 @view
 def _fresh_price() -> uint256:
-    round_id: uint80 = 0
-    answer: int256 = 0
-    started_at: uint256 = 0
-    updated_at: uint256 = 0
-    answered_in: uint80 = 0
-    round_id, answer, started_at, updated_at, answered_in = staticcall oracle.latestRoundData()
+    # A raw static call, so a reverting or malformed feed fails with this contract's reason.
+    ok: bool = False
+    response: Bytes[160] = b""
+    ok, response = raw_call(
+        oracle.address, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False
+    )
+    assert ok and len(response) == 160, "hedge: oracle answer invalid"
+    answer: int256 = extract32(response, 32, output_type=int256)
     assert answer > 0, "hedge: oracle answer invalid"
-    assert block.timestamp <= updated_at + max_oracle_age, "hedge: stale oracle"
+    assert block.timestamp <= extract32(response, 96, output_type=uint256) + max_oracle_age, "hedge: stale oracle"
     return convert(answer, uint256)
 
 
@@ -810,8 +831,14 @@ def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
 
 @internal
 def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
-    # Dust worth nothing on the pool stays put (a swap would revert on zero output).
-    if amount == 0 or staticcall spot_pool.get_amount_out(base, amount) == 0:
+    # Dust the pool pays nothing for cannot be sold (the swap would revert on zero output).
+    # When it is also worth nothing at the oracle it leaves the book, so an unwind ends
+    # flat instead of keeping a few unsellable wei "active" forever.
+    if amount == 0:
+        return 0
+    if staticcall spot_pool.get_amount_out(base, amount) == 0:
+        if self._base_value(amount, price) == 0:
+            self._set_spot(self._spot() - amount)
         return 0
     min_out: uint256 = math._mul_div(self._base_value(amount, price), BPS - slippage, BPS, True)
     self._set_spot(self._spot() - amount)

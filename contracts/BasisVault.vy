@@ -102,6 +102,13 @@ _MASK16: constant(uint256) = 2**16 - 1
 _MASK160: constant(uint256) = 2**160 - 1
 _PAUSED_BIT: constant(uint256) = 2**232
 _SHUTDOWN_BIT: constant(uint256) = 2**233
+_HEDGE_BIT: constant(uint256) = 2**234
+
+# @dev What one exit slice may lose to rounding beyond its share of the cost bound, asset
+#      wei: each part is rounded down and the perp fee up, and those wei fall on the slice
+#      whatever its size. Previews of exits while hedged take it off, so they never promise
+#      more than a dust exit gets.
+EXIT_ROUNDING: public(constant(uint256)) = 10
 
 # @dev Absolute bounds on the immutable rules, checked at deploy.
 MAX_MANAGEMENT_FEE_CAP_BPS: public(constant(uint256)) = 500
@@ -151,8 +158,11 @@ deposit_cap_ceiling: public(immutable(uint256))
 #              | last_valid_price (8 decimals, 192-255)
 #      _state: last_fee_time (0-39) | management_fee_bps (40-55)
 #              | performance_fee_bps (56-71) | fee_recipient (72-231) | paused (232)
-#              | is_shutdown (233)
-#      idle is the asset held outside the hedge (a book: donations are not counted);
+#              | is_shutdown (233) | the hedge may hold something (234)
+#      idle is the asset held outside the hedge (a book: donations are not counted). Bit
+#      234 is set when the hedge borrows idle (the only way it can come to hold anything)
+#      and cleared when it reports holding nothing, so an idle vault values and exits
+#      without calling its hedge;
 #      last_valid_price is the last base oracle answer an entry or exit saw, which views
 #      fall back to when the oracle cannot be read.
 _cash: uint256
@@ -393,7 +403,7 @@ def withdraw(
     supply: uint256 = 0
     price: uint256 = 0
     nav, supply, price = self._open_exit()
-    hedged: bool = staticcall hedge.active()
+    hedged: bool = self._hedge_active()
     shares: uint256 = 0
     if hedged:
         shares = self._shares_for_unwind_exit(assets, nav, supply, price)
@@ -433,7 +443,7 @@ def redeem(shares: uint256, receiver: address, owner: address, min_assets: uint2
     assert shares <= erc20.balanceOf[owner], "vault: redeem above maximum"
     self._before_exit(receiver, owner, shares)
     assets: uint256 = math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, False)
-    if staticcall hedge.active():
+    if self._hedge_active():
         proceeds: uint256 = self._exit_slice(owner, shares, supply, price)
         # An exit never pays more than NAV: fills better than the oracle (a pool above it)
         # stay with the holders who remain, so a round trip can never profit.
@@ -460,18 +470,22 @@ def lend_idle(amount: uint256):
     @param amount Asset wei, <= idle.
     """
     assert msg.sender == hedge.address, "vault: not hedge"
+    self._state |= _HEDGE_BIT
     self._set_idle(self._idle() - amount)
     assert extcall IERC20(asset).transfer(msg.sender, amount, default_return_value=True), "vault: transfer failed"
 
 
 @external
-def repay_idle(amount: uint256):
+def repay_idle(amount: uint256, active: bool):
     """
     @dev Only the hedge: books `amount` it has just transferred here as idle.
     @param amount Asset wei.
+    @param active Whether the hedge still holds anything.
     """
     assert msg.sender == hedge.address, "vault: not hedge"
     self._set_idle(self._idle() + amount)
+    if not active:
+        self._state &= ~_HEDGE_BIT
 
 
 # ============================================================================
@@ -695,7 +709,7 @@ def previewWithdraw(assets: uint256) -> uint256:
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
-    if not staticcall hedge.active():
+    if not self._hedge_active():
         return self._view_to_shares(assets, True)
     return self._shares_for_unwind_exit(assets, nav, supply, self._view_price())
 
@@ -861,6 +875,8 @@ def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256
     idle_part: uint256 = self._idle() * shares // denominator
     proceeds: uint256 = extcall hedge.exit_slice(shares, denominator, price, owner)
     self._set_idle(self._idle() - idle_part)
+    if not staticcall hedge.active():
+        self._state &= ~_HEDGE_BIT
     return idle_part + proceeds
 
 
@@ -869,7 +885,7 @@ def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256
 def _shares_for_unwind_exit(assets: uint256, nav: uint256, supply: uint256, price: uint256) -> uint256:
     cost: uint256 = staticcall hedge.exit_cost_bound(price)
     assert cost < nav, "vault: nothing to withdraw"
-    return math._mul_div(assets, supply + _VIRTUAL_SHARES, nav - cost, True)
+    return math._mul_div(assets + EXIT_ROUNDING, supply + _VIRTUAL_SHARES, nav - cost, True)
 
 
 @internal
@@ -878,12 +894,13 @@ def _preview_redeem(shares: uint256) -> uint256:
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
-    if not staticcall hedge.active():
+    if not self._hedge_active():
         return math._mul_div(shares, nav + 1, supply + _VIRTUAL_SHARES, False)
     cost: uint256 = staticcall hedge.exit_cost_bound(self._view_price())
     if cost >= nav:
         return 0
-    return math._mul_div(shares, nav - cost, supply + _VIRTUAL_SHARES, False)
+    assets: uint256 = math._mul_div(shares, nav - cost, supply + _VIRTUAL_SHARES, False)
+    return assets - min(assets, EXIT_ROUNDING)
 
 
 @internal
@@ -1046,8 +1063,16 @@ def _view_price() -> uint256:
 @view
 def _nav(price: uint256) -> uint256:
     # Gross NAV (before accrued fees), floored at zero.
-    nav: int256 = convert(self._idle(), int256) + staticcall hedge.value(price)
+    nav: int256 = convert(self._idle(), int256)
+    if self._state & _HEDGE_BIT != 0:
+        nav += staticcall hedge.value(price)
     return convert(max(nav, 0), uint256)
+
+
+@internal
+@view
+def _hedge_active() -> bool:
+    return self._state & _HEDGE_BIT != 0 and staticcall hedge.active()
 
 
 @internal

@@ -44,6 +44,7 @@ HEDGE = "hedge"  # the hedge's account at the perp model
 EMERGENCY_BUFFER_BPS = 200  # BasisHedge.EMERGENCY_BUFFER_BPS
 KEEPER_BUDGET_WINDOW = 86_400  # BasisHedge.KEEPER_BUDGET_WINDOW
 MARGIN_SLACK = 8  # BasisHedge._MARGIN_SLACK
+EXIT_ROUNDING = 10  # BasisVault.EXIT_ROUNDING
 YEAR = 365 * 86_400
 PPS_UNIT = 10**18
 DECIMALS_OFFSET = 6
@@ -892,7 +893,8 @@ class BasisModel:
         cost = self.exit_cost_bound(self._view_price())
         if cost >= nav:
             return 0
-        return mul_div(shares, nav - cost, supply + VIRTUAL_SHARES, False)
+        assets = mul_div(shares, nav - cost, supply + VIRTUAL_SHARES, False)
+        return assets - min(assets, EXIT_ROUNDING)
 
     def preview_withdraw(self, assets: int) -> int:
         nav, supply = self._view_state()
@@ -950,7 +952,7 @@ class BasisModel:
     def _shares_for_unwind_exit(self, assets: int, nav: int, supply: int, price: int) -> int:
         cost = self.exit_cost_bound(price)
         require(cost < nav, "vault: nothing to withdraw")
-        return mul_div(assets, supply + VIRTUAL_SHARES, nav - cost, True)
+        return mul_div(assets + EXIT_ROUNDING, supply + VIRTUAL_SHARES, nav - cost, True)
 
     def _exit_slice(self, shares: int, supply: int, price: int) -> int:
         denominator = supply + VIRTUAL_SHARES

@@ -67,11 +67,6 @@ def test_shutdown__sets_the_flag_then_unwind_steps_park_everything_in_idle(
     assert vault.totalSupply() == vault.balanceOf(vault.fee_recipient())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BasisHedge.unwind(2**256-1) overflows in `max_size * _BASE_UNIT // SIZE_UNIT` "
-    "(Vyper checked mul) instead of meaning 'the whole position'",
-)
 def test_unwind__max_uint__unwinds_everything(hedged, hedge, guardian, stranger):
     hedged.shutdown(sender=guardian)
     hedge.unwind(2**256 - 1, sender=stranger)

@@ -18,11 +18,9 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 amounts = st.one_of(st.integers(1, 10**6), st.integers(1, 200_000 * USDC))
-# While hedged, a redeem whose slice holds less perp margin than the hedge's 8-wei slack
-# reverts although previewRedeem > 0: a contract bug pinned by the strict xfail
-# test_exits.py::test_redeem__dust_while_hedged__pays_at_least_the_preview. The round
-# trips below skip the redeem of such dust (worth < DUST wei) so the rest stays checked.
-DUST = 100
+# Round trips redeem everything, dust included (the hedge's rounding slack applies only
+# below the venue's initial margin, so a dust slice pays at least its preview).
+DUST = 0
 
 
 @pytest.fixture(scope="module", params=["idle", "hedged"])

@@ -154,13 +154,6 @@ def test_exit__pool_above_oracle__pays_no_more_than_nav(hedged, venue, whale, st
     assert vault.convertToAssets(10**18) > price_before  # the better fill stayed in the vault
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BasisHedge.exit_slice adds the 8-wei _MARGIN_SLACK to the stayers' keep even when "
-    "the slice's own margin share (here ~6 wei) is smaller, so a dust redeem while hedged "
-    "reverts 'hedge: exit slice insolvent' although previewRedeem > 0 (found by "
-    "test_erc4626_properties::test_mint__preview_and_round_trip[hedged])",
-)
 def test_redeem__dust_while_hedged__pays_at_least_the_preview(hedged, fish, usdc):
     vault = hedged
     shares = vault.convertToShares(20)  # a 20-wei slice: ~6 wei of it is perp margin
