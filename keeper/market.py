@@ -338,7 +338,8 @@ def mirror(
     Like a Chainlink feed, a price is pushed when it moved `deviation_bps` or more, or when
     the last push is `heartbeat_seconds` old; the funding rate whenever it changed. A poll
     that fails (unreachable, malformed, stale, absurd, no oracle price) is logged and retried
-    at the next one; `max_failures` in a row stop it."""
+    at the next one; `max_failures` in a row stop it. A failure no retry can fix (the host
+    name does not resolve) before any poll succeeded stops it at once."""
     _require_role(dep.price_feed, "FEEDER_ROLE", feeder, "push prices")
     _require_role(dep.perp_market, "OPERATOR_ROLE", feeder, "set the funding rate")
     results: list[MirrorPoll] = []
@@ -356,6 +357,8 @@ def mirror(
         except SourceError as err:
             failures += 1
             last_error = str(err)
+            if err.permanent and not any(p.error is None for p in results):
+                raise UserError(f"mirror: {err}; check the network and HYPERLIQUID_INFO_URL") from None
             log.warning("mirror poll %d failed (%d in a row): %s", count, failures, err)
             if failures >= max_failures:
                 raise UserError(f"mirror stopped after {failures} failed polls in a row: {err}") from None
