@@ -278,6 +278,32 @@ def replay(
     return steps
 
 
+def warmup(
+    dep: Deployment,
+    chain: Any,
+    feeder: Any,
+    hours: int,
+    *,
+    step_seconds: int = 7_200,
+    on_step: Callable[[ReplayStep], None] | None = None,
+) -> list[ReplayStep]:
+    """A fresh local chain has no funding history, and the keeper acts on funding only once
+    the market's history covers `min_coverage` of its window (hours of chain time). This
+    warps the clock `hours` ahead at the current funding rate and oracle price, pushing the
+    price every `step_seconds` (the oracle stays fresh, funding accrues) and arbitraging."""
+    if not is_local(chain):
+        raise UserError(
+            "warmup warps the chain's clock: local chains only (a testnet's history builds in time)"
+        )
+    if hours <= 0:
+        raise UserError(f"--hours must be positive, got {hours}")
+    start = int(chain.pending_timestamp)
+    price = price_from_e8(int(dep.price_feed.latestAnswer()))
+    steps = range(0, hours * 3_600 + 1, step_seconds)
+    rows = [ReplayRow(start + t, price, None) for t in steps]
+    return replay(dep, chain, feeder, rows, on_step=on_step)
+
+
 # ----------------------------------------------------------------------------- mirror
 
 
