@@ -109,5 +109,6 @@ def _record_partial(chain_id: int, record: dict[str, Any]) -> str:
 cli = operator_command(
     name="deploy",
     before_connect=refuse_mainnet,
+    short_help="Deploy the venue and a BasisVault; write the manifest.",
     help="Deploy the reference venue (unless configured) and a BasisVault; write the manifest.",
 )(_deploy)

@@ -172,6 +172,7 @@ def _mirror(
 @click.group(
     name="market",
     help="Feed the reference venue: push prices and funding, arbitrage, replay, warm up, mirror.",
+    short_help="Feed the reference venue: price, funding, arb, replay, warmup, mirror.",
 )
 def cli() -> None:
     pass
@@ -183,6 +184,7 @@ cli.add_command(
 cli.add_command(
     operator_command(
         name="funding",
+        short_help="Set the perp funding rate (+ = longs pay shorts).",
         help="Set the perp funding rate, e.g. 0.0001 --per 8h or 0.01% --per 8h (+ = longs pay shorts).",
         context_settings={"ignore_unknown_options": True},  # so a negative RATE is a value, not an option
     )(_funding)

@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 
-import pytest
 from eth_account import Account
 
 from tests.scripts.conftest import REPO
@@ -100,8 +99,12 @@ def test_readme_runbook_lines_run_as_written(tmp_path):
     out = result.stdout + result.stderr
     statuses = {int(i): int(rc) for i, rc in re.findall(r"::status (\d+) (\d+)::", result.stdout)}
     for i, want in expected.items():
-        assert statuses.get(i) == want, f"README line failed: {lines[i]!r}: exit {statuses.get(i)}\n{out[-4000:]}"
+        assert statuses.get(i) == want, (
+            f"README line failed: {lines[i]!r}: exit {statuses.get(i)}\n{out[-4000:]}"
+        )
     assert "Traceback" not in out, out[-4000:]
     # What the walk-through shows: the keeper acted on a fresh chain, and ran under supervision.
     assert re.search(r"block \d+: Rebalance: .* -> 0x", result.stdout), result.stdout[-3000:]
-    assert "keeper stopped" in result.stderr and "SHORT FUNDING HISTORY" not in result.stdout.split("warped")[-1]
+    assert (
+        "keeper stopped" in result.stderr and "SHORT FUNDING HISTORY" not in result.stdout.split("warped")[-1]
+    )
