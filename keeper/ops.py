@@ -188,8 +188,8 @@ def deposit(
     share_dec = _decimals(vault)
     if min_shares is not None and quote < min_shares:
         raise UserError(
-            f"the deposit buys {fmt_units(quote, share_dec, 6)} shares now, below --min-shares "
-            f"{fmt_units(min_shares, share_dec, 6)}"
+            f"the deposit buys {fmt_units(quote, share_dec, share_dec)} shares now, below --min-shares "
+            f"{fmt_units(min_shares, share_dec, share_dec)}"
         )
     floor = quote * (BPS - max_slippage_bps) // BPS if min_shares is None else min_shares
 
