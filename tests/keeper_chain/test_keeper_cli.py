@@ -89,11 +89,14 @@ def test_bad_input__one_clear_line_and_a_nonzero_exit(chain, stack, keystore_dir
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir):
+def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, depositor):
+    dep = stack[0]
+    dep.asset.mint(depositor, 2_500_500_000, sender=depositor)
+    dep.asset.approve(dep.vault, 2_500_500_000, sender=depositor)
+    dep.vault.deposit(2_500_500_000, depositor, sender=depositor)
     out = keeper_cli(chain, stack, keystore_dir, "status", LOG_FORMAT="json", BASIS_KEEPER_LOG_FORMAT="json")
     assert out.returncode == 0, out.stderr
-    nav = stack[0].vault.totalAssets()
-    assert f"{nav / 10**6:,.2f} asset" in out.stdout and str(nav) not in out.stdout
+    assert "NAV  2,500.50 asset" in out.stdout and "2500500000" not in out.stdout
     assert "funding history" in out.stdout
     assert all(line.startswith("{") for line in out.stderr.splitlines()), out.stderr
     assert "--account" not in keeper_cli(chain, stack, keystore_dir, "status", "--help").stdout

@@ -12,8 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from eth_account import Account
 
-from tests.keeper_chain.test_keeper_process import settle
-from tests.scripts.test_cli_e2e import free_port, rpc
+from tests.keeper_chain.test_keeper_process import keeper_process, settle  # noqa: F401 (fixture)
+from tests.scripts.test_cli_e2e import free_port
+
+
+def rpc(url: str, method: str, params: list) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        answer = json.loads(response.read())
+    assert "result" in answer, f"{method}: {answer}"
+    return answer["result"]
 
 
 @contextlib.contextmanager
@@ -56,7 +65,9 @@ def auth_proxy(port: int, upstream: str, user: str, password: str):
 
 
 def test_run__waits_for_a_node_down_at_start__and_sends_url_credentials_as_basic_auth(
-    chain, stack, keeper_process
+    chain,
+    stack,
+    keeper_process,  # noqa: F811
 ):
     port = free_port()
     kp = keeper_process(rpc_url=f"http://keeper:s3cret@127.0.0.1:{port}")
@@ -67,7 +78,12 @@ def test_run__waits_for_a_node_down_at_start__and_sends_url_credentials_as_basic
     assert "s3cret" not in kp.log() and "http://127.0.0.1" in kp.log()
 
 
-def test_run__a_stuck_transaction_alerts_and_is_replaced(chain, stack, keeper_account, keeper_process):
+def test_run__a_stuck_transaction_alerts_and_is_replaced(
+    chain,
+    stack,
+    keeper_account,
+    keeper_process,  # noqa: F811
+):
     url = chain.provider.uri
     me = keeper_account.address
     nonce = int(rpc(url, "eth_getTransactionCount", [me, "latest"]), 16)
@@ -80,7 +96,7 @@ def test_run__a_stuck_transaction_alerts_and_is_replaced(chain, stack, keeper_ac
             "to": me,
             "value": 0,
             "gas": 21_000,
-            "maxFeePerGas": 2 * base_fee,
+            "maxFeePerGas": 2 * base_fee + 10**9,
             "maxPriorityFeePerGas": 1,
         },
         keeper_account.private_key,
