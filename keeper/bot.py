@@ -10,7 +10,15 @@ strategy reads whether the vault is parked from chain.
 The loop survives faults: a failed tick is logged, counted and retried next interval;
 after `max_failures` in a row the circuit breaker opens (alert in the log and the
 `basis_keeper_circuit_open` metric) and the keeper only probes once per `cooldown`
-until a tick succeeds again, instead of hammering a broken node or venue.
+until a tick succeeds again, instead of hammering a broken node or venue; sooner
+(`urgent_cooldown`) when the last margin ratio it saw was below the strategy's band, since
+risk, not the outage, decides how long the vault can wait.
+
+A keeper transaction pending for more than `stuck_tx_seconds` (a fee spike, a dropped
+transaction) is an alert (`basis_keeper_stuck_tx 1`, `ALERT:` in the log) and is replaced:
+the same nonce at a higher fee, carrying what the strategy decides now (or a 0-value
+transfer to ourselves when it decides to hold), so a critical action is never blocked
+behind a stale one.
 """
 
 from __future__ import annotations
@@ -135,6 +143,8 @@ class Keeper:
         deadline_seconds: int = 600,
         max_failures: int = 5,
         cooldown: float = 300.0,
+        urgent_cooldown: float = 30.0,
+        stuck_tx_seconds: float = 180.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.rpc, self.addresses, self.static, self.reference = rpc, addresses, static, reference
@@ -142,11 +152,14 @@ class Keeper:
         self.metrics = metrics or Metrics()
         self.limits = limits or Limits()
         self.deadline_seconds, self.max_failures, self.cooldown = deadline_seconds, max_failures, cooldown
+        self.urgent_cooldown, self.stuck_tx_seconds = urgent_cooldown, stuck_tx_seconds
         self.clock = clock
         self.failures = 0
         self.circuit_open_since: float | None = None
         # the (booked, venue) shorts of the liquidation last alerted on: one alert each
         self.liquidation_seen: tuple[int, int] | None = None
+        self.last_margin_ratio_bps: int | None = None
+        self.in_flight_since: tuple[int, float] | None = None  # (stuck nonce, first seen)
 
     # ------------------------------------------------------------------ one tick
 
@@ -160,7 +173,17 @@ class Keeper:
             snap = read_snapshot(self.rpc, self.addresses)
             block = snap.block_number
             decision = self._decide(snap)
-            sent = self._execute(decision, snap)
+            stuck = self._stuck_nonce(snap)
+            if stuck is not None:
+                sent = self._replace(decision, snap, stuck)
+                replaced = Hold(f"replaced the stuck transaction at nonce {stuck}")
+                decision = Decision(replaced, decision.signals)
+            elif snap.tx_in_flight:
+                decision = Decision(
+                    Hold("a keeper transaction is still in flight; waiting for it"), decision.signals
+                )
+            else:
+                sent = self._execute(decision, snap)
         except TRANSIENT as err:
             error = f"{type(err).__name__}: {err}"
             self._failed(type(err).__name__, error)
@@ -196,10 +219,6 @@ class Keeper:
                 log.warning("funding source skipped: %s", err)
                 self.metrics.errors.labels("source").inc()
         decision = decide(state, views, self.settings)
-        if snap.tx_in_flight:
-            decision = Decision(
-                Hold("a keeper transaction is still in flight; waiting for it"), decision.signals
-            )
         self._observe(state, decision, views, snap.total_supply)
         return decision
 
@@ -224,6 +243,50 @@ class Keeper:
             state.perp_equity,
             state.margin_ratio_bps,
         )
+
+    def _stuck_nonce(self, snap: Snapshot) -> int | None:
+        """The nonce of our transaction pending past `stuck_tx_seconds`, else None."""
+        if not snap.tx_in_flight:
+            self.in_flight_since = None
+            self.metrics.stuck_tx.set(0)
+            return None
+        nonce = snap.nonce_latest
+        if self.in_flight_since is None or self.in_flight_since[0] != nonce:
+            self.in_flight_since = (nonce, self.clock())
+        waited = self.clock() - self.in_flight_since[1]
+        if waited < self.stuck_tx_seconds or self.executor is None:
+            return None
+        self.metrics.stuck_tx.set(1)
+        self.metrics.alerts.inc()
+        log.critical(
+            "ALERT: keeper transaction at nonce %d stuck: pending %.0fs (bound %.0fs); replacing it",
+            nonce,
+            waited,
+            self.stuck_tx_seconds,
+        )
+        return nonce
+
+    def _replace(self, decision: Decision, snap: Snapshot, nonce: int) -> Sent:
+        assert self.executor is not None
+        action = decision.action
+        if isinstance(action, Rebalance):
+            label = f"rebalance ({action.intent}), replacing nonce {nonce}"
+            deadline = snap.block_timestamp + self.deadline_seconds
+            data: str | None = rebalance_calldata(
+                action.target_short, action.target_margin, action.max_slippage_bps, deadline
+            )
+        elif isinstance(action, EmergencyDeleverage):
+            label, data = f"emergency_deleverage, replacing nonce {nonce}", emergency_calldata()
+        elif isinstance(action, Unwind):
+            label, data = f"unwind step, replacing nonce {nonce}", unwind_calldata(action.max_size)
+        else:
+            label, data = f"cancel of nonce {nonce}", None
+        sent = self.executor.replace(label, data, nonce)
+        self.in_flight_since = None
+        self.metrics.stuck_tx.set(0)
+        self.metrics.actions.labels("replacement").inc()
+        log.warning("%s mined in block %d", label, sent.block_number)
+        return sent
 
     def _execute(self, decision: Decision, snap: Snapshot) -> Sent | None:
         action = decision.action
@@ -263,6 +326,7 @@ class Keeper:
         m.delta_bps.set(decision.signals.delta_bps)
         ratio = decision.signals.margin_ratio_bps
         m.margin_ratio_bps.set(-1 if ratio is None else ratio)
+        self.last_margin_ratio_bps = ratio
         for view in views:
             m.funding.labels(view.venue).set(float(view.info.rate_per_hour))
         expected = decision.signals.funding.expected_rate_per_hour
@@ -281,9 +345,10 @@ class Keeper:
             self.metrics.circuit_open.set(1)
             self.metrics.alerts.inc()
             log.critical(
-                "ALERT: circuit breaker open after %d failed ticks; probing every %.1fs",
+                "ALERT: circuit breaker open after %d failed ticks; probing every %.1fs%s",
                 self.failures,
-                self.cooldown,
+                self.probe_interval(),
+                " (margin ratio below the band)" if self.at_risk() else "",
             )
         elif self.circuit_open_since is not None:
             self.circuit_open_since = self.clock()  # probe failed: wait a full cooldown again
@@ -297,9 +362,19 @@ class Keeper:
         self.metrics.circuit_open.set(0)
         self.metrics.last_success.set(self.clock())
 
+    def at_risk(self) -> bool:
+        """The last margin ratio seen was below the strategy's band (a thin margin cannot wait)."""
+        ratio = self.last_margin_ratio_bps
+        return ratio is not None and ratio < self.settings.margin_ratio_low_bps
+
+    def probe_interval(self) -> float:
+        return min(self.cooldown, self.urgent_cooldown) if self.at_risk() else self.cooldown
+
     def should_tick(self) -> bool:
-        """False while the breaker is open and its cooldown has not passed."""
-        return self.circuit_open_since is None or self.clock() - self.circuit_open_since >= self.cooldown
+        """False while the breaker is open and its probe interval has not passed."""
+        return (
+            self.circuit_open_since is None or self.clock() - self.circuit_open_since >= self.probe_interval()
+        )
 
     # ------------------------------------------------------------------ the loop
 

@@ -4,7 +4,9 @@ blueprint and a BasisVault (whose constructor creates its hedge).
 Every precondition is checked before the first transaction: the config, that the manifest
 may be written, the deployer's ETH against the deploy's gas, and an existing venue's
 contracts. The manifest is written only after the last transaction succeeded; a deploy
-that fails half-way records nothing (its contracts are abandoned, and the error says so).
+that fails or is interrupted half-way hands what it deployed to `record` (the CLI writes
+`deployments/<chain_id>.partial.json`: the step, the reason and the contracts' addresses),
+and the error names them; a redeploy starts afresh.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ def deploy(
     *,
     network: str,
     progress: Progress = _quiet,
+    record: Callable[[dict[str, Any]], str] | None = None,
 ) -> tuple[Manifest, DeployStats]:
     """Deploys as configured and returns the manifest to write (not written here)."""
     provider = chain.provider
@@ -200,12 +203,16 @@ def deploy(
             pending_owner = owner
     except UserError:
         raise
-    except Exception as err:  # any failure: say where, and that nothing was recorded
+    except BaseException as err:  # any failure or Ctrl-C: say where, and what was deployed
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         left = ", ".join(f"{k} {a}" for k, a in stats.contracts.items()) or "none"
+        where = ""
+        if record is not None and stats.contracts:
+            recorded = {"failed_at": step, "reason": reason, "deployer": me, "contracts": stats.contracts}
+            where = f"; recorded in {record(recorded)}"
         raise UserError(
             f"deploy failed at '{step}': {reason}; no manifest was written (contracts deployed so far, "
-            f"now abandoned: {left})"
+            f"now abandoned: {left}{where})"
         ) from err
 
     head = chain.blocks.head

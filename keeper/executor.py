@@ -7,6 +7,8 @@ EIP-1559 from the latest base fee; the nonce is the account's pending nonce, rea
 chain every time. A transaction not mined within the timeout stays the chain's business:
 the next tick sees the account's pending nonce above its confirmed one and waits, so an
 action is never sent twice (the same holds after a restart: nothing lives in memory).
+A transaction pending too long is replaced (`replace`): the same nonce, fees at least 1.25x
+the stuck one's (2.5x the going rate when its fees are unknown, e.g. after a restart).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from keeper.rpc import Rpc, RpcError
 log = logging.getLogger(__name__)
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+# A replacement must outbid the stuck transaction (nodes want >= +10 % on both fees).
+REPLACEMENT_BUMP_PCT = 125
+CANCEL_GAS = 21_000
 
 
 class ActionRejected(Exception):
@@ -100,6 +105,7 @@ class Executor:
         self.gas_headroom_pct = gas_headroom_pct
         self.receipt_timeout, self.poll_interval = receipt_timeout, poll_interval
         self.sleep, self.clock = sleep, clock
+        self.fees_sent: dict[int, tuple[int, int]] = {}  # nonce -> (max fee, priority fee) we signed
 
     def simulate(self, label: str, data: str) -> int:
         """Gas the call needs at the pending state; ActionRejected if it would revert."""
@@ -112,41 +118,61 @@ class Executor:
 
     def send(self, label: str, data: str) -> Sent:
         """Simulate, then sign and send at the pending nonce and wait for the receipt."""
-        tx = {"from": self.account.address, "to": self.to, "data": data}
-        call, estimate, nonce, head, tip = self.rpc.batch(
-            [
-                ("eth_call", [tx, "pending"]),
-                ("eth_estimateGas", [tx, "pending"]),
-                ("eth_getTransactionCount", [self.account.address, "pending"]),
-                ("eth_getBlockByNumber", ["latest", False]),
-                ("eth_maxPriorityFeePerGas", []),
-            ]
-        )
-        for answer in (call, estimate):
-            if isinstance(answer, RpcError):
-                raise ActionRejected(label, revert_reason(answer))
-        for name, answer in (("nonce", nonce), ("head", head)):
+        return self._send(label, data, nonce=None)
+
+    def replace(self, label: str, data: str | None, nonce: int) -> Sent:
+        """Replace our stuck transaction at `nonce` with `data` (None: a 0-value transfer to
+        ourselves that only frees the nonce), outbidding its fees, and wait for the receipt."""
+        return self._send(label, data, nonce=nonce)
+
+    def _send(self, label: str, data: str | None, nonce: int | None) -> Sent:
+        me = self.account.address
+        tx = {"from": me, "to": self.to, "data": data}
+        requests: list[tuple[str, list[Any]]] = [
+            ("eth_getTransactionCount", [me, "pending"]),
+            ("eth_getBlockByNumber", ["latest", False]),
+            ("eth_maxPriorityFeePerGas", []),
+        ]
+        if data is not None:
+            requests = [("eth_call", [tx, "pending"]), ("eth_estimateGas", [tx, "pending"]), *requests]
+        answers = self.rpc.batch(requests)
+        if data is not None:
+            for answer in answers[:2]:
+                if isinstance(answer, RpcError):
+                    raise ActionRejected(label, revert_reason(answer))
+            gas = int(answers[1], 16) * (100 + self.gas_headroom_pct) // 100
+        else:
+            gas = CANCEL_GAS
+        pending, head, tip = answers[-3:]
+        for name, answer in (("nonce", pending), ("head", head)):
             if isinstance(answer, RpcError):
                 raise TxFailed(f"{label}: cannot read the {name}: {answer.message}")
         priority = 10**9 if isinstance(tip, RpcError) else int(tip, 16)
-        base_fee = int(head.get("baseFeePerGas", "0x0"), 16)
+        max_fee = 2 * int(head.get("baseFeePerGas", "0x0"), 16) + priority
+        if nonce is None:
+            nonce = int(pending, 16)
+        else:  # a replacement: outbid what we signed (unknown after a restart: 2x the going rate)
+            old_max, old_tip = self.fees_sent.get(nonce, (2 * max_fee, 2 * priority))
+            priority = max(priority, old_tip * REPLACEMENT_BUMP_PCT // 100 + 1)
+            max_fee = max(max_fee, old_max * REPLACEMENT_BUMP_PCT // 100 + 1, priority)
         signed = self.account.sign_transaction(
             {
                 "type": 2,
                 "chainId": self.chain_id,
-                "nonce": int(nonce, 16),
-                "to": HexStr(self.to),
-                "data": HexStr(data),
+                "nonce": nonce,
+                "to": HexStr(self.to if data is not None else me),
+                "data": HexStr(data or "0x"),
                 "value": 0,
-                "gas": int(estimate, 16) * (100 + self.gas_headroom_pct) // 100,
+                "gas": gas,
                 "maxPriorityFeePerGas": priority,
-                "maxFeePerGas": 2 * base_fee + priority,
+                "maxFeePerGas": max_fee,
             }
         )
         tx_hash = self.rpc.call(
             "eth_sendRawTransaction", "0x" + signed.raw_transaction.hex().removeprefix("0x")
         )
-        log.info("%s: sent %s (nonce %d)", label, tx_hash, int(nonce, 16))
+        self.fees_sent[nonce] = (max_fee, priority)
+        log.info("%s: sent %s (nonce %d)", label, tx_hash, nonce)
         return self._wait(label, tx_hash)
 
     def _wait(self, label: str, tx_hash: str) -> Sent:

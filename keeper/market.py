@@ -321,6 +321,32 @@ def replay(
     return steps
 
 
+def warmup(
+    dep: Deployment,
+    chain: Any,
+    feeder: Any,
+    hours: int,
+    *,
+    step_seconds: int = 7_200,
+    on_step: Callable[[ReplayStep], None] | None = None,
+) -> list[ReplayStep]:
+    """A fresh local chain has no funding history, and the keeper acts on funding only once
+    the market's history covers `min_coverage` of its window (hours of chain time). This
+    warps the clock `hours` ahead at the current funding rate and oracle price, pushing the
+    price every `step_seconds` (the oracle stays fresh, funding accrues) and arbitraging."""
+    if not is_local(chain):
+        raise UserError(
+            "warmup warps the chain's clock: local chains only (a testnet's history builds in time)"
+        )
+    if hours <= 0:
+        raise UserError(f"--hours must be positive, got {hours}")
+    start = int(chain.pending_timestamp)
+    price = price_from_e8(int(dep.price_feed.latestAnswer()))
+    steps = range(0, hours * 3_600 + 1, step_seconds)
+    rows = [ReplayRow(start + t, price, None) for t in steps]
+    return replay(dep, chain, feeder, rows, on_step=on_step)
+
+
 # ----------------------------------------------------------------------------- mirror
 
 
@@ -383,9 +409,10 @@ def mirror(
     Like a Chainlink feed, a price is pushed when it moved `deviation_bps` or more, or when
     the last push is `heartbeat_seconds` old; the funding rate whenever it changed. A poll
     that fails (unreachable, malformed, stale, absurd, no oracle price) is logged and retried
-    at the next one; `max_failures` in a row stop it. The asset feed is re-pushed at 1 USD
-    whenever its answer is `asset_heartbeat_seconds` old, failed polls or not (it does not
-    depend on the venue read)."""
+    at the next one; `max_failures` in a row stop it. A failure no retry can fix (the host
+    name does not resolve) before any poll succeeded stops it at once. The asset feed is
+    re-pushed at 1 USD whenever its answer is `asset_heartbeat_seconds` old, failed polls or
+    not (it does not depend on the venue read)."""
     _require_role(dep.price_feed, "FEEDER_ROLE", feeder, "push prices")
     _require_role(dep.asset_feed, "FEEDER_ROLE", feeder, "push asset prices")
     _require_role(dep.perp_market, "OPERATOR_ROLE", feeder, "set the funding rate")
@@ -405,6 +432,8 @@ def mirror(
         except SourceError as err:
             failures += 1
             last_error = str(err)
+            if err.permanent and not any(p.error is None for p in results):
+                raise UserError(f"mirror: {err}; check the network and HYPERLIQUID_INFO_URL") from None
             log.warning("mirror poll %d failed (%d in a row): %s", count, failures, err)
             if failures >= max_failures:
                 raise UserError(f"mirror stopped after {failures} failed polls in a row: {err}") from None

@@ -50,6 +50,9 @@ class Metrics:
         self.last_success = Gauge(
             "basis_keeper_last_success_timestamp", "Unix time of the last successful tick", registry=r
         )
+        self.stuck_tx = Gauge(
+            "basis_keeper_stuck_tx", "1 while a keeper transaction is pending past its bound", registry=r
+        )
         self.consecutive_failures = Gauge(
             "basis_keeper_consecutive_failures", "Failed ticks in a row", registry=r
         )

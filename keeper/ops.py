@@ -37,10 +37,10 @@ _REVERTS = {
     "vault: deposits paused": "deposits are paused by the guardian (exits still work)",
     "vault: shut down": "the vault is shut down: deposits and rebalances are closed for good (exits work)",
     "vault: deposit above maximum": "the deposit is above the vault's deposit cap",
-    "vault: shares above maximum": "the share price moved against you since the quote; nothing was "
-    "withdrawn, try again",
-    "vault: assets below minimum": "the exit would pay less than the minimum (--min-out); nothing was "
-    "withdrawn",
+    "vault: shares above maximum": "the share price moved against you beyond the bound since the quote "
+    "(--max-shares / --max-slippage-bps); nothing was withdrawn: retry, or allow more",
+    "vault: assets below minimum": "the exit would pay less than the minimum (--min-out / "
+    "--max-slippage-bps); nothing was withdrawn",
     "vault: exit cost above bound": "unwinding this exit's slice of the hedge costs more than the rules' "
     "bound right now; try a smaller amount, or --shares/--all, or after `ape run market arb`",
     "vault: nothing to withdraw": "the hedge's worst-case unwind cost is above the NAV: nothing can be "
@@ -194,7 +194,18 @@ class DepositResult:
     minted: int  # test asset minted from the faucet first
 
 
-DEPOSIT_TOLERANCE_BPS = 10
+# Default slippage tolerance of deposits and exits: the share price moves between the quote
+# and the block by the funding accrued meanwhile (down under negative funding), so a bound at
+# the exact quote fails whenever funding is negative. --max-slippage-bps changes it.
+DEFAULT_SLIPPAGE_BPS = 10
+MAX_SLIPPAGE_BPS = 1_000
+DEPOSIT_TOLERANCE_BPS = DEFAULT_SLIPPAGE_BPS
+
+
+def check_slippage(bps: int) -> int:
+    if not 0 <= bps <= MAX_SLIPPAGE_BPS:
+        raise UserError(f"--max-slippage-bps must be 0..{MAX_SLIPPAGE_BPS}, got {bps}")
+    return bps
 
 
 def deposit(
@@ -207,10 +218,12 @@ def deposit(
     min_shares: int | None = None,
     use_faucet: bool = False,
     approve: bool = True,
+    max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
 ) -> DepositResult:
     """Deposits exactly `assets` wei for at least `min_shares`, enforced by the vault in the
-    same transaction (default: the quote less DEPOSIT_TOLERANCE_BPS, room for the share price
+    same transaction (default: the quote less `max_slippage_bps`, room for the share price
     to move by a few seconds of funding between the quote and the block)."""
+    check_slippage(max_slippage_bps)
     from keeper.venue import faucet
 
     vault, asset = dep.vault, dep.asset
@@ -232,9 +245,13 @@ def deposit(
     quote = int(vault.previewDeposit(assets))
     if quote == 0:
         raise UserError(f"{fmt_units(assets, dec, dec)} {sym} is too small: it buys 0 shares")
+    share_dec = _decimals(vault)
     if min_shares is not None and quote < min_shares:
-        raise UserError(f"the deposit buys {quote} shares now, below --min-shares {min_shares}")
-    floor = quote * (10_000 - DEPOSIT_TOLERANCE_BPS) // 10_000 if min_shares is None else min_shares
+        raise UserError(
+            f"the deposit buys {fmt_units(quote, share_dec, share_dec)} shares now, below --min-shares "
+            f"{fmt_units(min_shares, share_dec, share_dec)}"
+        )
+    floor = quote * (BPS - max_slippage_bps) // BPS if min_shares is None else min_shares
 
     minted = 0
     balance = int(asset.balanceOf(account.address))
@@ -295,11 +312,16 @@ def withdraw(
     shares: int | None = None,
     everything: bool = False,
     min_out: int | None = None,
+    max_shares: int | None = None,
     receiver: str | None = None,
     owner: str | None = None,
+    max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
 ) -> WithdrawResult:
     """Exits through the slippage-protected calls: `withdraw(assets, .., max_shares)` for an
-    exact amount, `redeem(shares, .., min_assets)` for shares or everything."""
+    exact amount (bound: `max_shares`, else the quote plus `max_slippage_bps`, at most the
+    balance), `redeem(shares, .., min_assets)` for shares or everything (bound: `min_out`,
+    else the quote less `max_slippage_bps`)."""
+    check_slippage(max_slippage_bps)
     vault, asset = dep.vault, dep.asset
     dec, sym = _decimals(asset), _symbol(asset)
     if sum((assets is not None, shares is not None, everything)) != 1:
@@ -310,6 +332,8 @@ def withdraw(
         raise UserError(f"shares must be positive, got {shares}")
     if min_out is not None and assets is not None:
         raise UserError("--min-out goes with --shares or --all; --amount withdraws exactly that amount")
+    if max_shares is not None and assets is None:
+        raise UserError("--max-shares goes with --amount; bound --shares/--all with --min-out")
     receiver = receiver or account.address
     owner = owner or account.address
     held = int(vault.balanceOf(owner))
@@ -326,6 +350,13 @@ def withdraw(
                 f"more than the balance: {owner} holds {held} shares, worth {fmt_units(value, dec)} {sym} "
                 f"on exit; asked for {fmt_units(assets, dec)}"
             )
+        share_dec = _decimals(vault)
+        if max_shares is not None and needed > max_shares:
+            raise UserError(
+                f"{fmt_units(assets, dec)} {sym} costs {fmt_units(needed, share_dec, 6)} shares now, above "
+                f"--max-shares {fmt_units(max_shares, share_dec, 6)}; nothing was withdrawn"
+            )
+        bound = max_shares if max_shares is not None else min(held, needed * (BPS + max_slippage_bps) // BPS)
     else:
         needed = held if everything else int(shares or 0)
         if needed > held:
@@ -352,9 +383,10 @@ def withdraw(
     shares_before = int(vault.balanceOf(owner))
     with explain_reverts("withdraw refused"):
         if assets is not None:
-            vault.withdraw(assets, receiver, owner, needed, sender=account)
+            vault.withdraw(assets, receiver, owner, bound, sender=account)
         else:
-            floor = min_out if min_out is not None else int(vault.previewRedeem(needed))
+            quoted = int(vault.previewRedeem(needed))
+            floor = min_out if min_out is not None else quoted * (BPS - max_slippage_bps) // BPS
             vault.redeem(needed, receiver, owner, floor, sender=account)
     return WithdrawResult(
         assets=int(asset.balanceOf(receiver)) - paid_before,

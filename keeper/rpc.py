@@ -5,18 +5,29 @@ itself instead of through a contract framework: every HTTP request is one round 
 is counted (`round_trips`), which `make bench` reports. Transient failures (no answer,
 timeouts, HTTP 5xx/429) are retried with exponential backoff and then surface as
 `RpcUnavailable`; an error the node returns (a revert, a bad nonce) is `RpcError` and is
-never retried here. The URL is never logged: hosted RPC URLs carry API keys.
+never retried here. The URL is never logged: hosted RPC URLs carry API keys. Credentials
+in the URL (`https://user:secret@host/...`) are sent as HTTP basic auth, as web3 and curl do:
+the host name the resolver sees is the host alone.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from keeper.sources.http import HttpResponse, Transport, TransportError, urllib_transport
+from keeper.sources.http import (
+    HttpResponse,
+    PermanentTransportError,
+    Transport,
+    TransportError,
+    urllib_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,27 @@ def redact(url: str) -> str:
     return f"{scheme}://{host}"
 
 
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def scrub(text: str) -> str:
+    """`text` with the credentials of any URL in it masked (`https://***@host/...`)."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def basic_auth(url: str) -> tuple[str, dict[str, str]]:
+    """(the URL without its `user:password@`, the Authorization header they make, if any)."""
+    scheme, sep, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    if not sep or "@" not in authority:
+        return url, {}
+    userinfo, host = authority.rsplit("@", 1)
+    user, _, password = userinfo.partition(":")
+    token = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+    return f"{scheme}://{host}{tail}", {"Authorization": "Basic " + base64.b64encode(token).decode()}
+
+
 class Rpc:
     def __init__(
         self,
@@ -51,7 +83,7 @@ class Rpc:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.url = url
+        self.url, self._auth = basic_auth(url)
         self.transport = transport
         self.timeout = timeout
         self.retries = retries
@@ -97,7 +129,7 @@ class Rpc:
 
     def _post(self, payload: Any) -> Any:
         body = json.dumps(payload).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **self._auth}
         failure = ""
         for attempt in range(self.retries + 1):
             if attempt:
@@ -115,6 +147,9 @@ class Rpc:
             response: HttpResponse | None = None
             try:
                 response = self.transport("POST", self.url, body, headers, self.timeout)
+            except PermanentTransportError as err:
+                failure = f"no answer ({err})"
+                break
             except TransportError as err:
                 failure = f"no answer ({err})"
                 continue

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keeper.strategy import Settings as StrategySettings
@@ -26,8 +26,10 @@ class KeeperSettings(BaseSettings):
     # where and who
     rpc_url: str = Field(default_factory=_default_rpc, description="JSON-RPC URL (default: BASIS_RPC_URL)")
     account: str | None = Field(
-        None, description="ape keystore alias; passphrase in APE_ACCOUNTS_<alias>_PASSPHRASE"
+        None,
+        description="ape keystore alias (passphrase: BASIS_KEEPER_PASSPHRASE), or TEST::<n> on a local chain",
     )
+    passphrase_file: Path | None = Field(None, description="a file holding the keystore's passphrase")
     deployments_dir: Path | None = Field(None, description="where deployments/<chain_id>.json lives")
     dry_run: bool = Field(False, description="decide and log, never send")
     # pace and patience
@@ -43,6 +45,12 @@ class KeeperSettings(BaseSettings):
     )
     max_failures: int = Field(5, gt=0, description="failed ticks in a row that open the circuit breaker")
     cooldown_seconds: float = Field(300.0, gt=0, description="while open, probe this often")
+    urgent_cooldown_seconds: float = Field(
+        30.0, gt=0, description="while open and the last margin ratio was below the band, probe this often"
+    )
+    stuck_tx_seconds: float = Field(
+        180.0, gt=0, description="a keeper transaction pending longer: alert and replace it (higher fee)"
+    )
     # observability
     metrics_port: int = Field(9464, ge=0, le=65_535, description="Prometheus port, 0 = off")
     metrics_host: str = "127.0.0.1"
@@ -51,3 +59,17 @@ class KeeperSettings(BaseSettings):
     venues: list[Literal["hyperliquid", "dydx"]] = Field(default_factory=list)
     coin: str = Field("ETH", min_length=1, description="the coin on the other venues (ETH -> ETH / ETH-USD)")
     strategy: StrategySettings = StrategySettings()
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_url(cls, url: str) -> str:
+        from keeper.rpc import redact
+
+        if not url.strip():
+            raise ValueError(
+                "is empty: unset it (the keeper then uses BASIS_RPC_URL or http://127.0.0.1:8545) "
+                "or set it to your node's http(s) URL"
+            )
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"'{redact(url)}' must start with http:// or https://")
+        return url

@@ -10,7 +10,9 @@ follow the wall clock). Prints a table and writes reports/bench.json.
 import json
 from pathlib import Path
 
+import click
 from ape import accounts, chain, project
+from ape.cli import ConnectedProviderCommand
 
 from keeper.venue import VaultRules, VenueParams, arb_to_oracle, deploy_vault, deploy_venue, hedge_of
 
@@ -19,6 +21,7 @@ E8 = 10**8
 
 
 def main() -> None:
+    """Gas of every venue and vault call vs snekmate's erc4626, keeper tick, replay speed."""
     # Every block 12 s after the last, whatever the wall clock does: funding accrual writes
     # depend on elapsed time, so a free-running clock would make gas vary run to run.
     chain.provider.make_request("anvil_setBlockTimestampInterval", [12])
@@ -375,3 +378,12 @@ def bench_replay() -> dict[str, object]:
         )
     out["binance_2020_2023"] = yields or "shared data not found"
     return out
+
+
+@click.command(
+    cls=ConnectedProviderCommand,
+    short_help="Gas, keeper tick and replay benchmarks -> reports/bench.json (make bench).",
+)
+def cli() -> None:
+    """Gas, keeper tick and replay benchmarks -> reports/bench.json (make bench)."""
+    main()

@@ -1,4 +1,4 @@
-"""`make demo` (ape run demo): the operator flow on a throwaway anvil, start to finish.
+"""`make demo-ops` (ape run demo): the operator flow on a throwaway anvil, start to finish.
 
 Ape starts its own anvil (the pinned one from node_modules/.bin) on a free port and stops
 it at the end. On it: deploy the venue and a BasisVault (with its BasisHedge) from deploy/local.yaml, two
@@ -7,13 +7,15 @@ pushed by the market feeder, the vault's status before and after, and at the end
 unwound in steps. Each step calls the
 same functions as the operator scripts; the equivalent command is printed above it.
 
-Not shown yet: the keeper bot (`basis-keeper`, docs/keeper.md) deciding when to rebalance,
-and the replay report over a real history (its own issue).
+The keeper bot deciding when to rebalance is README section 3 (`basis-keeper`); the yield
+replay over a real history is `make demo`.
 """
 
 from decimal import Decimal
 
+import click
 from ape import accounts, chain, project
+from ape.cli import ConnectedProviderCommand
 
 from keeper import market, ops
 from keeper.config import config_path, load_deploy_config
@@ -23,7 +25,6 @@ from keeper.units import fmt_units
 
 DAY = 86_400
 PRICES = [3_090, 2_950, 2_820, 2_990, 3_150, 3_060, 3_120]  # daily closes after day 0, USD
-NETWORK = "ethereum:local:node"
 
 
 def step(title: str, command: str) -> None:
@@ -35,12 +36,15 @@ def usdc(wei: int) -> str:
 
 
 def main() -> None:
+    """The operator tools by hand on a throwaway anvil: deploy, deposits, a rebalance, a week."""
     operator, alice, bob = accounts.test_accounts[:3]
-    cfg = f"--network {NETWORK}"
+    network = chain.provider.network_choice
+    cfg = f"--network {network}"
+    print(f"on {network}, a throwaway anvil; against `make node` use --network ethereum:local:node")
 
     step("Deploy the reference venue and the vault", f"ape run deploy {cfg} --account TEST::0")
     config = load_deploy_config(config_path("local"))
-    manifest, stats = deploy(project, chain, operator, config, network="demo (ethereum:local:foundry)")
+    manifest, stats = deploy(project, chain, operator, config, network=f"demo ({network})")
     print(f"   vault {manifest.vault}: {stats.transactions} transactions, {stats.gas_used:,} gas")
     dep = Deployment.bind(project, manifest)
 
@@ -71,7 +75,7 @@ def main() -> None:
 
     step(
         "A week of daily prices, the pool arbitraged after each",
-        f"ape run market replay week.csv {cfg} --account TEST::0",
+        f"ape run market replay <a CSV of daily prices> {cfg} --account TEST::0",
     )
     start = chain.pending_timestamp
     rows = [market.ReplayRow(start + (i + 1) * DAY, Decimal(p), None) for i, p in enumerate(PRICES)]
@@ -114,7 +118,15 @@ def main() -> None:
     out = ops.withdraw(dep, chain, bob, everything=True)
     print(f"   the hedge is flat; bob exits from idle: {usdc(out.assets)}")
     print(
-        "\nNot in this demo yet: the keeper bot deciding when to rebalance (basis-keeper, docs/keeper.md),"
-        "\nand the replay report over a real funding history. Against a node that stays up: README,"
-        "\nOperator runbook."
+        "\nNext: the keeper bot deciding when to rebalance (`basis-keeper`, README section 3) and the"
+        "\nyield replay over a real funding history (`make demo`)."
     )
+
+
+@click.command(
+    cls=ConnectedProviderCommand,
+    short_help="The operator tools by hand on a throwaway anvil (make demo-ops).",
+)
+def cli() -> None:
+    """The operator tools by hand on a throwaway anvil (make demo-ops)."""
+    main()

@@ -1,3 +1,3 @@
-"""`ape run deposit --amount <units> [--receiver ADDR] [--min-shares N] [--faucet] [--no-approve]`"""
+"""`ape run deposit --amount <units> [--min-shares N | --max-slippage-bps B] [--faucet] [--no-approve]`"""
 
 from keeper.cli.depositor import deposit_cli as cli  # noqa: F401 (ape run looks for `cli`)

@@ -7,7 +7,10 @@ not a traceback. A keystore account is unlocked once, from `APE_ACCOUNTS_<alias>
 when set (non-interactive runs), else by prompting in a terminal.
 
 Any `UserError` (and the usual ape transport/transaction failures) ends the command with
-`error: <one line>` on stderr and exit status 1.
+`error: <one line>` on stderr and exit status 1; credentials in any URL it quotes are masked.
+A `.env` file in the working directory is read first (variables already set win). An RPC URL
+with `user:password@` is probed with HTTP basic auth and handed to ape as it is (web3 sends
+the same header); the resolver only ever sees the host.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import click
 
 from keeper.deployment import Deployment, chain_id_of
 from keeper.errors import UserError
-from keeper.rpc import redact
-from keeper.signer import passphrase_variable
+from keeper.rpc import basic_auth, redact, scrub
+from keeper.signer import exportable, passphrase_variable
 
 DEFAULT_NETWORK = "ethereum:local:node"
 NETWORK_ENV = "BASIS_NETWORK"
@@ -38,12 +41,15 @@ NETWORK_ENV = "BASIS_NETWORK"
 RPC_ENV = {"ethereum:local:node": "BASIS_RPC_URL", "ethereum:sepolia:node": "SEPOLIA_RPC_URL"}
 RPC_DEFAULTS = {"BASIS_RPC_URL": "http://127.0.0.1:8545"}
 PROBE_TIMEOUT_SECONDS = 5.0
+# A passphrase for any alias (ape's APE_ACCOUNTS_<alias>_PASSPHRASE cannot be exported for
+# aliases such as `keeper-bot`).
+PASSPHRASE_ENV = "BASIS_PASSPHRASE"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {scrub(message)}", err=True)
     sys.exit(1)
 
 
@@ -82,11 +88,15 @@ def probe_rpc(url: str, hint: str) -> int:
     if not url.startswith(("http://", "https://")):
         raise UserError(f"RPC URL '{redact(url)}' must start with http:// or https:// ({hint})")
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    plain, auth = basic_auth(url)  # user:password@ goes in a header, never to the resolver
+    headers = {"Content-Type": "application/json", **auth}
     try:
+        request = urllib.request.Request(plain, data=body, headers=headers)
         with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_SECONDS) as response:
             answer = json.loads(response.read())
         return int(answer["result"], 16)
+    except urllib.error.HTTPError as err:
+        raise UserError(f"the RPC at {redact(url)} answered HTTP {err.code}; {hint}") from None
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise UserError(f"cannot reach the RPC at {redact(url)} ({reason}); {hint}") from None
@@ -141,12 +151,14 @@ def connected(choice: str) -> Iterator[Session]:
         known = ", ".join([*RPC_ENV, "ethereum:local:foundry"])
         raise UserError(f"unknown network '{choice}' ({_first_line(err)}); use one of {known}") from None
     expected = None
+    settings: dict[str, Any] = {}
     if target := _rpc_url(choice):
         url, hint = target
         reported = probe_rpc(url, hint)
         expected = reported
+        settings["uri"] = url  # the URL probed (also one from .env, read after ape's config)
     try:
-        context = networks.parse_network_choice(choice)
+        context = networks.parse_network_choice(choice, provider_settings=settings or None)
         provider = context.__enter__()
     except ApeException as err:
         raise UserError(f"cannot connect to {choice}: {_first_line(err)}") from None
@@ -159,9 +171,29 @@ def connected(choice: str) -> Iterator[Session]:
             )
         if expected is not None and expected != chain_id:  # pragma: no cover (a node that changes its mind)
             raise UserError(f"the RPC answered chain {expected} and then {chain_id}")
+        _check_confirmations(provider, choice)
         yield Session(choice=choice, provider=provider, chain=chain, project=project, chain_id=chain_id)
     finally:
         context.__exit__(*sys.exc_info())
+
+
+def _check_confirmations(provider: Any, choice: str) -> None:
+    """An auto-mining anvil standing in for a public network makes no block after the last
+    transaction, so ape's wait for N confirmations would never end: refuse up front."""
+    needed = int(getattr(provider.network, "required_confirmations", 0) or 0)
+    if provider.network.name == "local" or needed == 0:
+        return
+    try:
+        automine = provider.make_request("anvil_getAutomine", [])
+    except Exception:  # not anvil: a real node mines on its own
+        return
+    if automine is True:
+        ecosystem, network = choice.split(":")[:2]
+        variable = f"APE_{ecosystem}_{network}".upper().replace("-", "_")
+        raise UserError(
+            f"the node behind {choice} is an auto-mining anvil: ape would wait forever for {needed} "
+            f"confirmations; export {variable}='{{\"required_confirmations\": 0}}' for this rehearsal"
+        )
 
 
 # ----------------------------------------------------------------------------- accounts
@@ -183,9 +215,13 @@ def unlock(account: Any) -> None:
     alias = account.alias
     env = passphrase_variable(alias)
     passphrase = os.environ.get(env)
+    if not passphrase and os.environ.get(PASSPHRASE_ENV):
+        env, passphrase = PASSPHRASE_ENV, os.environ[PASSPHRASE_ENV]
     if not passphrase and not sys.stdin.isatty():
+        also = f" (or {env})" if exportable(env) else ""
         raise UserError(
-            f"account '{alias}' is locked: set {env} (or run in a terminal to type its passphrase)"
+            f"account '{alias}' is locked: export {PASSPHRASE_ENV}=<its passphrase>{also}, "
+            "or run in a terminal to type it"
         )
     try:
         with logger.at_level(LogLevel.ERROR):  # ape warns that autosign signs anything: it is our choice
@@ -255,14 +291,21 @@ def verbosity_option(f: F) -> F:
 
 
 def operator_command(
-    *, signs: bool = True, **command_kwargs: Any
+    *,
+    signs: bool = True,
+    before_connect: Callable[[str, dict[str, Any]], None] | None = None,
+    **command_kwargs: Any,
 ) -> Callable[[Callable[..., None]], click.Command]:
     """A click command run inside the error boundary on a connected network. The body gets
-    the `Session`, then the signing account when `signs`, then its own options."""
+    the `Session`, then the signing account when `signs`, then its own options.
+    `before_connect(network, options)` may refuse the command before any connection."""
 
     def decorate(body: Callable[..., None]) -> click.Command:
         @functools.wraps(body)
         def callback(network: str, account_alias: str | None = None, **kwargs: Any) -> None:
+            with error_boundary():
+                if before_connect is not None:
+                    before_connect(network, kwargs)
             with error_boundary(), connected(network) as session:
                 if signs:
                     body(session, load_account(account_alias, session), **kwargs)

@@ -10,6 +10,7 @@ import click
 from keeper import ops
 from keeper.cli.common import Session, operator_command
 from keeper.errors import UserError
+from keeper.ops import DEFAULT_SLIPPAGE_BPS
 from keeper.units import fmt_units, parse_amount
 
 
@@ -27,8 +28,15 @@ def _address(value: str | None, what: str) -> str | None:
 @click.option("--receiver", help="who gets the shares (default: the signing account)")
 @click.option(
     "--min-shares",
+    help="fewest shares to accept, in whole shares (e.g. 999.5), enforced on chain "
+    "(default: the quote less --max-slippage-bps)",
+)
+@click.option(
+    "--max-slippage-bps",
     type=int,
-    help="fewest shares (share wei) to accept, enforced on chain (default: the quote less 0.1 %)",
+    default=DEFAULT_SLIPPAGE_BPS,
+    show_default=True,
+    help="how far the share price may move against you between the quote and the block",
 )
 @click.option(
     "--faucet", "use_faucet", is_flag=True, help="mint missing test asset first (reference venue only)"
@@ -39,26 +47,27 @@ def _deposit(
     account: Any,
     amount: str,
     receiver: str | None,
-    min_shares: int | None,
+    min_shares: str | None,
+    max_slippage_bps: int,
     use_faucet: bool,
     no_approve: bool,
 ) -> None:
     dep = session.deployment()
     dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
     assets = parse_amount(amount, dec)
-    if min_shares is not None and min_shares <= 0:
-        raise UserError(f"--min-shares must be positive, got {min_shares}")
+    share_dec = int(dep.vault.decimals())
+    floor = None if min_shares is None else parse_amount(min_shares, share_dec, "--min-shares")
     result = ops.deposit(
         dep,
         session.chain,
         account,
         assets,
         receiver=_address(receiver, "--receiver"),
-        min_shares=min_shares,
+        min_shares=floor,
         use_faucet=use_faucet,
         approve=not no_approve,
+        max_slippage_bps=max_slippage_bps,
     )
-    share_dec = int(dep.vault.decimals())
     if result.minted:
         click.echo(f"faucet: minted {fmt_units(result.minted, dec)} {sym} to {account.address}")
     if result.approved:
@@ -77,7 +86,21 @@ deposit_cli = operator_command(name="deposit", help="Deposit asset into the vaul
 )
 @click.option("--shares", help="shares to redeem, in whole shares (uses redeem with a min-out bound)")
 @click.option("--all", "everything", is_flag=True, help="redeem every share the owner holds")
-@click.option("--min-out", help="least asset to accept for --shares/--all, whole units (default: the quote)")
+@click.option(
+    "--min-out",
+    help="least asset to accept for --shares/--all, whole units (default: the quote less --max-slippage-bps)",
+)
+@click.option(
+    "--max-shares",
+    help="most shares --amount may burn, in whole shares (default: the quote plus --max-slippage-bps)",
+)
+@click.option(
+    "--max-slippage-bps",
+    type=int,
+    default=DEFAULT_SLIPPAGE_BPS,
+    show_default=True,
+    help="how far the share price may move against you between the quote and the block",
+)
 @click.option("--receiver", help="who gets the asset (default: the signing account)")
 @click.option("--owner", help="whose shares (default: the signing account; needs its share approval)")
 def _withdraw(
@@ -87,6 +110,8 @@ def _withdraw(
     shares: str | None,
     everything: bool,
     min_out: str | None,
+    max_shares: str | None,
+    max_slippage_bps: int,
     receiver: str | None,
     owner: str | None,
 ) -> None:
@@ -101,8 +126,10 @@ def _withdraw(
         shares=None if shares is None else parse_amount(shares, share_dec, "shares"),
         everything=everything,
         min_out=None if min_out is None else parse_amount(min_out, dec, "--min-out"),
+        max_shares=None if max_shares is None else parse_amount(max_shares, share_dec, "--max-shares"),
         receiver=_address(receiver, "--receiver"),
         owner=_address(owner, "--owner"),
+        max_slippage_bps=max_slippage_bps,
     )
     click.echo(
         f"withdrew {fmt_units(result.assets, dec)} {sym} to {result.receiver}, burning "

@@ -1,5 +1,5 @@
-"""`ape run market price|asset-price|funding|arb|replay|mirror`: the market feeder for the
-reference venue."""
+"""`ape run market price|asset-price|funding|arb|replay|warmup|mirror`: the market feeder for
+the reference venue."""
 
 from __future__ import annotations
 
@@ -109,6 +109,21 @@ def _replay(
     market.replay(dep, session.chain, account, rows, interval=per, do_arb=do_arb, speed=factor, on_step=show)
 
 
+@click.option(
+    "--hours", type=int, default=24, show_default=True, help="chain hours to add (the keeper's window: 24)"
+)
+def _warmup(session: Session, account: Any, hours: int) -> None:
+    dep = session.deployment()
+    rate = int(dep.perp_market.funding_rate())
+    if rate == 0:
+        click.echo("note: the funding rate is 0: set one first (`ape run market funding 0.01% --per 8h`)")
+    steps = market.warmup(dep, session.chain, account, hours)
+    click.echo(
+        f"warped {hours} h ahead at funding {market.describe_rate(rate)}: {len(steps)} price pushes; "
+        "the keeper now has the funding history it acts on"
+    )
+
+
 @click.option("--venue", type=click.Choice(["hyperliquid"]), default="hyperliquid", show_default=True)
 @click.option("--coin", default="ETH", show_default=True, help="the venue's coin to mirror")
 @click.option(
@@ -192,7 +207,9 @@ def _mirror(
 
 @click.group(
     name="market",
-    help="Feed the reference venue: push prices (base and asset) and funding, arbitrage, replay, mirror.",
+    help="Feed the reference venue: push prices (base and asset) and funding, arbitrage, replay, warm up, "
+    "mirror.",
+    short_help="Feed the reference venue: price, asset-price, funding, arb, replay, warmup, mirror.",
 )
 def cli() -> None:
     pass
@@ -210,6 +227,7 @@ cli.add_command(
 cli.add_command(
     operator_command(
         name="funding",
+        short_help="Set the perp funding rate (+ = longs pay shorts).",
         help="Set the perp funding rate, e.g. 0.0001 --per 8h or 0.01% --per 8h (+ = longs pay shorts).",
         context_settings={"ignore_unknown_options": True},  # so a negative RATE is a value, not an option
     )(_funding)
@@ -217,6 +235,13 @@ cli.add_command(
 cli.add_command(operator_command(name="arb", help="Trade the spot pool back to the oracle price.")(_arb))
 cli.add_command(
     operator_command(name="replay", help="Push a recorded price[/funding] history step by step.")(_replay)
+)
+cli.add_command(
+    operator_command(
+        name="warmup",
+        help="Local chains: warp HOURS ahead at the current funding, pushing the price, so the keeper has "
+        "the funding history it acts on.",
+    )(_warmup)
 )
 cli.add_command(
     operator_command(name="mirror", help="Mirror a live venue's oracle price and funding.")(_mirror)

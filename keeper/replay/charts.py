@@ -15,6 +15,7 @@ spikes survive the thinning. The parked shading is drawn from every step.
 from __future__ import annotations
 
 import itertools
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from keeper.replay.driver import ReplayResult
 
 MAX_POINTS = 4_000
 HOURS_PER_YEAR = 365 * 24
+DELTA_MIN_SPAN_BPS = 5.0
 FILES = ("share_price_vs_carry.png", "funding.png", "margin_delta.png")
 
 
@@ -85,9 +87,14 @@ def _series(result: ReplayResult) -> dict[str, Any]:
     }
 
 
+def no_local_paths(text: str) -> str:
+    """`text` with every absolute path cut to its file name (charts get shared; paths are local)."""
+    return re.sub(r"(?:/[^/\s,;()]+)+/([^/\s,;()]+)", r"\1", text)
+
+
 def _title(fig: Figure, report: dict[str, Any], what: str) -> None:
     w = report["window"]
-    label = report.get("data_label") or report.get("mode", "")
+    label = no_local_paths(report.get("data_label") or report.get("mode", ""))
     lines = [what, f"{w['from']} -> {w['to']} UTC ({w['days']:.0f} days), {report.get('mode', '')} replay"]
     lines += textwrap.wrap(f"data: {label}", 100)
     fig.suptitle("\n".join(lines), fontsize=9)
@@ -159,6 +166,10 @@ def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Pa
     xd, yd = thin(t, s["delta"])
     bottom.plot(_times(xd), yd, lw=0.9, color="tab:purple")
     bottom.set_ylabel("delta |spot - short| (bps of NAV)")
+    # rounding noise (1e-8 bps) must not fill the panel: show at least +/- DELTA_MIN_SPAN_BPS
+    bottom.ticklabel_format(axis="y", useOffset=False, style="plain")
+    low, high = bottom.get_ylim()
+    bottom.set_ylim(min(low, -DELTA_MIN_SPAN_BPS), max(high, DELTA_MIN_SPAN_BPS))
     _date_axis(top)
     _date_axis(bottom)
     _title(fig, report, "margin ratio and delta (margin absent while parked)")

@@ -21,12 +21,14 @@ HOUR = 3_600
 
 class SourceError(Exception):
     """A response could not be turned into a funding reading. `reason` says why and
-    names the field; `venue` says which source."""
+    names the field; `venue` says which source. `permanent`: no retry can help (the host
+    name does not resolve, the URL is malformed)."""
 
-    def __init__(self, venue: str, reason: str) -> None:
+    def __init__(self, venue: str, reason: str, *, permanent: bool = False) -> None:
         super().__init__(f"{venue}: {reason}")
         self.venue = venue
         self.reason = reason
+        self.permanent = permanent
 
 
 @dataclass(frozen=True)

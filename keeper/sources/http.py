@@ -4,13 +4,15 @@ The network sits behind `Transport` (one request in, status and body out), so te
 replays feed recorded bodies through the same client the keeper runs with. Retries:
 connection errors and timeouts, 5xx and 429 are retried with exponential backoff (a
 numeric `Retry-After` is honoured, capped); any other 4xx is the request's fault and is
-never retried. Every failure surfaces as `SourceError`.
+never retried; nor is a failure no retry can fix (the host name does not resolve, a malformed
+URL: `PermanentTransportError`). Every failure surfaces as `SourceError`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -39,6 +41,10 @@ class TransportError(Exception):
     """The request never got an HTTP answer (refused, reset, DNS, timeout)."""
 
 
+class PermanentTransportError(TransportError):
+    """No retry can help: the host name does not resolve, or the URL is malformed."""
+
+
 class Transport(Protocol):
     def __call__(
         self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
@@ -56,7 +62,13 @@ def urllib_transport(
     except urllib.error.HTTPError as err:
         return HttpResponse(err.code, err.read() or b"", dict(err.headers.items()) if err.headers else {})
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
-        raise TransportError(str(getattr(err, "reason", err))) from err
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, socket.gaierror):
+            host = urllib.parse.urlsplit(url).hostname
+            raise PermanentTransportError(f"host name '{host}' does not resolve ({reason})") from err
+        raise TransportError(str(reason)) from err
+    except ValueError as err:  # http.client.InvalidURL, "unknown url type": the URL itself
+        raise PermanentTransportError(f"malformed URL ({type(err).__name__})") from None
 
 
 def _retryable(status: int) -> bool:
@@ -125,6 +137,8 @@ class HttpClient:
             response: HttpResponse | None = None
             try:
                 response = self.transport(method, url, body, headers, self.timeout)
+            except PermanentTransportError as err:
+                raise SourceError(self.venue, f"connection failed: {err}", permanent=True) from None
             except TransportError as err:
                 failure = f"connection failed: {err}"
             else:

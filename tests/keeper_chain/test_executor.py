@@ -28,7 +28,7 @@ def test_keystore__missing_locked_or_wrong(keystore, monkeypatch):
     with pytest.raises(SignerError, match="wrong passphrase in APE_ACCOUNTS_bot_PASSPHRASE"):
         load_keystore_account("bot")
     monkeypatch.delenv("APE_ACCOUNTS_bot_PASSPHRASE")
-    with pytest.raises(SignerError, match="locked: set APE_ACCOUNTS_bot_PASSPHRASE"):
+    with pytest.raises(SignerError, match="locked: export BASIS_KEEPER_PASSPHRASE"):
         load_keystore_account("bot")
 
 

@@ -59,7 +59,7 @@ def test_status__json_reads_the_vault_and_what_it_would_do(chain, stack, keystor
         (
             ["once", "--account", "bot"],
             {"APE_ACCOUNTS_bot_PASSPHRASE": ""},
-            "locked: set APE_ACCOUNTS_bot_PASSPHRASE",
+            "locked: export BASIS_KEEPER_PASSPHRASE",
         ),
         (
             ["once", "--dry-run"],
@@ -74,10 +74,40 @@ def test_status__json_reads_the_vault_and_what_it_would_do(chain, stack, keystor
             "strategy settings do not fit the vault's rules",
         ),
         (["status"], {"BASIS_KEEPER_RPC_URL": "http://127.0.0.1:9"}, "unreachable"),
+        (["status"], {"BASIS_KEEPER_RPC_URL": ""}, "setting BASIS_KEEPER_RPC_URL: is empty"),
+        (["once", "--account", "TEST::3"], {}, "grants the role with `ape run roles keeper 0x"),
+        (["once", "--account", "TEST::10"], {}, "no test account 'TEST::10'"),
+        (
+            ["status"],
+            {"BASIS_KEEPER_RPC_URL": "http://user:hunter2@no-such-host.invalid:8545"},
+            "http://no-such-host.invalid:8545",
+        ),
     ],
 )
 def test_bad_input__one_clear_line_and_a_nonzero_exit(chain, stack, keystore_dir, args, env, message):
     out = keeper_cli(chain, stack, keystore_dir, *args, **env)
     assert out.returncode != 0
     assert message in out.stderr, out.stderr
+    assert "hunter2" not in out.stderr + out.stdout
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, depositor):
+    dep = stack[0]
+    dep.asset.mint(depositor, 2_500_500_000, sender=depositor)
+    dep.asset.approve(dep.vault, 2_500_500_000, sender=depositor)
+    dep.vault.deposit(2_500_500_000, depositor, sender=depositor)
+    out = keeper_cli(chain, stack, keystore_dir, "status", LOG_FORMAT="json", BASIS_KEEPER_LOG_FORMAT="json")
+    assert out.returncode == 0, out.stderr
+    assert "NAV  2,500.50 asset" in out.stdout and "2500500000" not in out.stdout
+    assert "funding history" in out.stdout
+    assert all(line.startswith("{") for line in out.stderr.splitlines()), out.stderr
+    assert "--account" not in keeper_cli(chain, stack, keystore_dir, "status", "--help").stdout
+
+
+def test_once__alert_has_its_own_exit_code(chain, stack, keystore_dir):
+    """Last in this file: it leaves the oracle stale."""
+    chain.mine(deltatime=4 * 3_600)  # past the vault's max_oracle_age, nobody pushing prices
+    out = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "ALERT" in out.stderr

@@ -190,6 +190,8 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
     wrong = {**env, "APE_ACCOUNTS_operator_PASSPHRASE": "not it"}
     empty = {**env, "BASIS_DEPLOYMENTS_DIR": str(tmp_path_factory.mktemp("empty"))}
     dead = {**env, "BASIS_RPC_URL": f"http://127.0.0.1:{free_port()}"}
+    secret = {**env, "SEPOLIA_RPC_URL": f"http://user:hunter2@127.0.0.1:{free_port()}/key"}
+    confirming = {k: v for k, v in env.items() if k != "APE_ETHEREUM_SEPOLIA"}
     operator = ["--account", "operator"]
     cases = {
         "unknown network": (env, ["status", "--network", "ethereum:nowhere"]),
@@ -200,6 +202,9 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
         "zero amount": (env, ["deposit", *SEPOLIA, *operator, "--amount", "0"]),
         "negative amount": (env, ["withdraw", *SEPOLIA, *operator, "--amount", "-5"]),
         "more than the balance": (env, ["deposit", *SEPOLIA, *operator, "--amount", "500000"]),
+        "mainnet deploy": (env, ["deploy", "--network", "ethereum:mainnet:node", *operator]),
+        "credentials in the URL": (secret, ["status", *SEPOLIA]),
+        "confirmations on anvil": (confirming, ["status", *SEPOLIA]),
         "missing approval": (
             env,
             ["deposit", *SEPOLIA, *operator, "--amount", "10", "--faucet", "--no-approve"],
@@ -218,7 +223,14 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
         ("unknown network", "error: unknown network 'ethereum:nowhere' ("),
         ("rpc unreachable", "error: cannot reach the RPC at http://127.0.0.1:"),
         ("no manifest", "error: no deployment for chain 11155111: "),
-        ("locked account", "error: account 'operator' is locked: set APE_ACCOUNTS_operator_PASSPHRASE"),
+        (
+            "locked account",
+            "error: account 'operator' is locked: export BASIS_PASSPHRASE=<its passphrase> "
+            "(or APE_ACCOUNTS_operator_PASSPHRASE)",
+        ),
+        ("mainnet deploy", "error: ethereum:mainnet:node is not a local chain or a testnet"),
+        ("credentials in the URL", "error: cannot reach the RPC at http://127.0.0.1:"),
+        ("confirmations on anvil", "is an auto-mining anvil: ape would wait forever for 2 confirmations"),
         (
             "wrong passphrase",
             "error: wrong passphrase for account 'operator' (from APE_ACCOUNTS_operator_PASSPHRASE)",
@@ -235,6 +247,7 @@ def test_e2e__bad_input_is_one_line(bad_runs, case, expected):
     line = error_line(bad_runs[case])
     print(f"\n{case}: {line}")
     assert expected in line
+    assert "hunter2" not in bad_runs[case].stdout + bad_runs[case].stderr
 
 
 def test_e2e__make_node_path_with_test_accounts(base_env, tmp_path):

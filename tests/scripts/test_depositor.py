@@ -116,7 +116,7 @@ def test_deposit__above_the_cap(dep, chain, operator, alice):
 def test_deposit__min_shares_above_the_quote(dep, chain, alice):
     quote = dep.vault.previewDeposit(100 * USDC)
     refused(
-        f"buys {quote} shares now, below --min-shares {quote + 1}",
+        f"buys {fmt_units(quote, 12, 12)} shares now, below --min-shares {fmt_units(quote + 1, 12, 12)}",
         ops.deposit,
         dep,
         chain,
