@@ -423,7 +423,7 @@ def run_machine(world):
     run_state_machine_as_test(
         VaultMachine,
         settings=settings(
-            max_examples=12 * SOAK,  # `make soak`: more
+            max_examples=8 * SOAK,  # `make soak`: more
             stateful_step_count=12,
             deadline=None,
             derandomize=True,

@@ -96,7 +96,7 @@ def funded_traders(venue, alice, bob, perp):
 
 
 @settings(
-    max_examples=40 * SOAK,  # `make soak`: more
+    max_examples=25 * SOAK,  # `make soak`: more
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

@@ -51,11 +51,11 @@ def read_pool(reader, pool, alice, usdc, weth):
     return dict(zip((c.name for c in calls), reader.read(calls)[1], strict=True))
 
 
-# 25 histories in `make test` (`make soak` runs more): the pool has four operations
+# 20 histories in `make test` (`make soak` runs more): the pool has four operations
 # on two reserves and one share supply, every step is compared to the model exactly, and
 # test_spot_pool.py pins the edges (dust, rounding, bad arguments).
 @settings(
-    max_examples=25 * SOAK,  # `make soak`: more
+    max_examples=20 * SOAK,  # `make soak`: more
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
