@@ -10,7 +10,7 @@ import click
 from keeper.cli.common import Session, operator_command
 from keeper.config import config_path, load_deploy_config
 from keeper.deploy import deploy
-from keeper.manifest import check_can_write, manifest_path, write_manifest
+from keeper.manifest import ADDRESS_KEYS, check_can_write, manifest_path, write_manifest
 
 
 @click.option(
@@ -33,17 +33,7 @@ def _deploy(session: Session, account: Any, config_file: Path | None, force: boo
         session.project, session.chain, account, config, network=session.choice, progress=click.echo
     )
     click.echo("")
-    for key in (
-        "vault",
-        "hedge",
-        "asset",
-        "base",
-        "price_feed",
-        "asset_feed",
-        "spot_pool",
-        "perp_market",
-        "hedge_blueprint",
-    ):
+    for key in ADDRESS_KEYS:
         click.echo(f"  {key:<15} {getattr(manifest, key)}")
     click.echo(
         f"  {'owner':<15} {manifest.owner}"
