@@ -15,7 +15,7 @@ NODE_PORT ?= $(lastword $(subst :, ,$(BASIS_RPC_URL)))
 export PYTHONWARNINGS ?= ignore:Field 'import_remapping'
 TEST_NETWORK := ethereum:local:foundry
 
-.PHONY: help setup test compile lint format node bench demo demo-ops lock clean
+.PHONY: help setup test soak compile lint format node bench demo demo-ops lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,6 +49,14 @@ compile: setup ## compile the contracts
 test: setup compile ## the whole suite: contracts + Python tests on anvil, ruff, mypy
 	ape test tests --network $(TEST_NETWORK) -p no:cacheprovider -q
 	$(MAKE) --no-print-directory lint
+
+# SOAK=<factor> multiplies the examples of the chain property tests and state machines.
+SOAK ?= 10
+soak: setup compile ## the property tests and state machines with SOAK x the examples (BASIS_SOAK; ~1 h at 10)
+	BASIS_SOAK=$(SOAK) KEEPER_STRESS_EXAMPLES=3000 ape test tests/vault/test_vault_stateful.py \
+	  tests/vault/test_erc4626_properties.py tests/venues/test_perp_hypothesis.py \
+	  tests/venues/test_spot_hypothesis.py tests/keeper/test_strategy_properties.py \
+	  --network $(TEST_NETWORK) -p no:cacheprovider -q
 
 lint: setup ## ruff (lint + format check) and mypy on keeper/
 	ruff check .

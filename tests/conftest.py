@@ -1,10 +1,16 @@
 """Shared fixtures: personas (yearn-style) and the reference venue."""
 
+import os
+
 import pytest
 
 from keeper.venue import VenueParams, deploy_venue
 
 pytest_plugins = ["tests.fixtures.chain"]
+
+# `make soak` sets BASIS_SOAK=<factor>: the chain property tests and state machines run
+# that many times more examples than `make test` (which keeps the suite within CI's budget).
+SOAK = int(os.environ.get("BASIS_SOAK", "1"))
 
 USDC = 10**6
 WETH = 10**18
@@ -64,7 +70,10 @@ def _forget_reverted_contracts(chain):
 
 @pytest.fixture(scope="session")
 def params():
-    return VenueParams()
+    """The default venue, with a faucet that mints any test amount in one call (the
+    arbitrageur's trade after a 50 % move is hundreds of millions: at the deploy default of
+    1M a call it took hundreds of transactions)."""
+    return VenueParams(asset_mint_cap=10**10, base_mint_cap=10**7)
 
 
 @pytest.fixture(scope="module")

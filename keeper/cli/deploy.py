@@ -13,7 +13,7 @@ from keeper.cli.common import Session, operator_command
 from keeper.config import config_path, load_deploy_config
 from keeper.deploy import deploy
 from keeper.errors import UserError
-from keeper.manifest import check_can_write, manifest_path, write_manifest
+from keeper.manifest import ADDRESS_KEYS, check_can_write, manifest_path, write_manifest
 
 # Chains the reference venue (an open faucet, an oracle its feeder sets) may go to without
 # --force-mainnet: local anvils and public testnets.
@@ -70,17 +70,7 @@ def _deploy(
         record=None if session.ephemeral else functools.partial(_record_partial, session.chain_id),
     )
     click.echo("")
-    for key in (
-        "vault",
-        "hedge",
-        "asset",
-        "base",
-        "price_feed",
-        "asset_feed",
-        "spot_pool",
-        "perp_market",
-        "hedge_blueprint",
-    ):
+    for key in ADDRESS_KEYS:
         click.echo(f"  {key:<15} {getattr(manifest, key)}")
     click.echo(
         f"  {'owner':<15} {manifest.owner}"

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from web3.exceptions import ContractLogicError
 
 from keeper.venue import hedge_of
-from tests.conftest import E8, SIZE, USDC
+from tests.conftest import E8, SIZE, SOAK, USDC
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=12 * SOAK,  # each property runs idle and hedged; `make soak`: more
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -4,7 +4,6 @@ emptied vault kept lifted the next depositor's share price against a stale mark 
 paid the performance fee on their own principal: a griefer spending 1 wei made the next
 1M depositor lose 10 %; a hedged vault that emptied left the next depositor -7.3 %."""
 
-import ape
 from ape.utils import ZERO_ADDRESS
 
 from tests.conftest import USDC
@@ -97,24 +96,3 @@ def test_hwm__hedged_vault_that_empties__next_depositor_not_charged(
     assert entered >= 1_000_000 * USDC - 2
     assert after * 10_000 >= entered * 9_999  # loss < 1 bp (v1: -7.3 %)
     assert vault.balanceOf(treasury) == 0
-
-
-def test_exit__dust_fee_shares_while_hedged__preview_zero_and_redeem_reverts(
-    hedged_vault, hedge, gov, perp, operator, fish, treasury, venue, feeder, warp
-):
-    """The treasury's own exit mints it a last fee share (~10**6 shares, a few wei of NAV)
-    while the hedge is still open. previewRedeem says 0 and the redeem reverts (ERC-4626
-    allows it); the reason is the hedge's "exit slice insolvent" (the slice's margin, ~0
-    wei, cannot leave the stayers their 8-wei slack), not the vault's "zero assets"."""
-    vault = hedged_vault(500_000, 0, 2.0)
-    vault.set_fees(100, 2_000, sender=gov)
-    perp.set_funding_rate(277_777_777_777, sender=operator)
-    warp(DAY)
-    keep_fresh(venue, feeder)
-    perp.set_funding_rate(0, sender=operator)
-    leave(vault, fish, treasury)  # the treasury's own exit mints it a last fee share
-    shares = vault.balanceOf(treasury)
-    assert 0 < shares == vault.totalSupply() < 10**7
-    assert vault.convertToAssets(shares) < 10 and vault.previewRedeem(shares) == 0
-    with ape.reverts("hedge: exit slice insolvent"):
-        vault.redeem(shares, treasury, treasury, sender=treasury)

@@ -70,7 +70,8 @@ def test_oracle__broken__entries_exits_and_keeper_revert(
         vault.withdraw(USDC, fish, fish, sender=fish)
     with ape.reverts(reason):
         vault.redeem(10**12, fish, fish, sender=fish)
-    hedge_reason = "hedge: oracle answer invalid" if broken in ("zero", "negative") else None
+    # the hedge reads its feed with a raw call, so every broken shape gets its own reason
+    hedge_reason = "hedge: oracle answer invalid"
     with ape.reverts(hedge_reason):
         hedge.rebalance(0, 0, 50, deadline, sender=keeper)
     with ape.reverts(hedge_reason):

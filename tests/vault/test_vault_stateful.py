@@ -34,7 +34,7 @@ from keeper.chain import POSITION_TYPES, Call
 from keeper.model.vault import HEDGE, BasisModel
 from keeper.model.venue import ModelRevert, PerpModel, SpotPoolModel
 from keeper.venue import VaultRules, arb_trade, faucet, hedge_of
-from tests.conftest import E8, SIZE, USDC
+from tests.conftest import E8, SIZE, SOAK, USDC
 from tests.fixtures.chain import BatchReader
 
 USERS = ("fish", "whale", "shark")
@@ -423,7 +423,7 @@ def run_machine(world):
     run_state_machine_as_test(
         VaultMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=8 * SOAK,  # `make soak`: more
             stateful_step_count=12,
             deadline=None,
             derandomize=True,

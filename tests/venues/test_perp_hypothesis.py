@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from keeper.model.venue import MAX_FUNDING_RATE
-from tests.conftest import E8, SIZE, USDC
+from tests.conftest import E8, SIZE, SOAK, USDC
 from tests.fixtures.perp_harness import PerpHarness
 
 TRADERS = ("alice", "bob")
@@ -96,7 +96,7 @@ def funded_traders(venue, alice, bob, perp):
 
 
 @settings(
-    max_examples=100,
+    max_examples=25 * SOAK,  # `make soak`: more
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,

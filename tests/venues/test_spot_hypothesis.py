@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from keeper.chain import Call
 from keeper.model.venue import SpotPoolModel
-from tests.conftest import USDC, WETH
+from tests.conftest import SOAK, USDC, WETH
 from tests.fixtures.chain import BatchReader
 
 ops = st.one_of(
@@ -51,11 +51,11 @@ def read_pool(reader, pool, alice, usdc, weth):
     return dict(zip((c.name for c in calls), reader.read(calls)[1], strict=True))
 
 
-# 50 histories (was 100, trimmed for the suite's wall time): the pool has four operations
+# 20 histories in `make test` (`make soak` runs more): the pool has four operations
 # on two reserves and one share supply, every step is compared to the model exactly, and
 # test_spot_pool.py pins the edges (dust, rounding, bad arguments).
 @settings(
-    max_examples=50,
+    max_examples=20 * SOAK,  # `make soak`: more
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=True,
