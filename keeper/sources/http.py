@@ -55,8 +55,8 @@ def urllib_transport(
     method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
 ) -> HttpResponse:
     """The default transport: `urllib.request`, HTTP errors returned as responses."""
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
     try:
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
         with urllib.request.urlopen(request, timeout=timeout) as reply:
             return HttpResponse(reply.status, reply.read(), dict(reply.headers.items()))
     except urllib.error.HTTPError as err:

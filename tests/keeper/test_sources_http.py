@@ -108,6 +108,22 @@ def test_connection_errors__give_up():
         http.get_json("https://x")
 
 
+def test_unresolvable_host__permanent_at_once_on_the_real_transport():
+    sleeps: list[float] = []
+    http = HttpClient("venue", retries=5, sleep=sleeps.append)  # urllib_transport, the real one
+    with pytest.raises(SourceError, match=r"host name 'basis-test\.invalid' does not resolve") as err:
+        http.get_json("http://basis-test.invalid/info")
+    assert err.value.permanent and sleeps == []
+
+
+def test_malformed_url__permanent_at_once():
+    sleeps: list[float] = []
+    http = HttpClient("venue", retries=5, sleep=sleeps.append)
+    with pytest.raises(SourceError, match="malformed URL") as err:
+        http.get_json("http://[::1/info")
+    assert err.value.permanent and sleeps == []
+
+
 def test_non_json_body__refused_without_retry():
     http, transport, _ = client([HttpResponse(200, b"<html>maintenance</html>")])
     with pytest.raises(SourceError, match="response is not JSON"):

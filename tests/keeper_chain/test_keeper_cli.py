@@ -111,3 +111,27 @@ def test_once__alert_has_its_own_exit_code(chain, stack, keystore_dir):
     out = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
     assert out.returncode == 4, out.stdout + out.stderr
     assert "ALERT" in out.stderr
+
+
+def test_dotenv__read_from_the_working_directory__the_environment_wins(chain, stack, keystore_dir, tmp_path):
+    # first-run issue, item 4: `.env.example` said "copy to .env" but nothing read it
+    (tmp_path / ".env").write_text(
+        f"BASIS_KEEPER_RPC_URL={chain.provider.uri}\nBASIS_KEEPER_DEPLOYMENTS_DIR={stack[1]}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BASIS_")}
+    env["APE_DATA_FOLDER"] = str(keystore_dir)
+
+    def status(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keeper.main", "status", "--json"],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+
+    read = status()
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["hedge"] == stack[0].hedge.address
+    overridden = status(BASIS_KEEPER_DEPLOYMENTS_DIR=str(tmp_path / "elsewhere"))
+    assert overridden.returncode == 1 and "no deployment for chain 31337" in overridden.stderr

@@ -1,5 +1,6 @@
 """Issue 14's faults, with the keeper as a process against anvil: a node down at start and an
-RPC URL with credentials (basic auth, never printed), and a stuck keeper transaction."""
+RPC URL with credentials (basic auth, never printed), a stuck keeper transaction, and an
+outage while the margin is thin (the breaker probes at the urgent pace, not the cooldown)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from eth_account import Account
 
-from tests.keeper_chain.test_keeper_process import keeper_process, settle  # noqa: F401 (fixture)
+from tests.keeper_chain.test_keeper_process import (  # noqa: F401 (fixture)
+    fund_and_wait_for_history,
+    keeper_process,
+    margin_ratio,
+    move,
+    settle,
+)
 from tests.scripts.test_cli_e2e import free_port
 
 
@@ -26,15 +33,21 @@ def rpc(url: str, method: str, params: list) -> object:
 
 
 @contextlib.contextmanager
-def auth_proxy(port: int, upstream: str, user: str, password: str):
-    """A JSON-RPC proxy that wants HTTP basic auth; yields counts of what it saw."""
-    seen = {"authorized": 0, "refused": 0}
-    want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def auth_proxy(port: int, upstream: str, user: str | None = None, password: str = ""):
+    """A JSON-RPC proxy (wanting HTTP basic auth when `user` is given) that answers 503 while
+    `seen["down"]`; yields counts of what it saw."""
+    seen = {"authorized": 0, "refused": 0, "down": False}
+    want = None if user is None else "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.headers.get("Authorization") != want:
+            if seen["down"]:
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if want is not None and self.headers.get("Authorization") != want:
                 seen["refused"] += 1
                 self.send_response(401)
                 self.end_headers()
@@ -116,3 +129,35 @@ def test_run__a_stuck_transaction_alerts_and_is_replaced(
     assert int(rpc(url, "eth_getTransactionCount", [me, "latest"]), 16) == nonce + 1
     assert rpc(url, "eth_getTransactionReceipt", [stuck_hash]) is None  # the replacement won
     assert json.dumps(kp.log()).count("ALERT") >= 1
+
+
+def test_run__an_outage_with_a_thin_margin_is_probed_at_the_urgent_pace_not_the_cooldown(
+    chain,
+    stack,
+    deployer,
+    depositor,
+    keeper_process,  # noqa: F811
+):
+    dep = stack[0]
+    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    first = keeper_process(log_name="deploy.log")
+    settle(first, chain)  # the deposit hedged at 2x
+    first.stop()
+    move(dep, chain, deployer, 20, 60)  # +20 %: the margin ratio falls below the band (3,000 bps)
+    assert margin_ratio(dep) < 3_000
+    port = free_port()
+    with auth_proxy(port, chain.provider.uri) as proxy:
+        kp = keeper_process(
+            rpc_url=f"http://127.0.0.1:{port}",
+            log_name="dry.log",
+            BASIS_KEEPER_DRY_RUN="1",  # it sees the thin margin and decides, but sends nothing
+            BASIS_KEEPER_MAX_FAILURES="2",
+            BASIS_KEEPER_COOLDOWN_SECONDS="600",
+            BASIS_KEEPER_URGENT_COOLDOWN_SECONDS="1",
+        )
+        kp.wait_for(lambda: "dry run, not sending" in kp.log(), "a decision on the thin margin")
+        proxy["down"] = True
+        kp.wait_for(lambda: "circuit breaker open" in kp.log(), "the breaker to open")
+        assert "probing every 1.0s (margin ratio below the band)" in kp.log()
+        proxy["down"] = False
+        kp.wait_for(lambda: "circuit breaker closed" in kp.log(), "a probe within seconds", timeout=30)

@@ -150,6 +150,7 @@ def test_demo__synthetic_and_labelled_without_shared_data(tmp_path: Path, monkey
     )
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.output
+    assert result.output.count("demo data:") == 1  # the data source is printed once
     report = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert report["data_label"].startswith("SYNTHETIC")
     assert len(list((tmp_path / "demo").glob("*.png"))) == 3

@@ -122,6 +122,9 @@ def test_cli__chain_mode_is_the_default(tmp_path) -> None:
     result = CliRunner().invoke(cli, ["replay", "--funding", str(funding), "--depositors", "2"])
     assert result.exit_code == 0, result.output
     assert "chain replay:" in result.output and "reconciliation" in result.output
+    # what make demo shows while it runs (first-run issue, item 11): who deposits, then progress
+    assert "then 2 depositors (TEST::5..) deposit" in result.output
+    assert "replaying: 6/6 steps (100 %)" in result.output
 
 
 def test_binance_eth_30_days__sane_apy() -> None:
@@ -138,3 +141,22 @@ def test_binance_eth_30_days__sane_apy() -> None:
     assert 0 < report["net_apy"] < 2 * report["gross_carry_apy"] + 0.05
     assert report["capture_ratio"] is not None and report["capture_ratio"] > 0.5
     assert "net APY" in table(report)
+
+
+def test_cli__from_after_to__names_the_swap_and_the_files_range(tmp_path) -> None:
+    # item 15 of the first-run issue: this used to read "no funding prints in the window"
+    funding = tmp_path / "binance_eth_funding.csv"
+    rows = "".join(
+        f"ETH-USDT,2021-01-{d:02d} {h:02d}:00:00.000,0.0001\n" for d in (1, 2, 3) for h in (3, 11, 19)
+    )
+    funding.write_text("Symbol,Date,Funding Rate\n" + rows)
+    base = ["replay", "--funding", str(funding), "--mode", "model"]
+    swapped = CliRunner().invoke(cli, [*base, "--from", "2021-01-03", "--to", "2021-01-02"])
+    assert swapped.exit_code == 1
+    assert (
+        "--from 2021-01-03 00:00 is not before --to 2021-01-02 00:00: swapped? "
+        "the file covers 2020-12-31 16:00 to 2021-01-03 16:00 UTC"
+    ) in swapped.output
+    outside = CliRunner().invoke(cli, [*base, "--from", "2022-01-01", "--to", "2022-02-01"])
+    assert outside.exit_code == 1
+    assert "no funding prints between --from and --to: the file covers 2020-12-31 16:00" in outside.output

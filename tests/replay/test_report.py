@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from keeper.history import synthetic_history
 from keeper.main import cli
-from keeper.replay.charts import FILES, _series, thin, write_charts
+from keeper.replay.charts import DELTA_MIN_SPAN_BPS, FILES, _series, no_local_paths, thin, write_charts
 from keeper.replay.driver import Costs, Fill, Liquidation, ReplayConfig, ReplayResult, Step, Swap, Trade
 from keeper.replay.model import run_model
 from keeper.replay.report import basis_spread, build_report, cost_basis, entry_basis, table, to_json
@@ -295,3 +295,25 @@ def test_report__liquidations_listed_and_the_longest_unhedged_stretch() -> None:
     assert json.loads(to_json(report))["liquidations"][0]["loss"] == 12_345.0
     text = table(report)
     assert "150 closed, NAV -12,345.00" in text and "longest unhedged stretch" in text
+
+
+def test_charts__no_local_paths_and_a_delta_panel_that_does_not_magnify_rounding(
+    synthetic: tuple[ReplayResult, dict], tmp_path, monkeypatch
+) -> None:
+    # item 11 of the first-run issue: subtitles showed /home/... paths; a 1e-8 bps delta filled the panel
+    from matplotlib.figure import Figure
+
+    assert no_local_paths("Binance ETH (/work/shared/data/funding/eth.csv, /tmp/p.csv)") == (
+        "Binance ETH (eth.csv, p.csv)"
+    )
+    saved: list[Figure] = []
+    original = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (saved.append(fig), original(fig, *a, **k)))
+    result, report = synthetic
+    write_charts(result, {**report, "data_label": "ETH (/home/me/data/eth.csv)"}, tmp_path)
+    titles = [text.get_text() for fig in saved for text in fig.texts] + [
+        fig._suptitle.get_text() for fig in saved if fig._suptitle is not None
+    ]
+    assert titles and not any("/home/me" in t for t in titles)
+    low, high = saved[2].axes[1].get_ylim()
+    assert low <= -DELTA_MIN_SPAN_BPS and high >= DELTA_MIN_SPAN_BPS

@@ -1,6 +1,7 @@
 """`keeper.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -159,3 +160,30 @@ def test_deploy__failure_half_way_records_nothing(project, chain, operator, loca
     assert message.startswith("deploy failed at 'deploy the vault': node went away; no manifest was written")
     assert "now abandoned: asset 0x" in message and "perp_market 0x" in message
     assert "asset_feed 0x" in message and "hedge_blueprint 0x" in message
+
+
+def test_deploy__interrupted_half_way__records_what_it_left(
+    project, chain, operator, local_config, monkeypatch, tmp_path
+):
+    # item 10 of the first-run issue: Ctrl-C at a confirmation prompt left contracts and no record
+    from keeper.cli.deploy import _record_partial
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(deploy_module, "deploy_vault", interrupted)
+    monkeypatch.setenv("BASIS_DEPLOYMENTS_DIR", str(tmp_path))
+    with pytest.raises(UserError) as info:
+        deploy(
+            project, chain, operator, local_config, network="test", record=lambda r: _record_partial(31337, r)
+        )
+    partial = tmp_path / "31337.partial.json"
+    assert str(info.value).startswith("deploy failed at 'deploy the vault': KeyboardInterrupt")
+    assert str(info.value).endswith(f"; recorded in {partial})")
+    record = json.loads(partial.read_text())
+    assert record["chain_id"] == 31337 and record["failed_at"] == "deploy the vault"
+    assert record["deployer"] == operator.address and record["reason"] == "KeyboardInterrupt"
+    assert {"asset", "base", "perp_market", "spot_pool", "hedge_blueprint"} <= set(record["contracts"])
+    for address in record["contracts"].values():
+        assert len(chain.provider.get_code(address)) > 0  # each one is really on chain
+    assert not (tmp_path / "31337.json").exists()  # no manifest

@@ -404,3 +404,32 @@ def test_status__a_node_that_refuses_the_log_range(dep, chain, monkeypatch):
     s = ops.status(dep, chain)
     assert s["liquidations"] is None and not s["liquidated"]
     assert "the node would not serve the hedge's LiquidationBooked logs" in ops.format_status(s)
+
+
+def test_withdraw__exact_amount_under_negative_funding(hedged, chain, operator, alice):
+    """First-run issue, item 7: under negative funding every second costs the short a little,
+    so the shares 500 USDC need grow between the quote and the block that mines it (here two
+    minutes: a slow confirmation). Bound exactly at the quote (the old behaviour) it fails;
+    with the default tolerance it works every time."""
+    market.set_funding(hedged, operator, Decimal("-0.001"), "1h")  # shorts pay 0.1 %/h
+    chain.mine(deltatime=3_600)
+
+    def later() -> None:  # the next block comes two minutes after the quote
+        chain.pending_timestamp = chain.blocks.head.timestamp + 120
+
+    quote = hedged.vault.previewWithdraw(500 * USDC)
+    later()
+    refused(
+        "share price moved against you",
+        ops.withdraw,
+        hedged,
+        chain,
+        alice,
+        assets=500 * USDC,
+        max_shares=quote,
+    )
+    for _ in range(4):
+        quote = hedged.vault.previewWithdraw(500 * USDC)
+        later()
+        result = ops.withdraw(hedged, chain, alice, assets=500 * USDC)
+        assert result.assets == 500 * USDC and quote < result.shares <= quote * 10_010 // 10_000

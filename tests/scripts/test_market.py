@@ -216,6 +216,16 @@ def test_mirror__a_single_failed_poll_is_an_error(dep, chain, operator, tmp_path
         )
 
 
+def test_mirror__a_host_that_does_not_resolve_stops_at_once(dep, chain, operator):
+    # item 9 of the first-run issue: no network used to mean 4 min 22 s of retries on DNS.
+    # `.invalid` never resolves (RFC 2606); the real urllib transport, no sleep before the error.
+    slept: list[float] = []
+    read = market.hyperliquid_reading("ETH", url="http://basis-test.invalid/info")
+    with pytest.raises(UserError, match=r"mirror: .*host name 'basis-test.invalid' does not resolve"):
+        market.mirror(dep, chain, operator, read, sleep=slept.append)
+    assert slept == []
+
+
 def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, operator):
     body = json.loads(HL_FIXTURE.read_text())
     body[1][1]["oraclePx"] = None
