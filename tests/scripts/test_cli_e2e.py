@@ -250,26 +250,6 @@ def test_e2e__bad_input_is_one_line(bad_runs, case, expected):
     assert "hunter2" not in bad_runs[case].stdout + bad_runs[case].stderr
 
 
-def test_e2e__make_node_path_with_test_accounts(base_env, tmp_path):
-    """`make node` + the runbook's local commands; replay warps the standalone anvil's clock."""
-    process, url = start_anvil(31_337)
-    try:
-        env = {**base_env, "BASIS_RPC_URL": url, "BASIS_DEPLOYMENTS_DIR": str(tmp_path / "deployments")}
-        ok(run(env, "deploy", "--network", "ethereum:local:node", "--account", "TEST::0"))
-        deposit = ["deposit", "--account", "TEST::1", "--amount", "100", "--faucet"]  # the default network
-        assert "received 100.000000 bvUSD" in ok(run(env, *deposit))
-        csv = tmp_path / "prices.csv"
-        csv.write_text(
-            "timestamp,price,funding_rate\n2024-01-01T00:00:00Z,3000,0.0001\n2024-01-01T08:00:00Z,3030,\n"
-        )
-        before = int(rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
-        out = ok(run(env, "market", "replay", str(csv), "--per", "8h", "--account", "TEST::0"))
-        assert "+ 28800s  3,030.00 USD" in out
-        assert int(rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16) - before >= 28_800
-    finally:
-        stop(process)
-
-
 def test_e2e__paused_vault_stale_oracle_and_shutdown(sepolia, standin_deploy, bad_runs):
     """State-changing runs, after the others: the owner pauses with `ape run admin`
     (unpaused through anvil, to save a run), four hours pass with no price push, then the

@@ -1,6 +1,7 @@
-"""README.md's runbook, run as written: the shell blocks of "1. On a local anvil" and
-"3. The keeper" go line by line through one fresh `bash`, against an anvil on a free port that
-stands in for `make node`, with ape's data folder and the manifests in temporary folders.
+"""README.md's runbook, run as written: the shell blocks of "1. On a local anvil", "3. The
+keeper" and "4. Shutting a vault down" go line by line through one fresh `bash`, against an
+anvil on a free port that stands in for `make node`, with ape's data folder and the manifests
+in temporary folders.
 
 Only what a test cannot do as a person would is stood in for, each named here:
 - `make setup compile` (`make test` has just done it) and `make node` (the anvil above:
@@ -31,9 +32,9 @@ RUN_SECONDS = 7
 
 
 def runbook_blocks(text: str) -> list[str]:
-    """The ```sh blocks of runbook sections 1 and 3, in order."""
+    """The ```sh blocks of runbook sections 1, 3 and 4, in order."""
     blocks: list[str] = []
-    for title in ("### 1. On a local anvil", "### 3. The keeper"):
+    for title in ("### 1. On a local anvil", "### 3. The keeper", "### 4. Shutting a vault down"):
         start = text.index(title)
         end = text.find("\n### ", start + 1)
         section = text[start : end if end > 0 else len(text)]
@@ -103,8 +104,12 @@ def test_readme_runbook_lines_run_as_written(tmp_path):
             f"README line failed: {lines[i]!r}: exit {statuses.get(i)}\n{out[-4000:]}"
         )
     assert "Traceback" not in out, out[-4000:]
-    # What the walk-through shows: the keeper acted on a fresh chain, and ran under supervision.
+    # What the walk-through shows: `market replay` warped the clock by each 8 h row of the CSV,
+    assert "+ 28800s  3,162.50 USD" in result.stdout, result.stdout[-3000:]
+    # the keeper acted on a fresh chain, and ran under supervision.
     assert re.search(r"block \d+: Rebalance: .* -> 0x", result.stdout), result.stdout[-3000:]
     assert (
         "keeper stopped" in result.stderr and "SHORT FUNDING HISTORY" not in result.stdout.split("warped")[-1]
     )
+    # ... and section 4 unwound what the keeper had hedged, to flat.
+    assert re.search(r"the hedge is flat after [1-9]\d* steps", result.stdout), result.stdout[-3000:]

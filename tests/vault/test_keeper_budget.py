@@ -56,9 +56,10 @@ def funded(vault, whale):
     return vault
 
 
-def test_keeper_budget__worst_case_flips_stop_at_150_bps_then_refill_after_24h(
-    funded, hedge, perp, keeper, chain, arb, venue, feeder, rules, warp
+def test_keeper_budget__flips_stop_at_150_bps__a_restore_after_liquidation_passes__refills_after_24h(
+    funded, hedge, perp, keeper, chain, arb, venue, feeder, liquidator, rules, warp
 ):
+    """One spend of the budget (the slow part) serves three checks, in order."""
     vault = funded
     nav0 = vault.totalAssets()
     costs = spend_budget(vault, hedge, perp, keeper, chain, arb, venue, rules)
@@ -72,25 +73,11 @@ def test_keeper_budget__worst_case_flips_stop_at_150_bps_then_refill_after_24h(
     assert len(costs) == budget // max(costs) or spent + min(costs) > budget
     assert len(costs) >= rules.keeper_loss_budget_bps // rules.max_nav_loss_bps  # >= 3 calls
     assert spent * 10_000 <= nav0 * rules.keeper_loss_budget_bps  # at most 1.5 % lost in the day
-    # a new window 24 h after the first charge
-    warp(DAY)
-    keep_fresh(venue, feeder)
-    arb(venue)
-    window = hedge.budget_window_start()
-    log = flip(vault, hedge, perp, keeper, chain, arb, venue, len(costs) % 2 == 0)
-    assert hedge.budget_window_start() >= window + DAY
-    assert hedge.budget_spent() == log.cost and hedge.budget_nav() == log.nav_before
+    # 1. the budget stopped it hedged 3x (an odd number of flips from parked)
+    assert len(costs) % 2 == 1 and hedge.short_size() > 0
 
-
-def test_keeper_budget__spent__risk_reducing_call_after_a_liquidation_not_blocked(
-    funded, hedge, perp, keeper, chain, arb, venue, feeder, liquidator, rules, deadline
-):
-    vault = funded
-    costs = spend_budget(vault, hedge, perp, keeper, chain, arb, venue, rules)
-    if len(costs) % 2 == 0:  # leave it hedged 3x, budget still spent
-        pytest.skip("the budget stopped the keeper while parked")
-    spent = hedge.budget_spent()
-    # +32 %: the 3x short (margin ratio ~25 %) falls below maintenance and is liquidated
+    # 2. +32 %: the 3x short (margin ratio ~25 %) falls below maintenance and is liquidated; the
+    # risk-reducing restore passes with the budget spent, and is not charged to it
     perp.accrue_funding(sender=feeder)
     venue.price_feed.set_price(venue.price_feed.latestAnswer() * 132 // 100, sender=feeder)
     perp.liquidate(hedge, sender=liquidator)
@@ -104,3 +91,12 @@ def test_keeper_budget__spent__risk_reducing_call_after_a_liquidation_not_blocke
     assert log.cost <= log.nav_before * rules.max_nav_loss_bps // 10_000  # its own per-call bound
     assert hedge.budget_spent() == spent  # not charged
     print("risk-reducing restore with the budget spent: cost", log.cost / USDC)
+
+    # 3. a new window 24 h after the first charge: the keeper may act again
+    warp(DAY)
+    keep_fresh(venue, feeder)
+    arb(venue)
+    window = hedge.budget_window_start()
+    log = flip(vault, hedge, perp, keeper, chain, arb, venue, False)
+    assert hedge.budget_window_start() >= window + DAY
+    assert hedge.budget_spent() == log.cost and hedge.budget_nav() == log.nav_before
