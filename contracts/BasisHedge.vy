@@ -41,10 +41,13 @@ from snekmate.utils import math
 #                                  CONSTANTS
 # ============================================================================
 
+# @dev Basis points and parts per million.
 BPS: constant(uint256) = 10_000
 PPM: constant(uint256) = 1_000_000
+# @dev Perp sizes: 1e18 = one whole base unit; oracle prices: 8 decimals.
 SIZE_UNIT: constant(uint256) = 10**18
 PRICE_UNIT: constant(uint256) = 10**8
+# @dev The highest `max_slippage_bps` a hedge may be deployed with (5 %).
 MAX_SLIPPAGE_CAP_BPS: public(constant(uint256)) = 500
 
 # @dev `emergency_deleverage` aims this far above the min margin ratio, so fees and
@@ -59,6 +62,7 @@ KEEPER_BUDGET_WINDOW: public(constant(uint256)) = 86_400
 #      margin ratio lower than before the exit (the venue checks exactly that).
 _MARGIN_SLACK: constant(uint256) = 8
 
+# @dev Bit masks, flags and the equity bias of the packed books (see STORAGE).
 _LOW128: constant(uint256) = 2**128 - 1
 _LOW126: constant(uint256) = 2**126 - 1
 _OPEN_BIT: constant(uint256) = 2**254
@@ -70,12 +74,19 @@ _EQUITY_BIAS: constant(int256) = 2**127
 #                                 IMMUTABLES
 # ============================================================================
 
+# @dev The vault this hedge serves (its creator).
 vault: public(immutable(IBasisVault))
+# @dev The vault's asset, the perp's margin token.
 asset: public(immutable(address))
+# @dev The spot token held long.
 base: public(immutable(address))
+# @dev The base/USD feed, 8 decimals.
 oracle: public(immutable(IAggregatorV3))
+# @dev The perp venue, margined in `asset`.
 perp_market: public(immutable(IPerpMarket))
+# @dev The spot venue for (`base`, `asset`).
 spot_pool: public(immutable(ISpotPool))
+# @dev 10 ** decimals of the asset and of the base.
 _ASSET_UNIT: immutable(uint256)
 _BASE_UNIT: immutable(uint256)
 
@@ -123,6 +134,8 @@ _budget: uint256
 #                                   EVENTS
 # ============================================================================
 
+# @dev A keeper's `rebalance`: the price it traded at, the venue's funding rate, each
+#      leg and NAV before and after, and the NAV it cost (negative = gained).
 event Rebalanced:
     keeper: indexed(address)
     price_e8: uint256
@@ -138,6 +151,8 @@ event Rebalanced:
     cost: int256
 
 
+# @dev `caller` bought back `reduced_size` of the short and moved the proceeds of the
+#      spot sold to margin, raising the margin ratio.
 event EmergencyDeleveraged:
     caller: indexed(address)
     reduced_size: uint256
@@ -145,6 +160,8 @@ event EmergencyDeleveraged:
     margin_ratio_after_bps: uint256
 
 
+# @dev An exit's slice of the hedge was unwound for the vault: spot sold, short closed,
+#      margin withdrawn.
 event ExitUnwound:
     owner: indexed(address)
     spot_sold: uint256
@@ -152,6 +169,7 @@ event ExitUnwound:
     margin_withdrawn: uint256
 
 
+# @dev One step of the unwind after a shutdown, and the asset it handed the vault.
 event Unwound:
     caller: indexed(address)
     spot_sold: uint256
@@ -452,6 +470,8 @@ def value(price_e8: uint256) -> int256:
     @dev The hedge's worth at `price_e8`: spot base at the oracle plus the perp account's
          live equity (margin + unrealised PnL + accrued funding), asset wei. Never
          reverts (an unreadable market falls back to the equity last booked).
+    @param price_e8 The base price, 8 decimals.
+    @return int256 The value, asset wei (negative if the perp equity is).
     """
     return convert(self._base_value(self._spot(), price_e8), int256) + self._perp_equity()
 
@@ -461,6 +481,7 @@ def value(price_e8: uint256) -> int256:
 def active() -> bool:
     """
     @dev True while the hedge holds anything: spot, a short or perp margin.
+    @return bool Whether the hedge holds anything.
     """
     return self._spot() != 0 or self._account_open()
 
@@ -470,6 +491,7 @@ def active() -> bool:
 def short_size() -> uint256:
     """
     @dev The short at the venue now, 1e18 = one whole base unit (0 when flat or long).
+    @return uint256 The short size.
     """
     return self._short_of(self._position())
 
@@ -481,6 +503,8 @@ def exit_cost_bound(price_e8: uint256) -> uint256:
     @dev The most unwinding the whole hedge may cost under the rules, asset wei: every
          fill within `max_slippage_bps` of the oracle (spot fees are inside the fill),
          the perp taker fee, the margin slack left to the stayers and rounding.
+    @param price_e8 The base price, 8 decimals.
+    @return uint256 The bound, asset wei.
     """
     short_value: uint256 = self._size_value(self._short_of(self._position()), price_e8, True)
     spot_value: uint256 = self._base_value(self._spot(), price_e8)
@@ -496,6 +520,7 @@ def exit_cost_bound(price_e8: uint256) -> uint256:
 def spot_base() -> uint256:
     """
     @dev Base held as the spot leg, base wei (a book: donations are not counted).
+    @return uint256 The spot leg, base wei.
     """
     return self._spot()
 
@@ -506,6 +531,7 @@ def booked_short() -> uint256:
     """
     @dev The short as of this contract's last touch, 1e18 = one whole base unit; above
          `short_size()` after a liquidation nobody has booked yet.
+    @return uint256 The booked short.
     """
     return (self._legs >> 128) & _LOW126
 
@@ -515,6 +541,7 @@ def booked_short() -> uint256:
 def booked_equity() -> int256:
     """
     @dev The perp equity as of this contract's last touch, asset wei.
+    @return int256 The booked equity.
     """
     return self._booked_equity()
 
@@ -524,6 +551,7 @@ def booked_equity() -> int256:
 def last_rebalance_time() -> uint256:
     """
     @dev The last successful `rebalance` (the deploy time before the first).
+    @return uint256 A block timestamp.
     """
     return self._last_rebalance_time()
 
@@ -533,6 +561,7 @@ def last_rebalance_time() -> uint256:
 def budget_window_start() -> uint256:
     """
     @dev Start of the keeper's current loss-budget window (0 before the first charge).
+    @return uint256 A block timestamp.
     """
     return self._clock >> 192
 
@@ -542,6 +571,7 @@ def budget_window_start() -> uint256:
 def budget_nav() -> uint256:
     """
     @dev NAV at the start of the current budget window, asset wei.
+    @return uint256 The window's NAV, asset wei.
     """
     return self._budget & _LOW128
 
@@ -551,6 +581,7 @@ def budget_nav() -> uint256:
 def budget_spent() -> uint256:
     """
     @dev NAV the keeper's rebalances have cost in the current window, asset wei.
+    @return uint256 The spent budget, asset wei.
     """
     return (self._budget >> 128) & (_LOW128 >> 1)
 
@@ -565,11 +596,19 @@ def budget_spent() -> uint256:
 @internal
 @view
 def _spot() -> uint256:
+    """
+    @dev The spot book (bits 0-127 of `_legs`).
+    @return uint256 Base wei.
+    """
     return self._legs & _LOW128
 
 
 @internal
 def _set_spot(amount: uint256):
+    """
+    @dev Writes the spot book (bits 0-127 of `_legs`).
+    @param amount Base wei; below 2**128.
+    """
     assert amount <= _LOW128, "hedge: spot too large"
     self._legs = (self._legs & ~_LOW128) | amount
 
@@ -577,29 +616,49 @@ def _set_spot(amount: uint256):
 @internal
 @view
 def _account_open() -> bool:
+    """
+    @dev Whether the perp account holds size or margin, as last booked (bit 254 of
+         `_legs`).
+    @return bool True while the account is open.
+    """
     return self._legs & _OPEN_BIT != 0
 
 
 @internal
 @view
 def _booked_equity() -> int256:
+    """
+    @dev The perp equity as last booked (bits 0-127 of `_clock`, biased by 2**127).
+    @return int256 Asset wei.
+    """
     return convert(self._clock & _LOW128, int256) - _EQUITY_BIAS
 
 
 @internal
 @view
 def _last_rebalance_time() -> uint256:
+    """
+    @dev The last successful `rebalance` (bits 128-191 of `_clock`).
+    @return uint256 A block timestamp.
+    """
     return (self._clock >> 128) & (2**64 - 1)
 
 
 @internal
 def _set_last_rebalance_time(t: uint256):
+    """
+    @dev Writes the last successful `rebalance` time (bits 128-191 of `_clock`).
+    @param t A block timestamp.
+    """
     self._clock = (self._clock & ~((2**64 - 1) << 128)) | (t << 128)
 
 
 @internal
 def _book(pos: IPerpMarket.PositionView):
-    # Remembers the venue's account as it is now: short, equity, open or not.
+    """
+    @dev Remembers the venue's account as it is now: short, equity, open or not.
+    @param pos The venue's view of this account.
+    """
     short: uint256 = self._short_of(pos)
     assert short <= _LOW126, "hedge: short too large"
     legs: uint256 = (self._legs & _LOW128) | (short << 128) | _TOP_BIT
@@ -613,7 +672,11 @@ def _book(pos: IPerpMarket.PositionView):
 
 @internal
 def _sync() -> IPerpMarket.PositionView:
-    # The venue's account now; a short drop this contract did not make is booked.
+    """
+    @dev Reads the venue's account now; a short drop this contract did not make (a
+         liquidation) is booked and logged as `LiquidationBooked`.
+    @return IPerpMarket.PositionView The venue's view of this account.
+    """
     pos: IPerpMarket.PositionView = self._position()
     booked: uint256 = (self._legs >> 128) & _LOW126
     short: uint256 = self._short_of(pos)
@@ -627,7 +690,10 @@ def _sync() -> IPerpMarket.PositionView:
 
 @internal
 def _snapshot() -> IPerpMarket.PositionView:
-    # Books what the venue holds after this contract's own trades.
+    """
+    @dev Books what the venue holds after this contract's own trades.
+    @return IPerpMarket.PositionView The venue's view of this account.
+    """
     pos: IPerpMarket.PositionView = staticcall perp_market.position(self)
     self._book(pos)
     return pos
@@ -636,7 +702,11 @@ def _snapshot() -> IPerpMarket.PositionView:
 @internal
 @view
 def _position() -> IPerpMarket.PositionView:
-    # The venue's view of this account (all zero without reading while nothing is open).
+    """
+    @dev The venue's view of this account; all zero, without a call, while nothing is
+         open.
+    @return IPerpMarket.PositionView The position.
+    """
     if not self._account_open():
         return empty(IPerpMarket.PositionView)
     return staticcall perp_market.position(self)
@@ -645,6 +715,11 @@ def _position() -> IPerpMarket.PositionView:
 @internal
 @pure
 def _short_of(pos: IPerpMarket.PositionView) -> uint256:
+    """
+    @dev The short in a position, 1e18 = one whole base unit.
+    @param pos A position.
+    @return uint256 Its short size; 0 when flat or long.
+    """
     if pos.size >= 0:
         return 0
     return convert(-pos.size, uint256)
@@ -653,13 +728,24 @@ def _short_of(pos: IPerpMarket.PositionView) -> uint256:
 @internal
 @pure
 def _settled(pos: IPerpMarket.PositionView) -> uint256:
-    # Margin after the pending funding settles (what the market books on touch).
+    """
+    @dev Margin after the pending funding settles (what the market books on touch),
+         floored at zero.
+    @param pos A position.
+    @return uint256 Asset wei.
+    """
     return convert(max(convert(pos.margin, int256) + pos.accrued_funding, 0), uint256)
 
 
 @internal
 def _charge_budget(loss: uint256, nav: uint256):
-    # The keeper's allowance: a fixed window starting at its first charge.
+    """
+    @dev Charges a rebalance's NAV loss to the keeper's allowance: a fixed
+         KEEPER_BUDGET_WINDOW starting at its first charge, at most
+         `keeper_loss_budget_bps` of the NAV at that start.
+    @param loss The rebalance's NAV loss, asset wei.
+    @param nav NAV before the rebalance, asset wei (starts a new window's base).
+    """
     spent: uint256 = loss
     base_nav: uint256 = nav
     start: uint256 = self._clock >> 192
@@ -674,6 +760,11 @@ def _charge_budget(loss: uint256, nav: uint256):
 
 @internal
 def _repay(amount: uint256):
+    """
+    @dev Sends `amount` asset to the vault and has it booked as idle, telling the vault
+         whether this contract still holds anything.
+    @param amount Asset wei; nothing happens for 0.
+    """
     if amount == 0:
         return
     assert extcall IERC20(asset).transfer(vault.address, amount, default_return_value=True), "hedge: transfer failed"
@@ -683,7 +774,13 @@ def _repay(amount: uint256):
 @internal
 @view
 def _below_initial_margin(pos: IPerpMarket.PositionView, withdrawal: uint256) -> bool:
-    # Whether withdrawing `withdrawal` leaves the position below the venue's initial margin.
+    """
+    @dev Whether withdrawing `withdrawal` leaves the position below the venue's initial
+         margin.
+    @param pos The position after the trade.
+    @param withdrawal Margin to withdraw, asset wei.
+    @return bool True when the withdrawal would leave equity below initial margin.
+    """
     required: uint256 = math._mul_div(pos.notional, staticcall perp_market.initial_margin_bps(), BPS, True)
     return pos.equity - convert(withdrawal, int256) < convert(required, int256)
 
@@ -694,7 +791,11 @@ def _below_initial_margin(pos: IPerpMarket.PositionView, withdrawal: uint256) ->
 @internal
 @view
 def _fresh_price() -> uint256:
-    # A raw static call, so a reverting or malformed feed fails with this contract's reason.
+    """
+    @dev The base/USD answer, fresh. A raw static call, so a reverting or malformed feed
+         fails with this contract's reason.
+    @return uint256 The base price, 8 decimals.
+    """
     ok: bool = False
     response: Bytes[160] = b""
     ok, response = raw_call(
@@ -713,18 +814,36 @@ def _fresh_price() -> uint256:
 @internal
 @view
 def _base_value(amount: uint256, price: uint256) -> uint256:
+    """
+    @dev The asset value of `amount` base at `price`, rounded down.
+    @param amount Base wei.
+    @param price The base price, 8 decimals.
+    @return uint256 Asset wei.
+    """
     return math._mul_div(amount, price * _ASSET_UNIT, _BASE_UNIT * PRICE_UNIT, False)
 
 
 @internal
 @view
 def _size_value(size: uint256, price: uint256, round_up: bool) -> uint256:
+    """
+    @dev The asset value of a perp size at `price`.
+    @param size 1e18 = one whole base unit.
+    @param price The base price, 8 decimals.
+    @param round_up Round up (true) or down.
+    @return uint256 Asset wei.
+    """
     return math._mul_div(size, price * _ASSET_UNIT, SIZE_UNIT * PRICE_UNIT, round_up)
 
 
 @internal
 @view
 def _perp_equity() -> int256:
+    """
+    @dev The perp account's live equity, read with a raw static call so an unreadable
+         market falls back to the equity last booked; 0 while nothing is open.
+    @return int256 Asset wei.
+    """
     if not self._account_open():
         return 0
     ok: bool = False
@@ -744,7 +863,14 @@ def _perp_equity() -> int256:
 @internal
 @view
 def _nav_of(idle: uint256, spot: uint256, equity: int256, price: uint256) -> uint256:
-    # The vault's gross NAV with `idle` as its idle, floored at zero.
+    """
+    @dev The vault's gross NAV with `idle` as its idle, floored at zero.
+    @param idle The vault's idle, asset wei.
+    @param spot The spot leg, base wei.
+    @param equity The perp equity, asset wei.
+    @param price The base price, 8 decimals.
+    @return uint256 Asset wei.
+    """
     nav: int256 = convert(idle + self._base_value(spot, price), int256) + equity
     return convert(max(nav, 0), uint256)
 
@@ -752,7 +878,14 @@ def _nav_of(idle: uint256, spot: uint256, equity: int256, price: uint256) -> uin
 @internal
 @view
 def _within_rules(spot: uint256, pos: IPerpMarket.PositionView, price: uint256, nav: uint256) -> bool:
-    # The delta rule and, with a short open, the min margin ratio.
+    """
+    @dev The delta rule and, with a short open, the min margin ratio.
+    @param spot The spot leg, base wei.
+    @param pos The perp position.
+    @param price The base price, 8 decimals.
+    @param nav Gross NAV, asset wei.
+    @return bool True when both hold.
+    """
     spot_value: uint256 = self._base_value(spot, price)
     short_value: uint256 = self._size_value(self._short_of(pos), price, False)
     delta: uint256 = max(spot_value, short_value) - min(spot_value, short_value)
@@ -773,9 +906,18 @@ def _move_to(
     price: uint256,
     idle: uint256,
 ) -> uint256:
-    # Trades from the venue's position `pos` to the targets, borrowing from the vault's
-    # idle only what the cash freed on the way does not cover, and hands back what is
-    # left; returns the vault's idle afterwards.
+    """
+    @dev Trades from the venue's position `pos` to the targets, borrowing from the
+         vault's idle only what the cash freed on the way does not cover, and hands back
+         what is left. Order: reduce short, sell spot, move margin, buy spot, grow short.
+    @param pos The venue's position before.
+    @param target_short The short wanted, 1e18 = one whole base unit.
+    @param target_margin The perp margin wanted, asset wei.
+    @param slippage Worst fill vs the oracle, bps.
+    @param price The base price, 8 decimals.
+    @param idle The vault's idle before, asset wei.
+    @return uint256 The vault's idle afterwards, asset wei.
+    """
     short: uint256 = self._short_of(pos)
     target_base: uint256 = target_short * _BASE_UNIT // SIZE_UNIT
     spot: uint256 = self._spot()
@@ -820,7 +962,13 @@ def _move_to(
 
 @internal
 def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
-    # Buys (+) or sells (-) on the perp with the fill bounded `slippage` bps from the oracle.
+    """
+    @dev Buys (+) or sells (-) on the perp with the fill bounded `slippage` bps from the
+         oracle.
+    @param size_delta Signed size, 1e18 = one whole base unit.
+    @param slippage Worst fill vs the oracle, bps.
+    @param price The base price, 8 decimals.
+    """
     acceptable: uint256 = 0
     if size_delta > 0:
         acceptable = math._mul_div(price, BPS + slippage, BPS, False)
@@ -831,9 +979,16 @@ def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
 
 @internal
 def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
-    # Dust the pool pays nothing for cannot be sold (the swap would revert on zero output).
-    # When it is also worth nothing at the oracle it leaves the book, so an unwind ends
-    # flat instead of keeping a few unsellable wei "active" forever.
+    """
+    @dev Sells `amount` of the spot leg for asset, the fill within `slippage` bps of the
+         oracle. Dust the pool pays nothing for cannot be sold (the swap would revert on
+         zero output); when it is also worth nothing at the oracle it leaves the book, so
+         an unwind ends flat instead of keeping a few unsellable wei "active" forever.
+    @param amount Base wei.
+    @param slippage Worst fill vs the oracle, bps.
+    @param price The base price, 8 decimals.
+    @return uint256 Asset wei received (0 for unsellable dust).
+    """
     if amount == 0:
         return 0
     if staticcall spot_pool.get_amount_out(base, amount) == 0:
@@ -848,7 +1003,14 @@ def _sell_spot(amount: uint256, slippage: uint256, price: uint256) -> uint256:
 
 @internal
 def _buy_spot(amount: uint256, cost: uint256, slippage: uint256, price: uint256):
-    # Buys exactly `amount` base for `cost` asset (the pool's quote).
+    """
+    @dev Buys exactly `amount` base for `cost` asset (the pool's quote), `cost` within
+         `slippage` bps above the oracle value.
+    @param amount Base wei.
+    @param cost Asset wei, the pool's `get_amount_in` quote.
+    @param slippage Worst fill vs the oracle, bps.
+    @param price The base price, 8 decimals.
+    """
     worst: uint256 = math._mul_div(self._base_value(amount, price), BPS + slippage, BPS, False)
     assert cost <= worst, "hedge: spot slippage"
     assert extcall IERC20(asset).approve(spot_pool.address, cost, default_return_value=True), "hedge: approve failed"
@@ -857,6 +1019,11 @@ def _buy_spot(amount: uint256, cost: uint256, slippage: uint256, price: uint256)
 
 @internal
 def _deposit_margin(amount: uint256):
+    """
+    @dev Deposits `amount` of this contract's asset as perp margin; the account is open
+         from then on, even before a trade books it.
+    @param amount Asset wei; nothing happens for 0.
+    """
     if amount == 0:
         return
     assert extcall IERC20(asset).approve(perp_market.address, amount, default_return_value=True), "hedge: approve failed"

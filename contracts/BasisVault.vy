@@ -86,8 +86,11 @@ exports: (
 #                                  CONSTANTS
 # ============================================================================
 
+# @dev Basis points: 10_000 = 100 %.
 BPS: constant(uint256) = 10_000
+# @dev The management fee's year, seconds.
 YEAR: constant(uint256) = 365 * 86_400
+# @dev Oracle answers carry 8 decimals (Chainlink USD feeds).
 PRICE_UNIT: constant(uint256) = 10**8
 # @dev High-water mark precision: assets per share, 1e18 fixed point.
 PPS_UNIT: constant(uint256) = 10**18
@@ -96,6 +99,7 @@ PPS_UNIT: constant(uint256) = 10**18
 DECIMALS_OFFSET: public(constant(uint8)) = 6
 _VIRTUAL_SHARES: constant(uint256) = 10**6
 
+# @dev Bit masks and flags of the packed `_cash` and `_state` words (see STORAGE).
 _MASK96: constant(uint256) = 2**96 - 1
 _MASK40: constant(uint256) = 2**40 - 1
 _MASK16: constant(uint256) = 2**16 - 1
@@ -120,6 +124,8 @@ MAX_DEPEG_CAP_BPS: public(constant(uint256)) = 1_000
 #                                 IMMUTABLES
 # ============================================================================
 
+# @dev The vault's immutable rules, passed to the constructor in one struct (each field
+#      becomes the immutable getter of the same name).
 struct Rules:
     max_oracle_age: uint256
     max_asset_oracle_age: uint256
@@ -129,11 +135,15 @@ struct Rules:
     deposit_cap_ceiling: uint256
 
 
+# @dev The deposit token (a USD stablecoin), ERC-4626's `asset`.
 asset: public(immutable(address))
+# @dev The spot token the hedge holds long (e.g. WETH).
 base: public(immutable(address))
+# @dev The base/USD feed, 8 decimals.
 oracle: public(immutable(IAggregatorV3))
 # @dev The asset's own USD feed (e.g. USDC / USD), 8 decimals.
 asset_oracle: public(immutable(IAggregatorV3))
+# @dev The `BasisHedge` this vault created in its constructor (linked for life).
 hedge: public(immutable(IBasisHedge))
 
 # @dev Base oracle answers older than this (seconds) stop entries and exits.
@@ -142,7 +152,9 @@ max_oracle_age: public(immutable(uint256))
 max_asset_oracle_age: public(immutable(uint256))
 # @dev Entries and exits stop while the asset's USD price is further than this from 1, bps.
 max_depeg_bps: public(immutable(uint256))
+# @dev The owner's management fee can never exceed this, bps of NAV per year.
 max_management_fee_bps: public(immutable(uint256))
+# @dev The owner's performance fee can never exceed this, bps of gains.
 max_performance_fee_bps: public(immutable(uint256))
 # @dev The owner's deposit cap can never exceed this, asset wei.
 deposit_cap_ceiling: public(immutable(uint256))
@@ -168,7 +180,9 @@ deposit_cap_ceiling: public(immutable(uint256))
 _cash: uint256
 _state: uint256
 
+# @dev Accounts allowed to call the hedge's `rebalance`.
 is_keeper: public(HashMap[address, bool])
+# @dev May pause deposits and shut the vault down (empty = none).
 guardian: public(address)
 # @dev Highest assets-per-share (PPS_UNIT) on which a performance fee was charged.
 high_water_mark: public(uint256)
@@ -178,6 +192,7 @@ high_water_mark: public(uint256)
 #                                   EVENTS
 # ============================================================================
 
+# @dev ERC-4626: `sender` paid `assets` for `shares` minted to `owner`.
 event Deposit:
     sender: indexed(address)
     owner: indexed(address)
@@ -185,6 +200,7 @@ event Deposit:
     shares: uint256
 
 
+# @dev ERC-4626: `sender` burned `owner`'s `shares` and paid `assets` to `receiver`.
 event Withdraw:
     sender: indexed(address)
     receiver: indexed(address)
@@ -193,6 +209,8 @@ event Withdraw:
     shares: uint256
 
 
+# @dev Fee shares minted to `recipient`, and the management and performance fees they
+#      are worth, asset wei.
 event FeesAccrued:
     recipient: indexed(address)
     shares: uint256
@@ -200,42 +218,52 @@ event FeesAccrued:
     performance_assets: uint256
 
 
+# @dev An entry into an empty vault restarted the high-water mark at its price.
 event HighWaterMarkReset:
     high_water_mark: uint256
 
 
+# @dev `caller` shut the vault down (irreversible).
 event Shutdown:
     caller: indexed(address)
 
 
+# @dev `account` paused deposits and mints.
 event Paused:
     account: address
 
 
+# @dev `account` reopened deposits and mints.
 event Unpaused:
     account: address
 
 
+# @dev `account` was granted (`status` true) or lost the keeper role.
 event KeeperUpdated:
     account: indexed(address)
     status: bool
 
 
+# @dev The guardian changed (also emitted by the constructor).
 event GuardianUpdated:
     old_guardian: indexed(address)
     new_guardian: indexed(address)
 
 
+# @dev The deposit cap changed, asset wei (also emitted by the constructor, which sets
+#      it to `deposit_cap_ceiling`).
 event DepositCapUpdated:
     old_cap: uint256
     new_cap: uint256
 
 
+# @dev The owner set the fees, bps.
 event FeesUpdated:
     management_fee_bps: uint256
     performance_fee_bps: uint256
 
 
+# @dev The fee recipient changed (also emitted by the constructor).
 event FeeRecipientUpdated:
     old_recipient: indexed(address)
     new_recipient: indexed(address)
@@ -266,7 +294,9 @@ def __init__(
     """
     @dev Validates and fixes the vault's rules and creates its hedge from
          `hedge_blueprint` (which validates its own); the deployer keeps no role unless
-         it names itself as `owner_`.
+         it names itself as `owner_`. The deposit cap (set to the ceiling), the fee
+         recipient, the guardian and the first keeper go through the same `_set_*`
+         functions as the owner's setters, so the deploy emits their events.
     @param asset_ The deposit token (a USD stablecoin).
     @param base_ The spot token the hedge holds long.
     @param oracle_ Chainlink-compatible base/USD feed, 8 decimals.
@@ -274,6 +304,8 @@ def __init__(
     @param perp_market_ Perp venue margined in `asset_`, on the same base.
     @param spot_pool_ Spot venue for (`base_`, `asset_`).
     @param hedge_blueprint An EIP-5202 blueprint of `BasisHedge`.
+    @param name_ The share token's name, also its EIP-712 domain name.
+    @param symbol_ The share token's symbol.
     @param rules The vault's immutable rules (see the getters).
     @param hedge_rules The hedge's immutable rules (see `BasisHedge`).
     @param owner_ The owner (two-step transferable); not the zero address.
@@ -316,9 +348,9 @@ def __init__(
         )
     )
 
-    self._cash = rules.deposit_cap_ceiling << 96
     self._state = block.timestamp
     self.high_water_mark = PPS_UNIT // _VIRTUAL_SHARES
+    self._set_deposit_cap(rules.deposit_cap_ceiling)
     self._set_fee_recipient(fee_recipient_)
     self._set_guardian(guardian_)
     if keeper_ != empty(address):
@@ -556,10 +588,7 @@ def set_deposit_cap(cap: uint256):
     @param cap The most NAV deposits may bring the vault to.
     """
     ownable._check_owner()
-    assert cap <= deposit_cap_ceiling, "vault: cap above ceiling"
-    cash: uint256 = self._cash
-    log DepositCapUpdated(old_cap=(cash >> 96) & _MASK96, new_cap=cap)
-    self._cash = (cash & ~(_MASK96 << 96)) | (cap << 96)
+    self._set_deposit_cap(cap)
 
 
 @external
@@ -571,11 +600,7 @@ def set_fees(management_fee_bps_: uint256, performance_fee_bps_: uint256):
     @param performance_fee_bps_ Bps of share-price gains above the high-water mark.
     """
     ownable._check_owner()
-    assert management_fee_bps_ <= max_management_fee_bps, "vault: management fee above cap"
-    assert performance_fee_bps_ <= max_performance_fee_bps, "vault: performance fee above cap"
-    self._accrue_fees(self._fresh_price())
-    self._state = (self._state & ~(_MASK16 << 40 | _MASK16 << 56)) | (management_fee_bps_ << 40) | (performance_fee_bps_ << 56)
-    log FeesUpdated(management_fee_bps=management_fee_bps_, performance_fee_bps=performance_fee_bps_)
+    self._set_fees(management_fee_bps_, performance_fee_bps_)
 
 
 @external
@@ -602,6 +627,7 @@ def totalAssets() -> uint256:
     @dev NAV net of accrued fees, asset wei, valued at the oracle (the last valid answer
          when the oracle cannot be read); `convertToAssets(totalSupply())` to the
          rounding. Never reverts.
+    @return uint256 The assets the shares are worth, asset wei.
     """
     gross: uint256 = self._nav(self._view_price())
     fee_shares: uint256 = 0
@@ -616,6 +642,8 @@ def totalAssets() -> uint256:
 def convertToShares(assets: uint256) -> uint256:
     """
     @dev Shares `assets` are worth at NAV, rounded down.
+    @param assets Asset wei.
+    @return uint256 The shares.
     """
     return self._view_to_shares(assets, False)
 
@@ -625,6 +653,8 @@ def convertToShares(assets: uint256) -> uint256:
 def convertToAssets(shares: uint256) -> uint256:
     """
     @dev Assets `shares` are worth at NAV, rounded down.
+    @param shares Shares.
+    @return uint256 The assets, asset wei.
     """
     return self._view_to_assets(shares, False)
 
@@ -635,6 +665,8 @@ def maxDeposit(receiver: address) -> uint256:
     """
     @dev 0 while paused, shut down, an oracle is stale or the asset is de-pegged; else
          the room under the cap.
+    @param receiver Unused: the limit is the same for everyone.
+    @return uint256 The most `deposit` accepts now, asset wei.
     """
     if not self._deposits_open():
         return 0
@@ -649,6 +681,8 @@ def maxDeposit(receiver: address) -> uint256:
 def maxMint(receiver: address) -> uint256:
     """
     @dev The shares `maxDeposit` buys (0 when deposits are closed).
+    @param receiver Unused: the limit is the same for everyone.
+    @return uint256 The most `mint` accepts now, shares.
     """
     if not self._deposits_open():
         return 0
@@ -664,6 +698,8 @@ def maxWithdraw(owner: address) -> uint256:
     """
     @dev What `owner` can surely withdraw now: `previewRedeem` of its balance; 0 while an
          oracle is stale or the asset is de-pegged.
+    @param owner The share holder.
+    @return uint256 Asset wei.
     """
     if not self._exits_open():
         return 0
@@ -675,6 +711,8 @@ def maxWithdraw(owner: address) -> uint256:
 def maxRedeem(owner: address) -> uint256:
     """
     @dev `owner`'s balance; 0 while an oracle is stale or the asset is de-pegged.
+    @param owner The share holder.
+    @return uint256 Shares.
     """
     if not self._exits_open():
         return 0
@@ -686,6 +724,8 @@ def maxRedeem(owner: address) -> uint256:
 def previewDeposit(assets: uint256) -> uint256:
     """
     @dev Shares `deposit(assets)` mints now.
+    @param assets Asset wei.
+    @return uint256 Shares, rounded down.
     """
     return self._view_to_shares(assets, False)
 
@@ -695,6 +735,8 @@ def previewDeposit(assets: uint256) -> uint256:
 def previewMint(shares: uint256) -> uint256:
     """
     @dev Assets `mint(shares)` takes now.
+    @param shares Shares.
+    @return uint256 Asset wei, rounded up.
     """
     return self._view_to_assets(shares, True)
 
@@ -705,6 +747,8 @@ def previewWithdraw(assets: uint256) -> uint256:
     """
     @dev Shares `withdraw(assets)` burns at most: at NAV while the hedge holds nothing,
          else priced at the worst unwind the rules allow.
+    @param assets Asset wei.
+    @return uint256 Shares, rounded up.
     """
     nav: uint256 = 0
     supply: uint256 = 0
@@ -720,6 +764,8 @@ def previewRedeem(shares: uint256) -> uint256:
     """
     @dev Assets `redeem(shares)` pays at least: at NAV while the hedge holds nothing,
          else net of the worst unwind cost the rules allow.
+    @param shares Shares.
+    @return uint256 Asset wei, rounded down.
     """
     return self._preview_redeem(shares)
 
@@ -732,7 +778,9 @@ def previewRedeem(shares: uint256) -> uint256:
 @view
 def idle() -> uint256:
     """
-    @dev Asset held by the vault outside the hedge, asset wei.
+    @dev Asset held by the vault outside the hedge, asset wei (a book: donations are not
+         counted).
+    @return uint256 Idle, asset wei.
     """
     return self._idle()
 
@@ -742,6 +790,7 @@ def idle() -> uint256:
 def deposit_cap() -> uint256:
     """
     @dev The most NAV deposits may bring the vault to, asset wei.
+    @return uint256 The cap, asset wei.
     """
     return (self._cash >> 96) & _MASK96
 
@@ -750,7 +799,9 @@ def deposit_cap() -> uint256:
 @view
 def last_valid_price() -> uint256:
     """
-    @dev The last base oracle answer an entry or exit saw (8 decimals).
+    @dev The last base oracle answer an entry or exit saw; views fall back to it when the
+         oracle cannot be read.
+    @return uint256 The price, 8 decimals.
     """
     return self._cash >> 192
 
@@ -760,6 +811,7 @@ def last_valid_price() -> uint256:
 def last_fee_time() -> uint256:
     """
     @dev When fees were last accrued.
+    @return uint256 A block timestamp.
     """
     return self._state & _MASK40
 
@@ -769,6 +821,7 @@ def last_fee_time() -> uint256:
 def management_fee_bps() -> uint256:
     """
     @dev Annual management fee, bps of NAV.
+    @return uint256 The fee, bps.
     """
     return (self._state >> 40) & _MASK16
 
@@ -778,6 +831,7 @@ def management_fee_bps() -> uint256:
 def performance_fee_bps() -> uint256:
     """
     @dev Fee on share-price gains above the high-water mark, bps.
+    @return uint256 The fee, bps.
     """
     return (self._state >> 56) & _MASK16
 
@@ -787,6 +841,7 @@ def performance_fee_bps() -> uint256:
 def fee_recipient() -> address:
     """
     @dev Receives the fee shares; empty = no fees accrue.
+    @return address The recipient.
     """
     return self._recipient(self._state)
 
@@ -796,6 +851,7 @@ def fee_recipient() -> address:
 def paused() -> bool:
     """
     @dev True while deposits and mints are paused (never exits).
+    @return bool Whether deposits are paused.
     """
     return self._state & _PAUSED_BIT != 0
 
@@ -805,6 +861,7 @@ def paused() -> bool:
 def is_shutdown() -> bool:
     """
     @dev True once `shutdown` was called (irreversible).
+    @return bool Whether the vault is shut down.
     """
     return self._state & _SHUTDOWN_BIT != 0
 
@@ -818,7 +875,13 @@ def is_shutdown() -> bool:
 
 @internal
 def _open_entry() -> (uint256, uint256, uint256):
-    # Checks deposits are open and prices them: (gross NAV, supply after fees, price).
+    """
+    @dev Checks that deposits are open (not shut down, not paused, oracles fresh and the
+         asset on its peg), accrues fees and prices the entry. An entry into an empty
+         vault restarts the high-water mark at its own price.
+    @return (uint256, uint256, uint256) Gross NAV, supply after the fee mint, and the
+            base price (8 decimals).
+    """
     state: uint256 = self._state
     assert state & _SHUTDOWN_BIT == 0, "vault: shut down"
     assert state & _PAUSED_BIT == 0, "vault: deposits paused"
@@ -837,6 +900,12 @@ def _open_entry() -> (uint256, uint256, uint256):
 
 @internal
 def _open_exit() -> (uint256, uint256, uint256):
+    """
+    @dev Checks that exits are open (oracles fresh, the asset on its peg), accrues fees
+         and prices the exit.
+    @return (uint256, uint256, uint256) Gross NAV, supply after the fee mint, and the
+            base price (8 decimals).
+    """
     price: uint256 = self._fresh_price()
     nav: uint256 = 0
     supply: uint256 = 0
@@ -846,6 +915,13 @@ def _open_exit() -> (uint256, uint256, uint256):
 
 @internal
 def _deposit(receiver: address, assets: uint256, shares: uint256):
+    """
+    @dev Books `assets` as idle, mints `shares` to `receiver`, pulls the assets from the
+         caller and logs `Deposit`.
+    @param receiver Who gets the shares; not the zero address nor the vault.
+    @param assets Asset wei pulled from the caller.
+    @param shares Shares minted.
+    """
     assert receiver != empty(address) and receiver != self, "vault: invalid receiver"
     self._set_idle(self._idle() + assets)
     erc20._mint(receiver, shares)
@@ -855,6 +931,13 @@ def _deposit(receiver: address, assets: uint256, shares: uint256):
 
 @internal
 def _before_exit(receiver: address, owner: address, shares: uint256):
+    """
+    @dev Checks the receiver, spends the caller's allowance unless it is `owner`, and
+         burns `owner`'s shares.
+    @param receiver Who will get the assets; not the zero address nor the vault.
+    @param owner Whose shares are burned.
+    @param shares Shares burned.
+    """
     assert receiver != empty(address) and receiver != self, "vault: invalid receiver"
     if msg.sender != owner:
         erc20._spend_allowance(owner, msg.sender, shares)
@@ -863,14 +946,29 @@ def _before_exit(receiver: address, owner: address, shares: uint256):
 
 @internal
 def _after_exit(receiver: address, owner: address, assets: uint256, shares: uint256):
+    """
+    @dev Pays `assets` to `receiver` and logs `Withdraw`.
+    @param receiver Who gets the assets.
+    @param owner Whose shares were burned.
+    @param assets Asset wei paid.
+    @param shares Shares burned.
+    """
     assert extcall IERC20(asset).transfer(receiver, assets, default_return_value=True), "vault: transfer failed"
     log Withdraw(sender=msg.sender, receiver=receiver, owner=owner, assets=assets, shares=shares)
 
 
 @internal
 def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256) -> uint256:
-    # The exiting slice: its share of idle (rounded down) plus the hedge's proceeds of
-    # unwinding its share of spot, short and margin. Leaves all of it in idle's stead.
+    """
+    @dev The exiting slice: its share of idle (rounded down) plus the hedge's proceeds of
+         unwinding its share of spot, short and margin. Leaves all of it in idle's stead
+         and clears the hedge bit once the hedge holds nothing.
+    @param owner The exiting holder (for the hedge's event).
+    @param shares The exiting shares (already burned).
+    @param supply The supply before the burn.
+    @param price The base price the exit is priced at, 8 decimals.
+    @return uint256 The slice's value, asset wei: its idle part plus the hedge's proceeds.
+    """
     denominator: uint256 = supply + _VIRTUAL_SHARES
     idle_part: uint256 = self._idle() * shares // denominator
     proceeds: uint256 = extcall hedge.exit_slice(shares, denominator, price, owner)
@@ -883,6 +981,15 @@ def _exit_slice(owner: address, shares: uint256, supply: uint256, price: uint256
 @internal
 @view
 def _shares_for_unwind_exit(assets: uint256, nav: uint256, supply: uint256, price: uint256) -> uint256:
+    """
+    @dev Shares a hedged `withdraw(assets)` burns: priced at NAV net of the worst unwind
+         cost the rules allow, plus EXIT_ROUNDING, rounded up.
+    @param assets Asset wei to withdraw.
+    @param nav Gross NAV, asset wei.
+    @param supply Share supply (including pending fee shares).
+    @param price The base price, 8 decimals.
+    @return uint256 Shares.
+    """
     cost: uint256 = staticcall hedge.exit_cost_bound(price)
     assert cost < nav, "vault: nothing to withdraw"
     return math._mul_div(assets + EXIT_ROUNDING, supply + _VIRTUAL_SHARES, nav - cost, True)
@@ -891,6 +998,12 @@ def _shares_for_unwind_exit(assets: uint256, nav: uint256, supply: uint256, pric
 @internal
 @view
 def _preview_redeem(shares: uint256) -> uint256:
+    """
+    @dev Assets `redeem(shares)` pays at least now: at NAV while the hedge holds nothing,
+         else net of the worst unwind cost the rules allow and EXIT_ROUNDING.
+    @param shares Shares.
+    @return uint256 Asset wei, rounded down.
+    """
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
@@ -906,18 +1019,31 @@ def _preview_redeem(shares: uint256) -> uint256:
 @internal
 @view
 def _check_guardian_or_owner():
+    """
+    @dev Throws unless the caller is the guardian or the owner.
+    """
     assert msg.sender == self.guardian or msg.sender == ownable.owner, "vault: not owner or guardian"
 
 
 @internal
 @view
 def _deposits_open() -> bool:
+    """
+    @dev Whether an entry would pass its checks now: not shut down, not paused, and
+         exits open.
+    @return bool True when deposits and mints are open.
+    """
     return self._state & (_SHUTDOWN_BIT | _PAUSED_BIT) == 0 and self._exits_open()
 
 
 @internal
 @view
 def _exits_open() -> bool:
+    """
+    @dev Whether an exit would pass its checks now: both oracles fresh and valid and
+         the asset on its peg.
+    @return bool True when withdrawals and redemptions are open.
+    """
     price: uint256 = 0
     reason: String[40] = ""
     price, reason = self._feed_check()
@@ -927,6 +1053,11 @@ def _exits_open() -> bool:
 @internal
 @view
 def _max_deposit(nav: uint256) -> uint256:
+    """
+    @dev The room under the deposit cap at gross NAV `nav`.
+    @param nav Gross NAV, asset wei.
+    @return uint256 Asset wei; 0 at or above the cap.
+    """
     cap: uint256 = (self._cash >> 96) & _MASK96
     if nav >= cap:
         return 0
@@ -939,11 +1070,19 @@ def _max_deposit(nav: uint256) -> uint256:
 @internal
 @view
 def _idle() -> uint256:
+    """
+    @dev The idle book (bits 0-95 of `_cash`).
+    @return uint256 Idle, asset wei.
+    """
     return self._cash & _MASK96
 
 
 @internal
 def _set_idle(amount: uint256):
+    """
+    @dev Writes the idle book (bits 0-95 of `_cash`).
+    @param amount Idle, asset wei; below 2**96.
+    """
     assert amount <= _MASK96, "vault: idle too large"
     self._cash = (self._cash & ~_MASK96) | amount
 
@@ -951,6 +1090,11 @@ def _set_idle(amount: uint256):
 @internal
 @pure
 def _recipient(state: uint256) -> address:
+    """
+    @dev Unpacks the fee recipient from a `_state` word (bits 72-231).
+    @param state A `_state` word.
+    @return address The fee recipient; empty for none.
+    """
     return convert((state >> 72) & _MASK160, address)
 
 
@@ -959,6 +1103,12 @@ def _recipient(state: uint256) -> address:
 
 @internal
 def _set_keeper(account: address, status: bool):
+    """
+    @dev Grants or revokes the keeper role and logs `KeeperUpdated`; the constructor
+         (for its first keeper) and `set_keeper` both come here.
+    @param account The account; not the zero address.
+    @param status True to grant, false to revoke.
+    """
     assert account != empty(address), "vault: zero address"
     self.is_keeper[account] = status
     log KeeperUpdated(account=account, status=status)
@@ -966,16 +1116,56 @@ def _set_keeper(account: address, status: bool):
 
 @internal
 def _set_guardian(account: address):
+    """
+    @dev Sets the guardian and logs `GuardianUpdated`; the constructor and
+         `set_guardian` both come here.
+    @param account The new guardian; empty for none.
+    """
     log GuardianUpdated(old_guardian=self.guardian, new_guardian=account)
     self.guardian = account
 
 
 @internal
 def _set_fee_recipient(recipient: address):
+    """
+    @dev Sets the fee recipient (bits 72-231 of `_state`) and logs
+         `FeeRecipientUpdated`; the constructor and `set_fee_recipient` (after
+         accruing to the old one) both come here.
+    @param recipient The new recipient; not the vault; empty for none (no fees accrue).
+    """
     assert recipient != self, "vault: recipient is the vault"
     state: uint256 = self._state
     log FeeRecipientUpdated(old_recipient=self._recipient(state), new_recipient=recipient)
     self._state = (state & ~(_MASK160 << 72)) | (convert(recipient, uint256) << 72)
+
+
+@internal
+def _set_deposit_cap(cap: uint256):
+    """
+    @dev Sets the deposit cap (bits 96-191 of `_cash`) and logs `DepositCapUpdated`;
+         the constructor (at the ceiling) and `set_deposit_cap` both come here.
+    @param cap The cap, asset wei; at most `deposit_cap_ceiling`.
+    """
+    assert cap <= deposit_cap_ceiling, "vault: cap above ceiling"
+    cash: uint256 = self._cash
+    log DepositCapUpdated(old_cap=(cash >> 96) & _MASK96, new_cap=cap)
+    self._cash = (cash & ~(_MASK96 << 96)) | (cap << 96)
+
+
+@internal
+def _set_fees(management_fee_bps_: uint256, performance_fee_bps_: uint256):
+    """
+    @dev Checks the fees against their caps, accrues at the old fees, then sets them
+         (bits 40-71 of `_state`) and logs `FeesUpdated`. Only `set_fees` comes here:
+         the constructor leaves both fees at zero.
+    @param management_fee_bps_ Annual, bps of NAV; at most `max_management_fee_bps`.
+    @param performance_fee_bps_ Bps of gains; at most `max_performance_fee_bps`.
+    """
+    assert management_fee_bps_ <= max_management_fee_bps, "vault: management fee above cap"
+    assert performance_fee_bps_ <= max_performance_fee_bps, "vault: performance fee above cap"
+    self._accrue_fees(self._fresh_price())
+    self._state = (self._state & ~(_MASK16 << 40 | _MASK16 << 56)) | (management_fee_bps_ << 40) | (performance_fee_bps_ << 56)
+    log FeesUpdated(management_fee_bps=management_fee_bps_, performance_fee_bps=performance_fee_bps_)
 
 
 # ---------------------------------------------------------------- oracles
@@ -984,7 +1174,13 @@ def _set_fee_recipient(recipient: address):
 @internal
 @view
 def _read_feed(feed: address) -> (uint256, uint256, bool):
-    # A raw static call, so a reverting or malformed feed cannot make a view revert.
+    """
+    @dev Reads a Chainlink-compatible feed's `latestRoundData` with a raw static call, so
+         a reverting or malformed feed cannot make a view revert.
+    @param feed The feed's address.
+    @return (uint256, uint256, bool) The answer (8 decimals), its `updatedAt`, and
+            whether the call succeeded with a positive answer.
+    """
     ok: bool = False
     response: Bytes[160] = b""
     ok, response = raw_call(
@@ -1002,7 +1198,12 @@ def _read_feed(feed: address) -> (uint256, uint256, bool):
 @internal
 @view
 def _pegged(asset_price: uint256) -> bool:
-    # |asset/USD - 1| <= max_depeg_bps.
+    """
+    @dev Whether the asset's USD price is within `max_depeg_bps` of 1:
+         |asset/USD - 1| <= max_depeg_bps.
+    @param asset_price The asset's USD price, 8 decimals.
+    @return bool True when on its peg.
+    """
     gap: uint256 = max(asset_price, PRICE_UNIT) - min(asset_price, PRICE_UNIT)
     return gap * BPS <= PRICE_UNIT * max_depeg_bps
 
@@ -1010,8 +1211,12 @@ def _pegged(asset_price: uint256) -> bool:
 @internal
 @view
 def _feed_check() -> (uint256, String[40]):
-    # The base/USD answer and why entries and exits are closed now ("" when open): the
-    # asset's own feed stale or off its peg, or the base feed stale or invalid.
+    """
+    @dev The base/USD answer and why entries and exits are closed now: the asset's own
+         feed invalid, stale or off its peg, or the base feed invalid or stale.
+    @return (uint256, String[40]) The base price (8 decimals; 0 when closed) and the
+            revert reason ("" when open).
+    """
     price: uint256 = 0
     updated_at: uint256 = 0
     ok: bool = False
@@ -1032,7 +1237,12 @@ def _feed_check() -> (uint256, String[40]):
 
 @internal
 def _fresh_price() -> uint256:
-    # The base/USD answer, fresh; the asset's own feed fresh and within the de-peg bound.
+    """
+    @dev The base/USD answer, fresh, with the asset's own feed fresh and on its peg;
+         reverts with `_feed_check`'s reason otherwise. Remembers the answer as
+         `last_valid_price`.
+    @return uint256 The base price, 8 decimals.
+    """
     price: uint256 = 0
     reason: String[40] = ""
     price, reason = self._feed_check()
@@ -1047,6 +1257,11 @@ def _fresh_price() -> uint256:
 @internal
 @view
 def _view_price() -> uint256:
+    """
+    @dev The base/USD answer for views, fresh or not; `last_valid_price` when the oracle
+         cannot be read.
+    @return uint256 The base price, 8 decimals.
+    """
     price: uint256 = 0
     updated_at: uint256 = 0
     ok: bool = False
@@ -1062,7 +1277,12 @@ def _view_price() -> uint256:
 @internal
 @view
 def _nav(price: uint256) -> uint256:
-    # Gross NAV (before accrued fees), floored at zero.
+    """
+    @dev Gross NAV (before accrued fees), floored at zero: idle plus, while the hedge
+         may hold something, its value.
+    @param price The base price, 8 decimals.
+    @return uint256 Gross NAV, asset wei.
+    """
     nav: int256 = convert(self._idle(), int256)
     if self._state & _HEDGE_BIT != 0:
         nav += staticcall hedge.value(price)
@@ -1072,15 +1292,25 @@ def _nav(price: uint256) -> uint256:
 @internal
 @view
 def _hedge_active() -> bool:
+    """
+    @dev Whether the hedge holds anything (asked only while the hedge bit is set).
+    @return bool True while the hedge holds spot, a short or perp margin.
+    """
     return self._state & _HEDGE_BIT != 0 and staticcall hedge.active()
 
 
 @internal
 @view
 def _pending_fees(nav: uint256, supply: uint256) -> (uint256, uint256, uint256):
-    # (fee shares to mint, management fee assets, performance fee assets) accrued since
-    # the last accrual, at gross NAV `nav` and `supply` shares. Nothing accrues without
-    # a recipient, so `totalAssets` always equals what the shares redeem for.
+    """
+    @dev The fees accrued since the last accrual, at gross NAV `nav` and `supply`
+         shares. Nothing accrues without a recipient, so `totalAssets` always equals
+         what the shares redeem for.
+    @param nav Gross NAV, asset wei.
+    @param supply Share supply.
+    @return (uint256, uint256, uint256) Fee shares to mint, and the management and
+            performance fees they are worth, asset wei.
+    """
     state: uint256 = self._state
     if supply == 0 or nav == 0 or self._recipient(state) == empty(address):
         return (0, 0, 0)
@@ -1106,6 +1336,12 @@ def _pending_fees(nav: uint256, supply: uint256) -> (uint256, uint256, uint256):
 @internal
 @view
 def _view_to_shares(assets: uint256, round_up: bool) -> uint256:
+    """
+    @dev Shares `assets` are worth in the state an entry now would price against.
+    @param assets Asset wei.
+    @param round_up Round up (true) or down.
+    @return uint256 Shares.
+    """
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
@@ -1115,6 +1351,12 @@ def _view_to_shares(assets: uint256, round_up: bool) -> uint256:
 @internal
 @view
 def _view_to_assets(shares: uint256, round_up: bool) -> uint256:
+    """
+    @dev Assets `shares` are worth in the state an entry now would price against.
+    @param shares Shares.
+    @param round_up Round up (true) or down.
+    @return uint256 Asset wei.
+    """
     nav: uint256 = 0
     supply: uint256 = 0
     nav, supply = self._view_state()
@@ -1124,8 +1366,11 @@ def _view_to_assets(shares: uint256, round_up: bool) -> uint256:
 @internal
 @view
 def _view_state() -> (uint256, uint256):
-    # (gross NAV, supply including pending fee shares): the state an entry or exit right
-    # now would price against, so previews equal execution.
+    """
+    @dev The state an entry or exit right now would price against, so previews equal
+         execution.
+    @return (uint256, uint256) Gross NAV and the supply including pending fee shares.
+    """
     nav: uint256 = self._nav(self._view_price())
     supply: uint256 = erc20.totalSupply
     fee_shares: uint256 = 0
@@ -1137,11 +1382,15 @@ def _view_state() -> (uint256, uint256):
 
 @internal
 def _accrue_fees(price: uint256) -> (uint256, uint256):
-    # Mints the accrued fee shares and moves the high-water mark; returns the state to
-    # price against: (gross NAV, supply after the mint).
-    # Runs on every entry and exit, even twice in a block: the high-water mark must
-    # follow the share price before the supply changes, or a rounding gain left unmarked
-    # would be charged later on the next depositor's capital.
+    """
+    @dev Mints the accrued fee shares (logging `FeesAccrued`), moves the fee clock and
+         the high-water mark. Runs on every entry and exit, even twice in a block: the
+         high-water mark must follow the share price before the supply changes, or a
+         rounding gain left unmarked would be charged later on the next depositor's
+         capital.
+    @param price The base price, 8 decimals.
+    @return (uint256, uint256) Gross NAV and the supply after the fee mint.
+    """
     nav: uint256 = self._nav(price)
     supply: uint256 = erc20.totalSupply
     fee_shares: uint256 = 0

@@ -45,11 +45,9 @@ _REVERTS = {
     "bound right now; try a smaller amount, or --shares/--all, or after `ape run market arb`",
     "vault: nothing to withdraw": "the hedge's worst-case unwind cost is above the NAV: nothing can be "
     "withdrawn by --amount now; use --shares or --all",
-    "vault: spot slippage": "the spot pool is too far from the oracle for the vault's slippage rule: "
-    "run `ape run market arb` (or wait for arbitrage) and retry",
     "hedge: spot slippage": "the spot pool is too far from the oracle for the hedge's slippage rule: "
     "run `ape run market arb` (or wait for arbitrage) and retry",
-    "SpotPool: output below minimum": "the spot pool is too far from the oracle for the vault's slippage "
+    "pool: output below minimum": "the spot pool is too far from the oracle for the hedge's slippage "
     "rule: run `ape run market arb` (or wait for arbitrage) and retry",
     "hedge: stale oracle": "the hedge refused: the oracle price is stale (push one: "
     "`ape run market price <usd>`)",
@@ -62,17 +60,15 @@ _REVERTS = {
     "hedge: not keeper": "this account is not a keeper of the vault",
     "perp: stale oracle": "the perp market refused: the oracle price is stale (push one: "
     "`ape run market price <usd>`)",
-    "perp: slippage": "the perp market fill is beyond the vault's slippage rule; retry later",
     "perp: price above acceptable": "the perp fill is beyond the hedge's slippage rule (the trade is too "
     "large for the market's depth); use a smaller step",
     "perp: price below acceptable": "the perp fill is beyond the hedge's slippage rule (the trade is too "
     "large for the market's depth); use a smaller step",
-    "vault: not keeper": "this account is not a keeper of the vault",
     "vault: not owner or guardian": "this account is neither the vault's owner nor its guardian",
     "ownable: caller is not the owner": "this account is not the vault's owner",
     "ownable_2step: caller is not the new owner": "this account is not the vault's pending owner",
-    "pausable: contract is paused": "deposits are already paused",
-    "pausable: contract is not paused": "deposits are not paused",
+    "vault: paused": "deposits are already paused",
+    "vault: not paused": "deposits are not paused",
     "vault: cap above ceiling": "the deposit cap is above the vault's deposit_cap_ceiling",
     "vault: management fee above cap": "the management fee is above the vault's max_management_fee_bps",
     "vault: performance fee above cap": "the performance fee is above the vault's max_performance_fee_bps",

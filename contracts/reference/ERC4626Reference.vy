@@ -19,6 +19,7 @@ exports: erc4626.__interface__
 @deploy
 def __init__(asset_: IERC20):
     """
+    @dev snekmate's `erc4626` constructor with this project's share-decimals offset.
     @param asset_ The underlying token; shares get the same 6-decimal offset as the vault.
     """
     erc4626.__init__("Reference 4626", "R4626", asset_, 6, "Reference 4626", "1")

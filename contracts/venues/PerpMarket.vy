@@ -67,6 +67,7 @@ RATE_UNIT: public(constant(uint256)) = 10**18
 #      `size * d_index` in asset wei divides by this (times ASSET_UNIT on top).
 _FUNDING_DENOMINATOR: constant(uint256) = SIZE_UNIT * RATE_UNIT * PRICE_UNIT
 
+# @dev Basis points and parts per million.
 BPS: constant(uint256) = 10_000
 PPM: constant(uint256) = 1_000_000
 
@@ -76,6 +77,7 @@ MAX_FUNDING_RATE: public(constant(int256)) = 11_111_111_111_111
 # @dev Counterparty-pool shares locked at the first deposit.
 MINIMUM_LIQUIDITY: public(constant(uint256)) = 1_000
 
+# @dev Holds the locked MINIMUM_LIQUIDITY shares.
 _DEAD: constant(address) = 0x000000000000000000000000000000000000dEaD
 
 # @dev Taker fee cap: 1 % (10,000 ppm).
@@ -117,6 +119,7 @@ max_oracle_age: public(immutable(uint256))
 #                                  STORAGE
 # ============================================================================
 
+# @dev One account's isolated margin and position.
 struct Account:
     margin: uint256
     size: int256
@@ -126,6 +129,7 @@ struct Account:
     funding_entry: int256
 
 
+# @dev What `position` returns (see there).
 struct PositionView:
     size: int256
     entry_price_e8: uint256
@@ -137,6 +141,7 @@ struct PositionView:
     margin_ratio_bps: uint256
 
 
+# @dev Every account's margin and position.
 _accounts: HashMap[address, Account]
 
 # @dev Funding rate per second, 1e18 = 100 %; + = longs pay shorts.
@@ -146,6 +151,7 @@ funding_rate: public(int256)
 #      `last_funding_time` (see `current_funding_index` for the live value).
 funding_index: public(int256)
 
+# @dev When `funding_index` was last checkpointed.
 last_funding_time: public(uint256)
 
 # @dev Price-impact depth in asset wei: a trade of notional N fills N / depth away from
@@ -167,6 +173,7 @@ pool_liquidity: public(uint256)
 
 # @dev Counterparty-pool LP shares.
 lp_shares: public(HashMap[address, uint256])
+# @dev All LP shares, the locked MINIMUM_LIQUIDITY included.
 lp_total_shares: public(uint256)
 
 # @dev Equity and notional an account had before its first size reduction in the current
@@ -182,16 +189,20 @@ _reduce_floor_notional: transient(HashMap[address, uint256])
 #                                   EVENTS
 # ============================================================================
 
+# @dev `account` added `amount` asset to its margin.
 event MarginDeposited:
     account: indexed(address)
     amount: uint256
 
 
+# @dev `account` withdrew `amount` asset of its margin.
 event MarginWithdrawn:
     account: indexed(address)
     amount: uint256
 
 
+# @dev A trade: the fill, the fee and realised PnL, and the account's size, cost and
+#      margin after it.
 event PositionModified:
     account: indexed(address)
     size_delta: int256
@@ -204,23 +215,28 @@ event PositionModified:
     margin: uint256
 
 
+# @dev Funding booked to `account` (+ = paid to it) at `funding_index`.
 event FundingSettled:
     account: indexed(address)
     amount: int256
     funding_index: int256
 
 
+# @dev The operator changed the funding rate; the index was accrued at the old one.
 event FundingRateUpdated:
     old_rate: int256
     new_rate: int256
     funding_index: int256
 
 
+# @dev The price-impact depth changed (also emitted by the constructor).
 event DepthUpdated:
     old_depth: uint256
     new_depth: uint256
 
 
+# @dev `liquidator` closed `account`'s position at the index: its equity then, the
+#      fee paid to the liquidator and any bad debt the pool absorbed.
 event Liquidated:
     account: indexed(address)
     liquidator: indexed(address)
@@ -231,12 +247,14 @@ event Liquidated:
     bad_debt: uint256
 
 
+# @dev `account` added `amount` asset to the counterparty pool for `shares`.
 event PoolDeposit:
     account: indexed(address)
     amount: uint256
     shares: uint256
 
 
+# @dev `account` burned `shares` for `amount` asset of the counterparty pool.
 event PoolWithdraw:
     account: indexed(address)
     amount: uint256
@@ -578,11 +596,7 @@ def set_funding_rate(rate: int256):
     @param rate Per second, 1e18 = 100 %; + = longs pay shorts; |rate| <= MAX_FUNDING_RATE.
     """
     access_control._check_role(OPERATOR_ROLE, msg.sender)
-    assert abs(rate) <= MAX_FUNDING_RATE, "perp: funding rate above bound"
-    self._accrue(self._index_price(False))
-    old: int256 = self.funding_rate
-    self.funding_rate = rate
-    log FundingRateUpdated(old_rate=old, new_rate=rate, funding_index=self.funding_index)
+    self._set_funding_rate(rate)
 
 
 @external
@@ -608,6 +622,8 @@ def position(account: address) -> PositionView:
          margin, unrealised PnL at the index, accrued unsettled funding, equity (all asset
          wei), notional at the index and margin ratio in bps (equity / notional; 0 when
          equity <= 0, max_value(uint256) when flat).
+    @param account The account.
+    @return PositionView The account's position.
     """
     price: uint256 = self._index_price(False)
     acct: Account = self._accounts[account]
@@ -638,6 +654,8 @@ def accrued_funding(account: address) -> int256:
     """
     @dev Funding `account` has accrued since it was last settled, asset wei; + = owed to
          the account. Exactly what the next settlement books.
+    @param account The account.
+    @return int256 Asset wei.
     """
     return self._accrued_funding(self._accounts[account], self._current_funding_index(self._index_price(False)))
 
@@ -647,6 +665,8 @@ def accrued_funding(account: address) -> int256:
 def equity(account: address) -> int256:
     """
     @dev Margin + unrealised PnL at the index + accrued funding, asset wei.
+    @param account The account.
+    @return int256 Asset wei.
     """
     return self._equity(account, self._index_price(False))
 
@@ -655,7 +675,10 @@ def equity(account: address) -> int256:
 @view
 def margin_ratio_bps(account: address) -> uint256:
     """
-    @dev Equity / notional at the index, bps; max_value(uint256) when flat, 0 when equity <= 0.
+    @dev Equity / notional at the index, bps; max_value(uint256) when flat, 0 when
+         equity <= 0.
+    @param account The account.
+    @return uint256 Bps.
     """
     price: uint256 = self._index_price(False)
     acct: Account = self._accounts[account]
@@ -668,6 +691,8 @@ def margin_ratio_bps(account: address) -> uint256:
 def is_liquidatable(account: address) -> bool:
     """
     @dev True when `account` has a position and equity below maintenance margin.
+    @param account The account.
+    @return bool Whether `liquidate(account)` would succeed at a fresh price.
     """
     price: uint256 = self._index_price(False)
     size: int256 = self._accounts[account].size
@@ -681,6 +706,7 @@ def is_liquidatable(account: address) -> bool:
 def current_funding_index() -> int256:
     """
     @dev The funding index accrued up to now at the latest oracle answer.
+    @return int256 RATE_UNIT * PRICE_UNIT per whole base unit.
     """
     return self._current_funding_index(self._index_price(False))
 
@@ -690,6 +716,8 @@ def current_funding_index() -> int256:
 def quote_fill_price(size_delta: int256) -> uint256:
     """
     @dev The fill price `modify_position(size_delta, ...)` would get now, 8 decimals.
+    @param size_delta Signed base amount, 1e18 = one whole unit.
+    @return uint256 The fill price, 8 decimals.
     """
     return self._fill_price(size_delta, self._index_price(False))
 
@@ -700,6 +728,7 @@ def pool_value() -> int256:
     """
     @dev The counterparty pool's value: liquidity minus open positions' claim (their
          unrealised PnL plus funding owed to them, rounded up), asset wei.
+    @return int256 Asset wei (negative if the claim exceeds the liquidity).
     """
     return self._pool_value(self._index_price(False))
 
@@ -709,6 +738,7 @@ def pool_value() -> int256:
 def index_price() -> uint256:
     """
     @dev The latest oracle answer, 8 decimals (no staleness check).
+    @return uint256 The index price, 8 decimals.
     """
     return self._index_price(False)
 
@@ -720,6 +750,12 @@ def index_price() -> uint256:
 @internal
 @view
 def _index_price(require_fresh: bool) -> uint256:
+    """
+    @dev The oracle's latest answer; reverts on a non-positive answer and, when
+         `require_fresh`, on one older than `max_oracle_age`.
+    @param require_fresh Whether a stale answer reverts.
+    @return uint256 The index price, 8 decimals.
+    """
     round_id: uint80 = 0
     answer: int256 = 0
     started_at: uint256 = 0
@@ -735,12 +771,21 @@ def _index_price(require_fresh: bool) -> uint256:
 @internal
 @view
 def _current_funding_index(price: uint256) -> int256:
+    """
+    @dev The funding index accrued from `last_funding_time` to now at `price`.
+    @param price The index price, 8 decimals.
+    @return int256 RATE_UNIT * PRICE_UNIT per whole base unit.
+    """
     elapsed: uint256 = block.timestamp - self.last_funding_time
     return self.funding_index + self.funding_rate * convert(elapsed * price, int256)
 
 
 @internal
 def _accrue(price: uint256):
+    """
+    @dev Checkpoints the funding index at `price` (once per block).
+    @param price The index price, 8 decimals.
+    """
     if block.timestamp == self.last_funding_time:
         return
     self.funding_index = self._current_funding_index(price)
@@ -750,7 +795,13 @@ def _accrue(price: uint256):
 @internal
 @view
 def _accrued_funding(acct: Account, index: int256) -> int256:
-    # Owed to the account: -size * (index - entry); rounded towards -inf (against it).
+    """
+    @dev Funding owed to an account since its last settlement: -size * (index - entry),
+         rounded towards -inf (against the account).
+    @param acct The account's record.
+    @param index The funding index to settle against.
+    @return int256 Asset wei; + = owed to the account.
+    """
     if acct.size == 0:
         return 0
     return self._mul_div_signed(-acct.size, index - acct.funding_entry, _FUNDING_DENOMINATOR // ASSET_UNIT, False)
@@ -758,6 +809,12 @@ def _accrued_funding(acct: Account, index: int256) -> int256:
 
 @internal
 def _settle_funding(account: address):
+    """
+    @dev Books `account`'s accrued funding against the pool at the current
+         `funding_index` (logging `FundingSettled` when non-zero) and moves its entry
+         there.
+    @param account The account.
+    """
     acct: Account = self._accounts[account]
     index: int256 = self.funding_index
     if acct.size != 0:
@@ -771,8 +828,12 @@ def _settle_funding(account: address):
 
 @internal
 def _book(account: address, amount: int256):
-    # Moves `amount` between the counterparty pool and the account's margin
-    # (+ = pool pays the account).
+    """
+    @dev Moves `amount` between the counterparty pool and the account's margin.
+    @param account The account.
+    @param amount Asset wei; + = the pool pays the account, - = the account pays the
+           pool (at most its margin).
+    """
     if amount > 0:
         self._pool_pay(convert(amount, uint256))
         self._accounts[account].margin += convert(amount, uint256)
@@ -788,14 +849,27 @@ def _book(account: address, amount: int256):
 
 @internal
 def _pool_pay(amount: uint256):
+    """
+    @dev Takes `amount` out of the counterparty pool's liquidity; reverts if the pool
+         cannot pay.
+    @param amount Asset wei.
+    """
     assert amount <= self.pool_liquidity, "perp: counterparty pool cannot pay"
     self.pool_liquidity -= amount
 
 
 @internal
 def _set_position(account: address, old_size: int256, old_cost: int256, new_size: int256, new_cost: int256):
-    # Funding was settled at the current index, so the account's funding entry equals
-    # `funding_index`; keep sum(size * entry) and the other aggregates exact.
+    """
+    @dev Writes an account's size and cost and keeps the aggregates exact (net size,
+         total cost, open interest, sum(size * funding entry)). Funding was settled at
+         the current index, so the account's funding entry equals `funding_index`.
+    @param account The account.
+    @param old_size The size before, 1e18 base.
+    @param old_cost The cost before, asset wei.
+    @param new_size The size after, 1e18 base.
+    @param new_cost The cost after, asset wei.
+    """
     index: int256 = self.funding_index
     self._sum_size_funding_entry += (new_size - old_size) * index
     self.net_size += new_size - old_size
@@ -816,6 +890,12 @@ def _set_position(account: address, old_size: int256, old_cost: int256, new_size
 @internal
 @view
 def _fill_price(size_delta: int256, price: uint256) -> uint256:
+    """
+    @dev The index price moved against the taker by linear impact: notional / depth.
+    @param size_delta Signed base amount, 1e18 = one whole unit.
+    @param price The index price, 8 decimals.
+    @return uint256 The fill price, 8 decimals (rounded against the taker).
+    """
     if size_delta == 0:
         return price
     notional: uint256 = convert(abs(self._value(size_delta, price, False)), uint256)
@@ -829,8 +909,13 @@ def _fill_price(size_delta: int256, price: uint256) -> uint256:
 @internal
 @view
 def _value(size: int256, price: uint256, round_up: bool) -> int256:
-    # Signed asset-wei value of `size` at `price` (8 decimals), rounded towards +inf
-    # when `round_up`, else towards -inf.
+    """
+    @dev Signed asset-wei value of `size` at `price`.
+    @param size Signed base amount, 1e18 = one whole unit.
+    @param price The price, 8 decimals.
+    @param round_up Round towards +inf (true) or -inf.
+    @return int256 Asset wei.
+    """
     mag: uint256 = math._mul_div(convert(abs(size), uint256), price * ASSET_UNIT, SIZE_UNIT * PRICE_UNIT, (size > 0) == round_up)
     if size < 0:
         return -convert(mag, int256)
@@ -840,7 +925,14 @@ def _value(size: int256, price: uint256, round_up: bool) -> int256:
 @internal
 @pure
 def _mul_div_signed(x: int256, y: int256, d: uint256, round_up: bool) -> int256:
-    # x * y / d in 512-bit precision, rounded towards +inf when `round_up`, else -inf.
+    """
+    @dev x * y / d in 512-bit precision.
+    @param x A signed factor.
+    @param y A signed factor.
+    @param d The divisor, > 0.
+    @param round_up Round towards +inf (true) or -inf.
+    @return int256 The quotient.
+    """
     negative: bool = (x < 0) != (y < 0)
     mag: uint256 = math._mul_div(convert(abs(x), uint256), convert(abs(y), uint256), d, negative != round_up)
     if negative:
@@ -851,6 +943,12 @@ def _mul_div_signed(x: int256, y: int256, d: uint256, round_up: bool) -> int256:
 @internal
 @view
 def _equity(account: address, price: uint256) -> int256:
+    """
+    @dev Margin + unrealised PnL at `price` + accrued funding.
+    @param account The account.
+    @param price The index price, 8 decimals.
+    @return int256 Asset wei.
+    """
     acct: Account = self._accounts[account]
     result: int256 = convert(acct.margin, int256) + self._accrued_funding(acct, self._current_funding_index(price))
     if acct.size != 0:
@@ -861,6 +959,13 @@ def _equity(account: address, price: uint256) -> int256:
 @internal
 @view
 def _margin_requirement(size: int256, price: uint256, bps: uint256) -> uint256:
+    """
+    @dev `bps` of the notional of `size` at `price`, rounded up.
+    @param size Signed base amount, 1e18 = one whole unit.
+    @param price The index price, 8 decimals.
+    @param bps The margin rate, bps.
+    @return uint256 Asset wei.
+    """
     notional: uint256 = convert(abs(self._value(size, price, False)), uint256)
     return math._mul_div(notional, bps, BPS, True)
 
@@ -868,6 +973,12 @@ def _margin_requirement(size: int256, price: uint256, bps: uint256) -> uint256:
 @internal
 @pure
 def _margin_ratio_bps(equity: int256, notional: uint256) -> uint256:
+    """
+    @dev Equity / notional, bps.
+    @param equity Asset wei.
+    @param notional Asset wei.
+    @return uint256 Bps; max_value(uint256) when `notional` is 0, 0 when equity <= 0.
+    """
     if notional == 0:
         return max_value(uint256)
     if equity <= 0:
@@ -878,9 +989,13 @@ def _margin_ratio_bps(equity: int256, notional: uint256) -> uint256:
 @internal
 @view
 def _pool_value(price: uint256) -> int256:
-    # Open positions' claim on the pool, rounded up (a liability): their unrealised PnL
-    # plus the funding owed to them. Per-account figures round against each account,
-    # so this bounds what they can ever settle.
+    """
+    @dev The pool's liquidity minus open positions' claim on it, rounded up (a
+         liability): their unrealised PnL plus the funding owed to them. Per-account
+         figures round against each account, so this bounds what they can ever settle.
+    @param price The index price, 8 decimals.
+    @return int256 Asset wei.
+    """
     index: int256 = self._current_funding_index(price)
     claim: int256 = self._value(self.net_size, price, True) - self.total_cost
     owed: int256 = -(self.net_size * index - self._sum_size_funding_entry)
@@ -890,6 +1005,11 @@ def _pool_value(price: uint256) -> int256:
 
 @internal
 def _set_depth(depth_: uint256):
+    """
+    @dev Sets the price-impact depth and logs `DepthUpdated`; the constructor and
+         `set_depth` both come here.
+    @param depth_ Asset wei, > 0.
+    """
     assert depth_ != 0, "perp: zero depth"
     old: uint256 = self.depth
     self.depth = depth_
@@ -897,10 +1017,34 @@ def _set_depth(depth_: uint256):
 
 
 @internal
+def _set_funding_rate(rate: int256):
+    """
+    @dev Checks the bound, accrues the index at the old rate, then sets the rate and
+         logs `FundingRateUpdated`. Only `set_funding_rate` comes here: the market starts
+         at a zero rate.
+    @param rate Per second, 1e18 = 100 %; + = longs pay shorts; |rate| <= MAX_FUNDING_RATE.
+    """
+    assert abs(rate) <= MAX_FUNDING_RATE, "perp: funding rate above bound"
+    self._accrue(self._index_price(False))
+    old: int256 = self.funding_rate
+    self.funding_rate = rate
+    log FundingRateUpdated(old_rate=old, new_rate=rate, funding_index=self.funding_index)
+
+
+@internal
 def _pull(amount: uint256):
+    """
+    @dev Pulls `amount` asset from the caller.
+    @param amount Asset wei.
+    """
     assert extcall asset.transferFrom(msg.sender, self, amount, default_return_value=True), "perp: transferFrom failed"
 
 
 @internal
 def _push(to: address, amount: uint256):
+    """
+    @dev Sends `amount` asset to `to`.
+    @param to The receiver.
+    @param amount Asset wei.
+    """
     assert extcall asset.transfer(to, amount, default_return_value=True), "perp: transfer failed"

@@ -56,6 +56,7 @@ description: public(immutable(String[64]))
 # @dev The latest round's word (also in `_rounds`); rounds are numbered from 1.
 _latest: uint256
 
+# @dev Every round's word, by round id.
 _rounds: HashMap[uint80, uint256]
 
 
@@ -117,7 +118,9 @@ def set_price(answer: int256):
 @view
 def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
     """
-    @dev Chainlink's latest round: (roundId, answer, startedAt, updatedAt, answeredInRound).
+    @dev Chainlink's latest round.
+    @return (uint80, int256, uint256, uint256, uint80) roundId, answer (8 decimals),
+            startedAt, updatedAt, answeredInRound.
     """
     return self._unpack(self._latest)
 
@@ -126,10 +129,13 @@ def latestRoundData() -> (uint80, int256, uint256, uint256, uint80):
 @view
 def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80):
     """
-    @dev A past round; reverts with Chainlink's "No data present" for unknown rounds.
+    @dev A past round; reverts with "feed: no data present" for unknown rounds (a
+         Chainlink aggregator says "No data present").
     @param _roundId The round id, 1 ..= latest_round.
+    @return (uint80, int256, uint256, uint256, uint80) roundId, answer (8 decimals),
+            startedAt, updatedAt, answeredInRound.
     """
-    assert _roundId != 0 and convert(_roundId, uint256) <= self._latest >> 176, "No data present"
+    assert _roundId != 0 and convert(_roundId, uint256) <= self._latest >> 176, "feed: no data present"
     return self._unpack(self._rounds[_roundId])
 
 
@@ -138,6 +144,7 @@ def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80)
 def latest_round() -> uint80:
     """
     @dev Id of the latest round; rounds are numbered from 1.
+    @return uint80 The round id.
     """
     return convert(self._latest >> 176, uint80)
 
@@ -147,6 +154,7 @@ def latest_round() -> uint80:
 def latestAnswer() -> int256:
     """
     @dev The latest answer (Chainlink's legacy v2 getter).
+    @return int256 The answer, 8 decimals.
     """
     return convert(self._latest & _ANSWER_MASK, int256)
 
@@ -157,8 +165,13 @@ def latestAnswer() -> int256:
 
 @internal
 def _set_price(answer: int256):
-    assert answer > 0, "PriceFeed: answer must be positive"
-    assert answer <= convert(_ANSWER_MASK, int256), "PriceFeed: answer too large"
+    """
+    @dev Starts a new round with `answer`, timestamped now, and logs `NewRound` and
+         `AnswerUpdated`; the constructor (round 1) and `set_price` both come here.
+    @param answer The price in USD with 8 decimals; > 0 and below 2**112.
+    """
+    assert answer > 0, "feed: answer must be positive"
+    assert answer <= convert(_ANSWER_MASK, int256), "feed: answer too large"
     round_id: uint80 = convert(self._latest >> 176, uint80) + 1
     word: uint256 = convert(answer, uint256) | (block.timestamp << 112) | (convert(round_id, uint256) << 176)
     self._latest = word
@@ -170,6 +183,12 @@ def _set_price(answer: int256):
 @internal
 @pure
 def _unpack(word: uint256) -> (uint80, int256, uint256, uint256, uint80):
+    """
+    @dev Unpacks a round word into Chainlink's round tuple.
+    @param word A round word: answer | updated_at << 112 | round id << 176.
+    @return (uint80, int256, uint256, uint256, uint80) roundId, answer, startedAt,
+            updatedAt, answeredInRound.
+    """
     round_id: uint80 = convert(word >> 176, uint80)
     updated_at: uint256 = (word >> 112) & _TIME_MASK
     return (round_id, convert(word & _ANSWER_MASK, int256), updated_at, updated_at, round_id)

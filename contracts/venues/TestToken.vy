@@ -55,14 +55,15 @@ def __init__(
 ):
     """
     @dev Deploys the token and mints `initial_supply_` to the deployer (venue seeding).
+         The deployer keeps no power over the token.
     @param name_ Token name, at most 25 characters.
     @param symbol_ Token symbol, at most 5 characters.
     @param decimals_ Decimal places (e.g. 6 for a USDC stand-in, 18 for WETH).
     @param mint_cap_ Per-call faucet cap in token wei; must be non-zero.
     @param initial_supply_ Amount minted to the deployer at deploy, in token wei.
     """
-    assert decimals_ <= 36, "TestToken: decimals above 36"
-    assert mint_cap_ != 0, "TestToken: zero mint cap"
+    assert decimals_ <= 36, "token: decimals above 36"
+    assert mint_cap_ != 0, "token: zero mint cap"
     ownable.__init__()
     erc20.__init__(name_, symbol_, decimals_, name_, "1")
     mint_cap = mint_cap_
@@ -78,6 +79,6 @@ def mint(to: address, amount: uint256):
     @param to The receiver (not the zero address).
     @param amount Token wei to mint, 0 < amount <= mint_cap.
     """
-    assert amount != 0, "TestToken: zero amount"
-    assert amount <= mint_cap, "TestToken: amount above mint cap"
+    assert amount != 0, "token: zero amount"
+    assert amount <= mint_cap, "token: amount above mint cap"
     erc20._mint(to, amount)

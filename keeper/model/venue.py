@@ -82,12 +82,12 @@ class SpotPoolModel:
 
     def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
         if amount_in == 0:
-            raise ModelRevert("SpotPool: zero amount")
+            raise ModelRevert("pool: zero amount")
         out = self.amount_out(base_in, amount_in)
         if out == 0:
-            raise ModelRevert("SpotPool: zero output")
+            raise ModelRevert("pool: zero output")
         if out < min_out:
-            raise ModelRevert("SpotPool: output below minimum")
+            raise ModelRevert("pool: output below minimum")
         if base_in:
             self.reserve_base += amount_in
             self.reserve_asset -= out

@@ -31,6 +31,29 @@ def test_deploy__rules_and_roles(vault, hedge, rules, gov, keeper, guardian, tre
     assert hedge.KEEPER_BUDGET_WINDOW() == 86_400 and hedge.EMERGENCY_BUFFER_BPS() == 200
 
 
+def test_deploy__emits_the_setter_events(create_vault, rules, keeper, guardian, treasury, chain):
+    # The constructor sets the cap, fee recipient, guardian and first keeper through the
+    # owner's `_set_*` functions, so the deploy logs what a later change would.
+    vault = create_vault()
+    receipt = chain.get_receipt(vault.txn_hash)
+    (cap,) = receipt.events.filter(vault.DepositCapUpdated)
+    assert (cap.old_cap, cap.new_cap) == (0, rules.deposit_cap_ceiling)
+    (recipient,) = receipt.events.filter(vault.FeeRecipientUpdated)
+    assert (recipient.old_recipient, recipient.new_recipient) == (ape.utils.ZERO_ADDRESS, treasury.address)
+    (guard,) = receipt.events.filter(vault.GuardianUpdated)
+    assert (guard.old_guardian, guard.new_guardian) == (ape.utils.ZERO_ADDRESS, guardian.address)
+    (kept,) = receipt.events.filter(vault.KeeperUpdated)
+    assert (kept.account, kept.status) == (keeper.address, True)
+
+
+def test_deploy__without_a_keeper__logs_no_keeper(create_vault, chain):
+    vault = create_vault(keeper=ape.utils.ZERO_ADDRESS, guardian=ape.utils.ZERO_ADDRESS)
+    receipt = chain.get_receipt(vault.txn_hash)
+    assert not receipt.events.filter(vault.KeeperUpdated)
+    (guard,) = receipt.events.filter(vault.GuardianUpdated)
+    assert guard.new_guardian == ape.utils.ZERO_ADDRESS
+
+
 def test_deploy__code_size__each_contract_at_most_22000_bytes(vault, hedge, chain):
     sizes = {
         "BasisVault": len(chain.provider.get_code(vault.address)),

@@ -133,7 +133,7 @@ def test_exit__into_a_dislocated_pool__reverts(hedged, feed, feeder, perp, fish)
     vault = hedged
     perp.accrue_funding(sender=feeder)
     feed.set_price(3_300 * E8, sender=feeder)  # the pool still trades at 3,000
-    with ape.reverts("SpotPool: output below minimum"):
+    with ape.reverts("pool: output below minimum"):
         vault.redeem(vault.balanceOf(fish), fish, fish, sender=fish)
 
 

@@ -34,7 +34,7 @@ def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reac
     print("at cap: NAV", vault.totalAssets() / USDC, "short", short / 1e18, "spot", spot / 1e18)
     vault.shutdown(sender=guardian)
     # one step for the whole size: the ~6.65M spot sale fills beyond the 50 bps rule
-    with ape.reverts("SpotPool: output below minimum"):
+    with ape.reverts("pool: output below minimum"):
         hedge.unwind(short, sender=stranger)
     steps, gas = 0, []
     while hedge.active():

@@ -44,6 +44,12 @@ def test_constructor__records_params_and_roles(project, deployer, usdc, feed):
     assert m.hasRole(m.OPERATOR_ROLE(), deployer) and m.hasRole(m.DEFAULT_ADMIN_ROLE(), deployer)
 
 
+def test_constructor__logs_depth_as_set_depth_does(project, deployer, usdc, feed, chain):
+    m = deploy(project, deployer, usdc, feed)
+    (log,) = chain.get_receipt(m.txn_hash).events.filter(m.DepthUpdated)
+    assert (log.old_depth, log.new_depth) == (0, DEFAULTS["depth"])
+
+
 def test_set_depth__operator_only_with_event(perp, operator, stranger):
     with ape.reverts("access_control: account is missing role"):
         perp.set_depth(1, sender=stranger)

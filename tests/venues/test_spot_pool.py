@@ -29,9 +29,9 @@ def test_constructor__seeded_at_oracle_price(pool, params):
 @pytest.mark.parametrize(
     "args,reason",
     [
-        (("base", "base", 5), "SpotPool: identical tokens"),
-        (("base", "asset", 101), "SpotPool: fee above maximum"),
-        (("zero", "asset", 5), "SpotPool: zero token"),
+        (("base", "base", 5), "pool: identical tokens"),
+        (("base", "asset", 101), "pool: fee above maximum"),
+        (("zero", "asset", 5), "pool: zero token"),
     ],
 )
 def test_constructor__bad_args__revert(project, deployer, usdc, weth, args, reason):
@@ -65,28 +65,28 @@ def test_swap__fee_is_charged_on_input(pool, trader, usdc):
 
 def test_swap__min_out__reverts(pool, trader, usdc):
     quote = pool.get_amount_out(usdc, 1_000 * USDC)
-    with ape.reverts("SpotPool: output below minimum"):
+    with ape.reverts("pool: output below minimum"):
         pool.swap(usdc, 1_000 * USDC, quote + 1, trader, sender=trader)
 
 
 def test_swap__zero_amount__reverts(pool, trader, usdc):
-    with ape.reverts("SpotPool: zero amount"):
+    with ape.reverts("pool: zero amount"):
         pool.swap(usdc, 0, 0, trader, sender=trader)
 
 
 def test_swap__dust_with_zero_output__reverts(pool, trader, weth):
     # 1 wei of WETH is worth far less than 1 wei of USDC.
-    with ape.reverts("SpotPool: zero output"):
+    with ape.reverts("pool: zero output"):
         pool.swap(weth, 1, 0, trader, sender=trader)
 
 
 def test_swap__unknown_token__reverts(pool, trader, stranger):
-    with ape.reverts("SpotPool: unknown token"):
+    with ape.reverts("pool: unknown token"):
         pool.swap(stranger, 1_000, 0, trader, sender=trader)
 
 
 def test_swap__zero_receiver__reverts(pool, trader, usdc):
-    with ape.reverts("SpotPool: zero receiver"):
+    with ape.reverts("pool: zero receiver"):
         pool.swap(usdc, USDC, 0, ape.utils.ZERO_ADDRESS, sender=trader)
 
 
@@ -141,12 +141,12 @@ def test_add_liquidity__takes_the_current_ratio(pool, trader, usdc, weth):
 
 
 def test_add_liquidity__min_shares__reverts(pool, trader):
-    with ape.reverts("SpotPool: shares below minimum"):
+    with ape.reverts("pool: shares below minimum"):
         pool.add_liquidity(WETH, 3_000 * USDC, 2**200, trader, sender=trader)
 
 
 def test_add_liquidity__zero__reverts(pool, trader):
-    with ape.reverts("SpotPool: zero amount"):
+    with ape.reverts("pool: zero amount"):
         pool.add_liquidity(0, 3_000 * USDC, 0, trader, sender=trader)
 
 
@@ -154,7 +154,7 @@ def test_add_liquidity__first_deposit_too_small__reverts(project, deployer, usdc
     fresh = deployer.deploy(project.SpotPool, weth, usdc, 5)
     usdc.approve(fresh, 10**6, sender=deployer)
     weth.approve(fresh, 10**6, sender=deployer)
-    with ape.reverts("SpotPool: initial liquidity too small"):
+    with ape.reverts("pool: initial liquidity too small"):
         fresh.add_liquidity(1_000, 1_000, 0, deployer, sender=deployer)
 
 
@@ -172,7 +172,7 @@ def test_remove_liquidity__pays_pro_rata_and_rounds_down(pool, trader, usdc, wet
 
 def test_remove_liquidity__min_out__reverts(pool, trader):
     pool.add_liquidity(WETH, 3_000 * USDC, 0, trader, sender=trader)
-    with ape.reverts("SpotPool: output below minimum"):
+    with ape.reverts("pool: output below minimum"):
         pool.remove_liquidity(pool.balanceOf(trader), 2 * WETH, 0, trader, sender=trader)
 
 
@@ -182,24 +182,24 @@ def test_remove_liquidity__more_than_balance__reverts(pool, trader):
 
 
 def test_remove_liquidity__zero__reverts(pool, trader):
-    with ape.reverts("SpotPool: zero shares"):
+    with ape.reverts("pool: zero shares"):
         pool.remove_liquidity(0, 0, 0, trader, sender=trader)
 
 
 def test_add_liquidity__dust_rounds_to_zero_shares__reverts(pool, trader):
-    with ape.reverts("SpotPool: zero shares"):
+    with ape.reverts("pool: zero shares"):
         pool.add_liquidity(1, 3_000 * USDC, 0, trader, sender=trader)
 
 
 def test_liquidity__zero_receiver__reverts(pool, trader):
-    with ape.reverts("SpotPool: zero receiver"):
+    with ape.reverts("pool: zero receiver"):
         pool.add_liquidity(WETH, 3_000 * USDC, 0, ape.utils.ZERO_ADDRESS, sender=trader)
     pool.add_liquidity(WETH, 3_000 * USDC, 0, trader, sender=trader)
-    with ape.reverts("SpotPool: zero receiver"):
+    with ape.reverts("pool: zero receiver"):
         pool.remove_liquidity(1, 0, 0, ape.utils.ZERO_ADDRESS, sender=trader)
 
 
 def test_remove_liquidity__dust_with_zero_output__reverts(pool, trader):
     pool.add_liquidity(WETH, 3_000 * USDC, 0, trader, sender=trader)
-    with ape.reverts("SpotPool: zero output"):
+    with ape.reverts("pool: zero output"):
         pool.remove_liquidity(1, 0, 0, trader, sender=trader)

@@ -19,12 +19,12 @@ def test_constructor__sets_metadata_and_seeds_deployer(token, deployer):
 
 
 def test_constructor__zero_mint_cap__reverts(project, deployer):
-    with ape.reverts("TestToken: zero mint cap"):
+    with ape.reverts("token: zero mint cap"):
         deployer.deploy(project.TestToken, "T", "T", 6, 0, 0)
 
 
 def test_constructor__decimals_above_36__reverts(project, deployer):
-    with ape.reverts("TestToken: decimals above 36"):
+    with ape.reverts("token: decimals above 36"):
         deployer.deploy(project.TestToken, "T", "T", 37, 1, 0)
 
 
@@ -36,12 +36,12 @@ def test_mint__anyone_up_to_cap(token, stranger, alice):
 
 
 def test_mint__above_cap__reverts(token, alice):
-    with ape.reverts("TestToken: amount above mint cap"):
+    with ape.reverts("token: amount above mint cap"):
         token.mint(alice, 1_000 * USDC + 1, sender=alice)
 
 
 def test_mint__zero__reverts(token, alice):
-    with ape.reverts("TestToken: zero amount"):
+    with ape.reverts("token: zero amount"):
         token.mint(alice, 0, sender=alice)
 
 
