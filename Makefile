@@ -56,7 +56,7 @@ soak: setup compile ## the property tests and state machines with SOAK x the exa
 	BASIS_SOAK=$(SOAK) KEEPER_STRESS_EXAMPLES=3000 ape test tests/vault/test_vault_stateful.py \
 	  tests/vault/test_erc4626_properties.py tests/venues/test_perp_hypothesis.py \
 	  tests/venues/test_spot_hypothesis.py tests/keeper/test_strategy_properties.py \
-	  --network $(TEST_NETWORK) -p no:cacheprovider -q
+	  tests/scripts/test_demo_ops.py --network $(TEST_NETWORK) -p no:cacheprovider -q
 
 lint: setup ## ruff (lint + format check) and mypy on keeper/
 	ruff check .

@@ -197,7 +197,11 @@ def _sync(session: Session, account: Any) -> None:
     )
 
 
-@click.group(name="admin", help="Owner and guardian calls on the vault, and the hedge's unwind and sync.")
+@click.group(
+    name="admin",
+    help="Owner and guardian calls on the vault, and the hedge's unwind and sync.",
+    short_help="Owner and guardian calls; the hedge's unwind and sync.",
+)
 def cli() -> None:
     pass
 

@@ -135,3 +135,16 @@ def test_dotenv__read_from_the_working_directory__the_environment_wins(chain, st
     assert json.loads(read.stdout)["hedge"] == stack[0].hedge.address
     overridden = status(BASIS_KEEPER_DEPLOYMENTS_DIR=str(tmp_path / "elsewhere"))
     assert overridden.returncode == 1 and "no deployment for chain 31337" in overridden.stderr
+
+
+def test_help__says_what_it_does_and_its_exit_codes(chain, stack, keystore_dir):
+    # first-run issue, item 13: `--help` said only "The basis vault keeper."
+    out = keeper_cli(chain, stack, keystore_dir, "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())  # as wrapped for the terminal
+    assert "calls the vault's rebalance" in text and "deployments/<chain_id>.json" in text
+    assert (
+        "exit codes: 0 ok (once: acted), 1 bad input, 2 nothing to do, 3 failed, 4 held with an alert" in text
+    )
+    for command in ("status", "once", "run", "replay", "demo"):
+        assert f"\n  {command} " in out.stdout

@@ -250,6 +250,15 @@ def test_e2e__bad_input_is_one_line(bad_runs, case, expected):
     assert "hunter2" not in bad_runs[case].stdout + bad_runs[case].stderr
 
 
+def test_e2e__ape_run_help_lists_every_command_in_full(base_env):
+    # first-run issue, item 13: rows read "bench  Run 'bench.py:main'" and a cut "e.g."
+    out = ok(run(base_env, "--help"))
+    rows = out.split("Commands:")[1]
+    names = ("admin", "bench", "demo", "deploy", "deposit", "market", "roles", "status", "withdraw")
+    assert all(f"\n  {name} " in rows for name in names)
+    assert "..." not in rows and "Run '" not in rows
+
+
 def test_e2e__paused_vault_stale_oracle_and_shutdown(sepolia, standin_deploy, bad_runs):
     """State-changing runs, after the others: the owner pauses with `ape run admin`
     (unpaused through anvil, to save a run), four hours pass with no price push, then the
