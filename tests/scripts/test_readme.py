@@ -93,7 +93,7 @@ def test_readme_runbook_lines_run_as_written(tmp_path):
             env=env,
             capture_output=True,
             text=True,
-            timeout=400,
+            timeout=1_200,  # a loaded machine: ~2 min alone
         )
     finally:
         stop(process)
