@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from keeper.venue import VenueParams, deploy_venue
+from keeper.core.rules import VenueParams
+from keeper.ops.contracts import deploy_venue
 
 pytest_plugins = ["tests.fixtures.chain"]
 
@@ -129,6 +130,6 @@ def funded(harness, alice, bob):
 @pytest.fixture
 def arb(accounts):
     """Trade a spot pool back to the oracle price (what the market feeder's `arb` does)."""
-    from keeper.venue import arb_to_oracle
+    from keeper.ops.contracts import arb_to_oracle
 
     return lambda venue: arb_to_oracle(venue, accounts[6])

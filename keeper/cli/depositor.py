@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from keeper import ops
 from keeper.cli.common import Session, operator_command
-from keeper.errors import UserError
-from keeper.ops import DEFAULT_SLIPPAGE_BPS
-from keeper.units import fmt_units, parse_amount
+from keeper.core.errors import UserError
+from keeper.core.units import fmt_units, parse_amount
+from keeper.ops import actions
+from keeper.ops.actions import DEFAULT_SLIPPAGE_BPS
 
 
 def _address(value: str | None, what: str) -> str | None:
@@ -57,7 +57,7 @@ def _deposit(
     assets = parse_amount(amount, dec)
     share_dec = int(dep.vault.decimals())
     floor = None if min_shares is None else parse_amount(min_shares, share_dec, "--min-shares")
-    result = ops.deposit(
+    result = actions.deposit(
         dep,
         session.chain,
         account,
@@ -118,7 +118,7 @@ def _withdraw(
     dep = session.deployment()
     dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
     share_dec = int(dep.vault.decimals())
-    result = ops.withdraw(
+    result = actions.withdraw(
         dep,
         session.chain,
         account,
@@ -151,8 +151,8 @@ withdraw_cli = operator_command(name="withdraw", help="Withdraw from the vault (
 @click.option("--holder", help="also show this address's position")
 def _status(session: Session, as_json: bool, holder: str | None) -> None:
     dep = session.deployment()
-    result = ops.status(dep, session.chain, holder=_address(holder, "--holder"))
-    click.echo(json.dumps(result, indent=2) if as_json else ops.format_status(result))
+    result = actions.status(dep, session.chain, holder=_address(holder, "--holder"))
+    click.echo(json.dumps(result, indent=2) if as_json else actions.format_status(result))
 
 
 status_cli = operator_command(signs=False, name="status", help="Show the vault's state, rules and roles.")(

@@ -1,7 +1,7 @@
 """The one exact model of a vault: `BasisVault.vy` (shares, fees, entries, exits) and its
 `BasisHedge.vy` (spot leg, perp account, rebalance, emergency deleverage, unwind steps,
 exit slices, liquidation booking, the keeper's loss budget), on the venue models of
-`keeper.model.venue`.
+`keeper.model.markets`.
 
 Transcribed call by call from the two contracts with the same integer rounding and the
 same revert reasons ("vault: ...", "hedge: ...", and the venue's "perp: ..."). A call
@@ -24,21 +24,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from keeper.model.venue import (
-    BPS,
-    FUNDING_DENOMINATOR,
-    PPM,
-    PRICE_UNIT,
-    SIZE_UNIT,
-    ModelRevert,
-    PerpModel,
-    SpotPoolModel,
-    mul_div,
-    mul_div_signed,
-    value,
-)
-from keeper.state import VaultState
-from keeper.venue import VaultRules, arb_trade
+from keeper.core.fixed import BPS, PPM, PRICE_UNIT, SIZE_UNIT, mul_div, mul_div_signed, value
+from keeper.core.rules import VaultRules
+from keeper.core.state import VaultState
+from keeper.model.markets import FUNDING_DENOMINATOR, ModelRevert, PerpModel, SpotPoolModel, arb_trade
 
 HEDGE = "hedge"  # the hedge's account at the perp model
 EMERGENCY_BUFFER_BPS = 200  # BasisHedge.EMERGENCY_BUFFER_BPS
@@ -169,7 +158,7 @@ class BasisModel:
         taker_fee_ppm: int = 450,
         rules: VaultRules | None = None,
     ) -> BasisModel:
-        """A fresh vault on the reference venue (`keeper.venue.VenueParams`'s shape)."""
+        """A fresh vault on the reference venue (`keeper.core.rules.VenueParams`'s shape)."""
         perp = PerpModel(
             asset_unit=10**6,
             price_e8=price_e8,

@@ -8,8 +8,8 @@ the keeper ticks. What a step does can be switched off or bent by a stress scena
 oracle, the keeper down, the asset off its peg, a depositor probing whether entries and
 exits are refused (and what a newcomer's round trip does to the other holders).
 
-A `Backend` carries the steps out: `keeper.replay.model.ModelBackend` on the exact Python
-models, `keeper.replay.chain.ChainBackend` on anvil with the deployed contracts and the
+A `Backend` carries the steps out: `keeper.replay.exact.ModelBackend` on the exact Python
+models, `keeper.replay.anvil.ChainBackend` on anvil with the deployed contracts and the
 real keeper tick. The loop here is the same for both, so the two modes can only differ
 where their backends do, and the test that runs both on one input says they do not.
 
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
-from keeper.history import FundingPrint, PricePoint, SeriesReport, price_at
+from keeper.bot.strategy import Settings
+from keeper.core.fixed import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
+from keeper.core.rules import VaultRules, VenueParams
+from keeper.data.files import FundingPrint, PricePoint, SeriesReport, price_at
 from keeper.model.vault import DECIMALS_OFFSET
-from keeper.model.venue import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
-from keeper.strategy import Settings
-from keeper.venue import VaultRules, VenueParams
 
 YEAR = 365 * 86_400
 # Gas per keeper call on BasisHedge (rebalance open / adjust / park, emergency_deleverage,

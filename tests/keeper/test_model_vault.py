@@ -9,13 +9,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keeper.core.fixed import BPS
+from keeper.model.markets import ModelRevert
 from keeper.model.vault import (
     emergency_allowed,
     rule_violations,
     simulate_emergency_deleverage,
     simulate_rebalance,
 )
-from keeper.model.venue import BPS, ModelRevert
 from tests.keeper.generators import PROPERTY, near_critical, worlds
 from tests.keeper.world import HEDGE, World
 

@@ -3,8 +3,8 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.sources import SourceError
-from keeper.sources.dydx import parse_historical_funding, parse_perpetual_markets
+from keeper.core.errors import SourceError
+from keeper.data.dydx import parse_historical_funding, parse_perpetual_markets
 from tests.keeper.conftest import fixture_json, mutated, recorded_json
 
 NOW = datetime(2025, 12, 9, 12, 5, tzinfo=UTC)

@@ -7,16 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.sources import (
-    DydxSource,
-    HttpClient,
-    HttpResponse,
-    HyperliquidSource,
-    SourceError,
-    TransportError,
-    dydx,
-    hyperliquid,
-)
+from keeper.core.errors import SourceError
+from keeper.data import dydx, hyperliquid
+from keeper.data.dydx import DydxSource
+from keeper.data.hyperliquid import HyperliquidSource
+from keeper.net.http import HttpClient, HttpResponse, TransportError
 from tests.keeper.conftest import FIXTURES
 
 

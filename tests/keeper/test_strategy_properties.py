@@ -15,9 +15,10 @@ from decimal import Decimal
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from keeper.model.venue import BPS, ModelRevert
-from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
-from keeper.venue import VaultRules
+from keeper.bot.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
+from keeper.core.fixed import BPS
+from keeper.core.rules import VaultRules
+from keeper.model.markets import ModelRevert
 from tests.keeper.generators import PROPERTY, SETTINGS, near_critical, views_for, worlds
 from tests.keeper.world import World, apply, flat_view
 

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from keeper.chain import Addresses
-from keeper.config import load_deploy_config
-from keeper.deploy import deploy
-from keeper.deployment import Deployment
-from keeper.manifest import write_manifest
-from keeper.rpc import Rpc
-from keeper.venue import VaultRules, deploy_vault, hedge_of
+from keeper.chain.manifest import write_manifest
+from keeper.chain.reader import Addresses
+from keeper.core.rules import VaultRules
+from keeper.net.rpc import Rpc
+from keeper.ops.config import load_deploy_config
+from keeper.ops.contracts import deploy_vault, hedge_of
+from keeper.ops.deploy import deploy
+from keeper.ops.deployment import Deployment
 
 
 @pytest.fixture(scope="session")

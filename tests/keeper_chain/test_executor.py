@@ -1,15 +1,9 @@
 import pytest
 
-from keeper.chain import read_snapshot
-from keeper.executor import (
-    ActionRejected,
-    Executor,
-    TxFailed,
-    emergency_calldata,
-    rebalance_calldata,
-    unwind_calldata,
-)
-from keeper.signer import SignerError, load_keystore_account
+from keeper.chain.abi import emergency_calldata, rebalance_calldata, unwind_calldata
+from keeper.chain.executor import ActionRejected, Executor, TxFailed
+from keeper.chain.reader import read_snapshot
+from keeper.chain.signer import SignerError, load_keystore_account
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,8 +4,8 @@ vault or the hedge shows up as a failing test rather than a silently wrong cost.
 
 import pytest
 
+from keeper.ops.contracts import arb_to_oracle
 from keeper.replay.driver import GAS_UNITS
-from keeper.venue import arb_to_oracle
 
 TOLERANCE = 0.15  # the contracts' storage layout may still move a little
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.market import set_funding
+from keeper.ops.feeder import set_funding
 from tests.keeper_chain.test_keeper_process import REPO, fund_and_wait_for_history
 
 
@@ -24,7 +24,11 @@ def keeper_cli(chain, stack, keystore_dir, *args, **env):
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "keeper.main", *args], env=full_env, capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "keeper.cli.keeper", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
 
 
@@ -123,7 +127,7 @@ def test_dotenv__read_from_the_working_directory__the_environment_wins(chain, st
 
     def status(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "keeper.main", "status", "--json"],
+            [sys.executable, "-m", "keeper.cli.keeper", "status", "--json"],
             env={**env, **extra},
             capture_output=True,
             text=True,

@@ -1,6 +1,6 @@
-"""The keeper as operators run it: `python -m keeper.main run` in its own process, against a
-stack deployed by `keeper.deploy` (what `ape run deploy` runs), while the test moves the
-world with the market feeder's functions (`keeper.market`) and warps anvil's clock.
+"""The keeper as operators run it: `python -m keeper.cli.keeper run` in its own process, against a
+stack deployed by `keeper.ops.deploy` (what `ape run deploy` runs), while the test moves the
+world with the market feeder's functions (`keeper.ops.feeder`) and warps anvil's clock.
 
 Each test starts its own keeper process and waits on what it logs ("block N: Hold: ..."
 once it has seen block N and has nothing to do), never on sleeps alone.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from keeper.market import arb, push_price, set_funding
+from keeper.ops.feeder import arb, push_price, set_funding
 
 REPO = Path(__file__).resolve().parents[2]
 USDC = 10**6
@@ -54,7 +54,11 @@ class KeeperProcess:
     def start(self) -> KeeperProcess:
         handle = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "keeper.main", "run"], env=self.env, stdout=handle, stderr=handle, cwd=REPO
+            [sys.executable, "-m", "keeper.cli.keeper", "run"],
+            env=self.env,
+            stdout=handle,
+            stderr=handle,
+            cwd=REPO,
         )
         return self
 

@@ -1,8 +1,8 @@
 import pytest
 
-from keeper.chain import Addresses, ChainReadError, read_snapshot, read_static
-from keeper.rpc import Rpc, RpcError, RpcUnavailable
-from keeper.venue import VaultRules
+from keeper.chain.reader import Addresses, ChainReadError, read_snapshot, read_static
+from keeper.core.rules import VaultRules
+from keeper.net.rpc import Rpc, RpcError, RpcUnavailable
 
 
 def test_read_static__rules_from_both_contracts_decimals_fees_and_role(rpc, addresses, stranger):

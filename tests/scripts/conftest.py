@@ -1,4 +1,4 @@
-"""Operator tooling fixtures: a deployment made by `keeper.deploy` (what `ape run deploy`
+"""Operator tooling fixtures: a deployment made by `keeper.ops.deploy` (what `ape run deploy`
 runs), depositors, and the shared market data folder."""
 
 import os
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from keeper.config import load_deploy_config
-from keeper.deploy import deploy
-from keeper.deployment import Deployment
+from keeper.ops.config import load_deploy_config
+from keeper.ops.deploy import deploy
+from keeper.ops.deployment import Deployment
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 import yaml
 
-from keeper.config import config_path, load_deploy_config, parse_deploy_config
-from keeper.errors import UserError
-from keeper.venue import VaultRules, VenueParams
+from keeper.core.errors import UserError
+from keeper.core.rules import VaultRules, VenueParams
+from keeper.ops.config import config_path, load_deploy_config, parse_deploy_config
 from tests.scripts.conftest import REPO
 
 RULES = dataclasses.asdict(VaultRules())

@@ -1,17 +1,17 @@
-"""`keeper.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
+"""`keeper.ops.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
 
 import dataclasses
 import json
 
 import pytest
 
-from keeper import deploy as deploy_module
-from keeper.config import parse_deploy_config
-from keeper.deploy import deploy, verify
-from keeper.deployment import Deployment, genesis_hash_of
-from keeper.errors import UserError
-from keeper.manifest import manifest_path, write_manifest
-from keeper.venue import VaultRules
+from keeper.chain.manifest import manifest_path, write_manifest
+from keeper.core.errors import UserError
+from keeper.core.rules import VaultRules
+from keeper.ops import deploy as deploy_module
+from keeper.ops.config import parse_deploy_config
+from keeper.ops.deploy import deploy, verify
+from keeper.ops.deployment import Deployment, genesis_hash_of
 
 
 def test_deploy__manifest_matches_the_chain(project, chain, deployed, operator, local_config):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from keeper.venue import VaultRules, deploy_vault, faucet, hedge_of
+from keeper.core.rules import VaultRules
+from keeper.ops.contracts import deploy_vault, faucet, hedge_of
 from tests.conftest import USDC
 
 MAX = 2**256 - 1

@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from keeper.venue import VaultRules
+from keeper.core.rules import VaultRules
 
 CODE_SIZE_LIMIT = 24_576  # EIP-170
 CODE_SIZE_BUDGET = 22_000  # issue 10: each contract keeps >= 2.5k bytes of headroom

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.exceptions import ContractLogicError
 
-from keeper.venue import hedge_of
+from keeper.ops.contracts import hedge_of
 from tests.conftest import E8, SIZE, SOAK, USDC
 
 SETTINGS = settings(

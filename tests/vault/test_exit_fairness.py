@@ -54,7 +54,7 @@ def test_exit__1m_from_a_hedged_10m_vault_with_idle__pays_its_slice_and_stayers_
 def test_fees__no_recipient__total_assets_equals_convert_to_assets_after_a_year(
     create_vault, project, gov, fish, usdc, perp, keeper, venue, feeder, chain, hedged
 ):
-    from keeper.venue import hedge_of
+    from keeper.ops.contracts import hedge_of
 
     vault = create_vault(fee_recipient=ZERO_ADDRESS)
     hedge = hedge_of(project, vault)

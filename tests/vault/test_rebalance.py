@@ -4,7 +4,8 @@ the short is the venue's, the cash the vault's idle lent for the call)."""
 import ape
 import pytest
 
-from keeper.venue import VaultRules, deploy_vault, hedge_of
+from keeper.core.rules import VaultRules
+from keeper.ops.contracts import deploy_vault, hedge_of
 from tests.conftest import USDC
 from tests.vault.conftest import delta_bps, hedge_targets
 

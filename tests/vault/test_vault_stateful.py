@@ -30,10 +30,11 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
-from keeper.chain import POSITION_TYPES, Call
+from keeper.chain.abi import POSITION_TYPES, Call
+from keeper.core.rules import VaultRules
+from keeper.model.markets import ModelRevert, PerpModel, SpotPoolModel, arb_trade
 from keeper.model.vault import HEDGE, BasisModel
-from keeper.model.venue import ModelRevert, PerpModel, SpotPoolModel
-from keeper.venue import VaultRules, arb_trade, faucet, hedge_of
+from keeper.ops.contracts import faucet, hedge_of
 from tests.conftest import E8, SIZE, SOAK, USDC
 from tests.fixtures.chain import BatchReader
 

@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from keeper.model.venue import value
+from keeper.core.fixed import value
 from tests.conftest import E8, SIZE, USDC
 
 

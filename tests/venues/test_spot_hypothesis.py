@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keeper.chain import Call
-from keeper.model.venue import SpotPoolModel
+from keeper.chain.abi import Call
+from keeper.model.markets import SpotPoolModel
 from tests.conftest import SOAK, USDC, WETH
 from tests.fixtures.chain import BatchReader
 

@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from keeper.model.venue import SpotPoolModel
+from keeper.model.markets import SpotPoolModel
 from tests.conftest import E8, USDC, WETH
 
 

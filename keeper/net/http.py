@@ -1,0 +1,162 @@
+"""A small JSON-over-HTTP client with timeouts and retries, on the standard library.
+
+The network sits behind `Transport` (one request in, status and body out), so tests and
+replays feed recorded bodies through the same client the keeper runs with. Retries:
+connection errors and timeouts, 5xx and 429 are retried with exponential backoff (a
+numeric `Retry-After` is honoured, capped); any other 4xx is the request's fault and is
+never retried; nor is a failure no retry can fix (the host name does not resolve, a malformed
+URL: `PermanentTransportError`). Every failure surfaces as `SourceError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keeper.core.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "basis-keeper/0.1 (+https://github.com/)"
+_EXCERPT = 200
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class TransportError(Exception):
+    """The request never got an HTTP answer (refused, reset, DNS, timeout)."""
+
+
+class PermanentTransportError(TransportError):
+    """No retry can help: the host name does not resolve, or the URL is malformed."""
+
+
+class Transport(Protocol):
+    def __call__(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
+    ) -> HttpResponse: ...
+
+
+def urllib_transport(
+    method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
+) -> HttpResponse:
+    """The default transport: `urllib.request`, HTTP errors returned as responses."""
+    try:
+        request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return HttpResponse(reply.status, reply.read(), dict(reply.headers.items()))
+    except urllib.error.HTTPError as err:
+        return HttpResponse(err.code, err.read() or b"", dict(err.headers.items()) if err.headers else {})
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(reason, socket.gaierror):
+            host = urllib.parse.urlsplit(url).hostname
+            raise PermanentTransportError(f"host name '{host}' does not resolve ({reason})") from err
+        raise TransportError(str(reason)) from err
+    except ValueError as err:  # http.client.InvalidURL, "unknown url type": the URL itself
+        raise PermanentTransportError(f"malformed URL ({type(err).__name__})") from None
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None  # an HTTP-date: fall back to our own backoff
+            return seconds if seconds >= 0 else None
+    return None
+
+
+class HttpClient:
+    """JSON requests for one venue. `retries` is the number of retries after the first
+    attempt; the n-th retry waits `backoff * 2**(n-1)` seconds, at most `max_backoff`."""
+
+    def __init__(
+        self,
+        venue: str,
+        transport: Transport = urllib_transport,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if timeout <= 0 or retries < 0 or backoff < 0 or max_backoff < 0:
+            raise ValueError("timeout must be positive; retries, backoff, max_backoff non-negative")
+        self.venue = venue
+        self.transport = transport
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+
+    def get_json(self, url: str, params: Mapping[str, str | int] | None = None) -> Any:
+        if params:
+            url = f"{url}?{urllib.parse.urlencode(params)}"
+        return self._request("GET", url, None)
+
+    def post_json(self, url: str, payload: Any) -> Any:
+        return self._request("POST", url, json.dumps(payload).encode())
+
+    def _delay(self, retry: int, response: HttpResponse | None) -> float:
+        delay: float = self.backoff * 2.0 ** (retry - 1)
+        if response is not None:
+            hinted = _retry_after(response.headers)
+            if hinted is not None:
+                delay = hinted
+        return min(delay, self.max_backoff)
+
+    def _request(self, method: str, url: str, body: bytes | None) -> Any:
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        attempts = self.retries + 1
+        failure = ""
+        for attempt in range(1, attempts + 1):
+            response: HttpResponse | None = None
+            try:
+                response = self.transport(method, url, body, headers, self.timeout)
+            except PermanentTransportError as err:
+                raise SourceError(self.venue, f"connection failed: {err}", permanent=True) from None
+            except TransportError as err:
+                failure = f"connection failed: {err}"
+            else:
+                if 200 <= response.status < 300:
+                    return self._decode(response)
+                excerpt = response.body[:_EXCERPT].decode("utf-8", "replace")
+                failure = f"HTTP {response.status} from {method} {url}: {excerpt}"
+                if not _retryable(response.status):
+                    raise SourceError(self.venue, failure)
+            if attempt == attempts:
+                break
+            delay = self._delay(attempt, response)
+            log.warning("%s: %s; retry %d/%d in %.2fs", self.venue, failure, attempt, self.retries, delay)
+            self.sleep(delay)
+        raise SourceError(self.venue, f"{failure} (gave up after {attempts} attempts)")
+
+    def _decode(self, response: HttpResponse) -> Any:
+        try:
+            return json.loads(response.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            excerpt = response.body[:_EXCERPT].decode("utf-8", "replace")
+            raise SourceError(self.venue, f"response is not JSON ({err}): {excerpt!r}") from None
