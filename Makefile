@@ -46,7 +46,7 @@ node_modules/.installed: package.json package-lock.json
 compile: setup ## compile the contracts
 	ape compile --force
 
-test: setup compile ## the whole suite: contracts + Python tests on anvil, ruff, mypy
+test: setup compile ## the whole suite: contracts + Python tests on anvil, then make lint
 	ape test tests --network $(TEST_NETWORK) -p no:cacheprovider -q
 	$(MAKE) --no-print-directory lint
 
@@ -58,10 +58,11 @@ soak: setup compile ## the property tests and state machines with SOAK x the exa
 	  tests/venues/test_spot_hypothesis.py tests/keeper/test_strategy_properties.py \
 	  --network $(TEST_NETWORK) -p no:cacheprovider -q
 
-lint: setup ## ruff (lint + format check) and mypy on keeper/
+lint: setup ## ruff (lint + format check), mypy on keeper/ and its layers (import-linter, pyproject.toml)
 	ruff check .
 	ruff format --check .
 	mypy keeper
+	lint-imports --no-cache
 
 format: setup ## apply ruff's formatting and safe fixes
 	ruff check --fix .
