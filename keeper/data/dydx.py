@@ -93,19 +93,21 @@ def _height(row: Mapping[str, Any], where: str) -> int:
     return int(raw)
 
 
-def parse_historical_funding(
-    body: object, ticker: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
-) -> tuple[FundingPoint, ...]:
+def parse_funding_rows(body: object, ticker: str | None = None) -> list[FundingPoint]:
     """`GET /historicalFunding/{ticker}` (`{historicalFunding: [{ticker, rate, price,
-    effectiveAtHeight, effectiveAt}]}`, newest first) as hourly prints oldest first.
-    Rows whose block heights disagree with their times are refused."""
+    effectiveAtHeight, effectiveAt}]}`, newest first), live or recorded, as hourly prints in
+    the body's order; every row is of `ticker` (by default the first row's). Rows whose
+    block heights disagree with their times are refused; order, duplicates and limits are
+    the caller's to check."""
     rows = expect_list(unwrap(body, "historicalFunding")["historicalFunding"], VENUE, "historicalFunding")
     stamped: list[tuple[int, FundingPoint]] = []
     for i, row in enumerate(rows):
         where = f"historicalFunding[{i}]"
         obj = expect_mapping(row, VENUE, where)
-        if expect_str(obj, "ticker", VENUE, where) != ticker:
-            raise SourceError(VENUE, f"{where}.ticker is {obj['ticker']!r}, asked for {ticker!r}")
+        row_ticker = expect_str(obj, "ticker", VENUE, where)
+        ticker = ticker or row_ticker
+        if row_ticker != ticker:
+            raise SourceError(VENUE, f"{where}.ticker is {row_ticker!r}, asked for {ticker!r}")
         rate = required_decimal(obj, "rate", VENUE, where)
         point = FundingPoint(
             time=utc_from_iso(obj.get("effectiveAt"), VENUE, f"{where}.effectiveAt"),
@@ -115,12 +117,18 @@ def parse_historical_funding(
             price=decimal_field(obj, "price", VENUE, where, nullable=True),
         )
         stamped.append((_height(obj, where), point))
-    stamped.sort(key=lambda hp: hp[1].time)
-    for (h0, p0), (h1, p1) in pairwise(stamped):
+    for (h0, p0), (h1, p1) in pairwise(sorted(stamped, key=lambda hp: hp[1].time)):
         if h1 <= h0:
             at = f"{p0.time.isoformat()} and {p1.time.isoformat()}"
             raise SourceError(VENUE, f"historicalFunding block heights disagree with times at {at}")
-    return check_history(VENUE, ticker, [p for _, p in stamped], now, limits)
+    return [p for _, p in stamped]
+
+
+def parse_historical_funding(
+    body: object, ticker: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
+) -> tuple[FundingPoint, ...]:
+    """`parse_funding_rows` for `ticker`, oldest first, checked against `limits` (and `now`)."""
+    return check_history(VENUE, ticker, parse_funding_rows(body, ticker), now, limits)
 
 
 def _iso(moment: datetime) -> str:

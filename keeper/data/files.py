@@ -4,7 +4,8 @@ Reads every format in the project's reference data (../shared/data, see its SOUR
 the 8h/1h CEX and dYdX v3 funding CSVs (`Symbol,Date,Funding Rate`, several of them written
 in UTC+3), BitMEX's funding CSV, Deribit's hourly funding + index CSV, Binance spot/perp
 klines (4h, 8h, 1d, native 8h), CoinGecko daily snapshots, and Hyperliquid `fundingHistory`
-/ dYdX v4 `historicalFunding` JSON bodies.
+/ dYdX v4 `historicalFunding` JSON bodies (through the venues' own parsers, which the keeper
+also runs live: one parser a venue).
 
 Every series comes back sorted, in UTC unix seconds, with a `SeriesReport` that lists what
 was irregular: duplicate rows, rows out of order, gaps and short steps against the native
@@ -25,6 +26,10 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from keeper.core.errors import SourceError
+from keeper.data import dydx, hyperliquid
+from keeper.data.records import FundingPoint
+
 HOUR = 3_600
 # Venues whose funding CSVs in ../shared/data were written in UTC+3 by the fetcher that
 # produced them (SOURCES.md, "TIMEZONE WARNING"); gate and dydx were written in UTC.
@@ -33,8 +38,6 @@ UTC_VENUES = frozenset({"gate", "dydx"})
 # Native funding interval of the `Symbol,Date,Funding Rate` files, by venue.
 NATIVE_INTERVAL = {"dydx": HOUR}
 DEFAULT_CEX_INTERVAL = 8 * HOUR
-# Hyperliquid paid funding every 8 h until this moment, hourly after (2023-06-08).
-HYPERLIQUID_HOURLY_FROM = int(datetime(2023, 6, 8, tzinfo=UTC).timestamp())
 # A step within this of the native interval is on time (exchange timestamps jitter).
 JITTER = 300
 
@@ -312,60 +315,53 @@ def _funding_deribit(
 
 
 def _funding_json(path: Path) -> tuple[list[FundingPrint], SeriesReport]:
+    """A recorded venue body, parsed by that venue's own parser (the one the keeper runs live:
+    `keeper.data.hyperliquid`, `keeper.data.dydx`), its prints then as floats for the replay."""
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise HistoryError(f"{path}: not JSON ({err})") from None
     if isinstance(body, dict) and isinstance(body.get("result"), dict):
         body = body["result"]  # a recorder's wrapper around the indexer body
-    if isinstance(body, dict) and "historicalFunding" in body:
-        return _funding_dydx_v4(path, body["historicalFunding"])
-    if isinstance(body, list) and body and isinstance(body[0], dict) and "fundingRate" in body[0]:
-        return _funding_hyperliquid(path, body)
+    try:
+        if isinstance(body, dict) and "historicalFunding" in body:
+            return _funding_dydx_v4(path, dydx.parse_funding_rows(body))
+        if isinstance(body, list) and body and isinstance(body[0], dict) and "fundingRate" in body[0]:
+            return _funding_hyperliquid(path, hyperliquid.parse_funding_rows(body))
+    except SourceError as err:
+        raise HistoryError(f"{path}: {err.reason}") from None
     raise HistoryError(f"{path}: not a Hyperliquid fundingHistory or dYdX v4 historicalFunding body")
 
 
-def _funding_hyperliquid(path: Path, rows: list[Any]) -> tuple[list[FundingPrint], SeriesReport]:
-    items: list[tuple[int, Any]] = []
-    for i, row in enumerate(rows):
-        where = f"{path}[{i}]"
-        if not isinstance(row, dict) or "time" not in row or "fundingRate" not in row:
-            raise HistoryError(f"{where}: a fundingHistory row needs 'time' and 'fundingRate'")
-        # `time` is ms and a little after the hour; funding settles on the hour.
-        t = int(_parse_float(row["time"], where)) // 1000
-        items.append((t - t % 60, _parse_float(row["fundingRate"], where)))
+def _on_the_minute(point: FundingPoint) -> tuple[int, Any]:
+    """(unix seconds cut to the minute, (rate, interval)): venues stamp prints a little
+    after the settlement they record."""
+    t = int(point.time.timestamp())
+    return t - t % 60, (float(point.native_rate), point.interval_seconds)
+
+
+def _funding_hyperliquid(path: Path, points: list[FundingPoint]) -> tuple[list[FundingPrint], SeriesReport]:
     report = SeriesReport(str(path), "hyperliquid funding")
-    unique = _finish(report, items, HOUR)
-
-    def interval(t: int) -> int:
-        return HOUR if t > HYPERLIQUID_HOURLY_FROM else 8 * HOUR
-
+    unique = _finish(report, [_on_the_minute(p) for p in points], HOUR)
+    # 8-hourly, then hourly (`keeper.data.hyperliquid.HOURLY_SINCE`): each step against its own interval
     report.irregular = [
         (t, step)
-        for (t, _), (t0, _) in zip(unique[1:], unique, strict=False)
-        if abs((step := t - t0) - interval(t)) > JITTER
+        for (t, (_, interval)), (t0, _) in zip(unique[1:], unique, strict=False)
+        if abs((step := t - t0) - interval) > JITTER
     ]
-    if unique[0][0] <= HYPERLIQUID_HOURLY_FROM < unique[-1][0]:
+    if len({interval for _, (_, interval) in unique}) > 1:
         report.notes.append("Hyperliquid paid every 8 h until 2023-06-08 and hourly after: intervals follow")
-    return [FundingPrint(t, rate, interval(t)) for t, rate in unique], report
+    return [FundingPrint(t, rate, interval) for t, (rate, interval) in unique], report
 
 
-def _funding_dydx_v4(path: Path, rows: Any) -> tuple[list[FundingPrint], SeriesReport]:
-    if not isinstance(rows, list):
-        raise HistoryError(f"{path}: historicalFunding is not a list")
-    items: list[tuple[int, Any]] = []
-    for i, row in enumerate(rows):
-        where = f"{path}: historicalFunding[{i}]"
-        if not isinstance(row, dict) or "effectiveAt" not in row or "rate" not in row:
-            raise HistoryError(f"{where}: needs 'effectiveAt' and 'rate'")
-        t = _parse_time(str(row["effectiveAt"]), where)
-        items.append((t - t % 60, _parse_float(row["rate"], where)))
+def _funding_dydx_v4(path: Path, points: list[FundingPoint]) -> tuple[list[FundingPrint], SeriesReport]:
+    items = [_on_the_minute(p) for p in points]
     report = SeriesReport(str(path), "dydx v4 funding")
     if len(items) > 1 and items[0][0] > items[-1][0]:
         report.notes.append("newest first in the file (the indexer's order); sorted")
         items.reverse()
     unique = _finish(report, items, HOUR)
-    return [FundingPrint(t, rate, HOUR) for t, rate in unique], report
+    return [FundingPrint(t, rate, interval) for t, (rate, interval) in unique], report
 
 
 # ----------------------------------------------------------------------------- prices

@@ -124,19 +124,21 @@ def parse_all_dexs_asset_ctxs(
     raise SourceError(VENUE, f"no contexts for dex {dex!r}")
 
 
-def parse_funding_history(
-    body: object, coin: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
-) -> tuple[FundingPoint, ...]:
-    """The `{"type": "fundingHistory"}` answer (`[{coin, fundingRate, premium?, time}]`)
-    as prints oldest first, each normalised to a rate per hour. A row without `premium`
-    is fine (the field is not needed); every other field is required."""
+def parse_funding_rows(body: object, coin: str | None = None) -> list[FundingPoint]:
+    """The `{"type": "fundingHistory"}` answer (`[{coin, fundingRate, premium?, time}]`), live
+    or recorded, as prints in the body's order, each normalised to a rate per hour with its
+    interval from the calendar (`native_interval_at`). A row without `premium` is fine (the
+    field is not needed); every other field is required, and every row is of `coin` (by
+    default the first row's). Order, duplicates and limits are the caller's to check."""
     rows = expect_list(body, VENUE, "fundingHistory")
     points = []
     for i, row in enumerate(rows):
         where = f"fundingHistory[{i}]"
         obj = expect_mapping(row, VENUE, where)
-        if expect_str(obj, "coin", VENUE, where) != coin:
-            raise SourceError(VENUE, f"{where}.coin is {obj['coin']!r}, asked for {coin!r}")
+        row_coin = expect_str(obj, "coin", VENUE, where)
+        coin = coin or row_coin
+        if row_coin != coin:
+            raise SourceError(VENUE, f"{where}.coin is {row_coin!r}, asked for {coin!r}")
         native = required_decimal(obj, "fundingRate", VENUE, where)
         if "premium" in obj:
             decimal_field(obj, "premium", VENUE, where, nullable=True)  # validated, not used
@@ -150,7 +152,14 @@ def parse_funding_history(
                 interval_seconds=interval,
             )
         )
-    return check_history(VENUE, coin, points, now, limits)
+    return points
+
+
+def parse_funding_history(
+    body: object, coin: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
+) -> tuple[FundingPoint, ...]:
+    """`parse_funding_rows` for `coin`, oldest first, checked against `limits` (and `now`)."""
+    return check_history(VENUE, coin, parse_funding_rows(body, coin), now, limits)
 
 
 def _ms(moment: datetime) -> int:

@@ -1,11 +1,12 @@
-"""A small JSON-over-HTTP client with timeouts and retries, on the standard library.
+"""The one HTTP transport and retry loop, on the standard library, and the venues' JSON client.
 
 The network sits behind `Transport` (one request in, status and body out), so tests and
-replays feed recorded bodies through the same client the keeper runs with. Retries:
-connection errors and timeouts, 5xx and 429 are retried with exponential backoff (a
-numeric `Retry-After` is honoured, capped); any other 4xx is the request's fault and is
-never retried; nor is a failure no retry can fix (the host name does not resolve, a malformed
-URL: `PermanentTransportError`). Every failure surfaces as `SourceError`.
+replays feed recorded bodies through the same client the keeper runs with. `Retry` is the
+one retry loop (the venues' `HttpClient` here and the node's `keeper.net.rpc.Rpc` both send
+through it): connection errors and timeouts, 5xx and 429 are retried with exponential
+backoff (a numeric `Retry-After` is honoured), capped; any other 4xx is the request's fault
+and is never retried; nor is a failure no retry can fix (the host name does not resolve, a
+malformed URL: `PermanentTransportError`). `HttpClient` surfaces every failure as `SourceError`.
 """
 
 from __future__ import annotations
@@ -85,9 +86,80 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+class GaveUp(Exception):
+    """No answer worth returning: the last attempt's `failure` (no HTTP answer, or HTTP
+    429/5xx) after `attempts` tries; `permanent` when no retry could help and none was made."""
+
+    def __init__(
+        self, failure: TransportError | HttpResponse, attempts: int, *, permanent: bool = False
+    ) -> None:
+        super().__init__(str(failure))
+        self.failure, self.attempts, self.permanent = failure, attempts, permanent
+
+
+@dataclass(frozen=True)
+class Retry:
+    """The one retry policy of every request the keeper makes: `retries` after the first
+    attempt; the n-th retry waits `backoff * 2**(n-1)` seconds, or what a numeric
+    `Retry-After` asks, at most `max_backoff`."""
+
+    retries: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def __post_init__(self) -> None:
+        if self.retries < 0 or self.backoff < 0 or self.max_backoff < 0:
+            raise ValueError("retries, backoff, max_backoff must be non-negative")
+
+    def delay(self, retry: int, response: HttpResponse | None) -> float:
+        delay: float = self.backoff * 2.0 ** (retry - 1)
+        if response is not None:
+            hinted = _retry_after(response.headers)
+            if hinted is not None:
+                delay = hinted
+        return min(delay, self.max_backoff)
+
+    def send(
+        self,
+        transport: Transport,
+        method: str,
+        url: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        timeout: float,
+        *,
+        label: str,
+        describe: Callable[[TransportError | HttpResponse], str],
+    ) -> HttpResponse:
+        """The first answer that is not HTTP 429/5xx (a 2xx or the request's own 4xx),
+        retrying connection failures, timeouts, 429 and 5xx; `GaveUp` when none came.
+        `label` and `describe` (a failure as one line) name retries in the log."""
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            failure: TransportError | HttpResponse
+            try:
+                failure = transport(method, url, body, headers, timeout)
+            except PermanentTransportError as err:
+                raise GaveUp(err, attempt, permanent=True) from None
+            except TransportError as err:
+                failure = err
+            else:
+                if not _retryable(failure.status):
+                    return failure
+            if attempt == attempts:
+                raise GaveUp(failure, attempts)
+            delay = self.delay(attempt, failure if isinstance(failure, HttpResponse) else None)
+            log.warning(
+                "%s: %s; retry %d/%d in %.2fs", label, describe(failure), attempt, self.retries, delay
+            )
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+
 class HttpClient:
-    """JSON requests for one venue. `retries` is the number of retries after the first
-    attempt; the n-th retry waits `backoff * 2**(n-1)` seconds, at most `max_backoff`."""
+    """JSON requests for one venue, with the `Retry` policy (`retries` after the first
+    attempt, exponential `backoff` capped at `max_backoff`, `Retry-After` honoured)."""
 
     def __init__(
         self,
@@ -100,15 +172,12 @@ class HttpClient:
         max_backoff: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if timeout <= 0 or retries < 0 or backoff < 0 or max_backoff < 0:
-            raise ValueError("timeout must be positive; retries, backoff, max_backoff non-negative")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
         self.venue = venue
         self.transport = transport
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.sleep = sleep
+        self.retry = Retry(retries, backoff, max_backoff, sleep)
 
     def get_json(self, url: str, params: Mapping[str, str | int] | None = None) -> Any:
         if params:
@@ -118,41 +187,30 @@ class HttpClient:
     def post_json(self, url: str, payload: Any) -> Any:
         return self._request("POST", url, json.dumps(payload).encode())
 
-    def _delay(self, retry: int, response: HttpResponse | None) -> float:
-        delay: float = self.backoff * 2.0 ** (retry - 1)
-        if response is not None:
-            hinted = _retry_after(response.headers)
-            if hinted is not None:
-                delay = hinted
-        return min(delay, self.max_backoff)
-
     def _request(self, method: str, url: str, body: bytes | None) -> Any:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        attempts = self.retries + 1
-        failure = ""
-        for attempt in range(1, attempts + 1):
-            response: HttpResponse | None = None
-            try:
-                response = self.transport(method, url, body, headers, self.timeout)
-            except PermanentTransportError as err:
-                raise SourceError(self.venue, f"connection failed: {err}", permanent=True) from None
-            except TransportError as err:
-                failure = f"connection failed: {err}"
-            else:
-                if 200 <= response.status < 300:
-                    return self._decode(response)
-                excerpt = response.body[:_EXCERPT].decode("utf-8", "replace")
-                failure = f"HTTP {response.status} from {method} {url}: {excerpt}"
-                if not _retryable(response.status):
-                    raise SourceError(self.venue, failure)
-            if attempt == attempts:
-                break
-            delay = self._delay(attempt, response)
-            log.warning("%s: %s; retry %d/%d in %.2fs", self.venue, failure, attempt, self.retries, delay)
-            self.sleep(delay)
-        raise SourceError(self.venue, f"{failure} (gave up after {attempts} attempts)")
+
+        def describe(failure: TransportError | HttpResponse) -> str:
+            if isinstance(failure, TransportError):
+                return f"connection failed: {failure}"
+            excerpt = failure.body[:_EXCERPT].decode("utf-8", "replace")
+            return f"HTTP {failure.status} from {method} {url}: {excerpt}"
+
+        try:
+            response = self.retry.send(
+                self.transport, method, url, body, headers, self.timeout, label=self.venue, describe=describe
+            )
+        except GaveUp as err:
+            if err.permanent:
+                raise SourceError(self.venue, describe(err.failure), permanent=True) from None
+            raise SourceError(
+                self.venue, f"{describe(err.failure)} (gave up after {err.attempts} attempts)"
+            ) from None
+        if not 200 <= response.status < 300:
+            raise SourceError(self.venue, describe(response))
+        return self._decode(response)
 
     def _decode(self, response: HttpResponse) -> Any:
         try:

@@ -3,7 +3,8 @@
 The keeper reads the whole vault in one batched request per tick, so it talks JSON-RPC
 itself instead of through a contract framework: every HTTP request is one round trip and
 is counted (`round_trips`), which `make bench` reports. Transient failures (no answer,
-timeouts, HTTP 5xx/429) are retried with exponential backoff and then surface as
+timeouts, HTTP 5xx/429) are retried by the one retry loop (`keeper.net.http.Retry`:
+exponential backoff, capped, `Retry-After` honoured) and then surface as
 `RpcUnavailable`; an error the node returns (a revert, a bad nonce) is `RpcError` and is
 never retried here. The URL is never logged: hosted RPC URLs carry API keys. Credentials
 in the URL (`https://user:secret@host/...`) are sent as HTTP basic auth, as web3 and curl do:
@@ -14,16 +15,13 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from keeper.net.http import HttpResponse, PermanentTransportError, Transport, TransportError, urllib_transport
-
-log = logging.getLogger(__name__)
+from keeper.net.http import GaveUp, HttpResponse, Retry, Transport, TransportError, urllib_transport
 
 
 class RpcUnavailable(Exception):
@@ -75,14 +73,13 @@ class Rpc:
         timeout: float = 10.0,
         retries: int = 2,
         backoff: float = 0.5,
+        max_backoff: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.url, self._auth = basic_auth(url)
         self.transport = transport
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
-        self.sleep = sleep
+        self.retry = Retry(retries, backoff, max_backoff, sleep)
         self.round_trips = 0
         self._next_id = 0
 
@@ -124,37 +121,36 @@ class Rpc:
     def _post(self, payload: Any) -> Any:
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json", "Accept": "application/json", **self._auth}
-        failure = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff * 2 ** (attempt - 1)
-                log.warning(
-                    "rpc %s: %s; retry %d/%d in %.1fs",
-                    redact(self.url),
-                    failure,
-                    attempt,
-                    self.retries,
-                    delay,
-                )
-                self.sleep(delay)
-            self.round_trips += 1
-            response: HttpResponse | None = None
-            try:
-                response = self.transport("POST", self.url, body, headers, self.timeout)
-            except PermanentTransportError as err:
-                failure = f"no answer ({err})"
-                break
-            except TransportError as err:
-                failure = f"no answer ({err})"
-                continue
-            if response.status == 429 or response.status >= 500:
-                failure = f"HTTP {response.status}"
-                continue
-            try:
-                return json.loads(response.body)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                # a JSON-RPC error can come with HTTP 4xx; anything unparsable is the node's fault
-                failure = f"HTTP {response.status}, not JSON"
-                if response.status < 500:
-                    break
-        raise RpcUnavailable(f"node at {redact(self.url)} unreachable: {failure}")
+        try:
+            response = self.retry.send(
+                self._counted,
+                "POST",
+                self.url,
+                body,
+                headers,
+                self.timeout,
+                label=f"rpc {redact(self.url)}",
+                describe=_describe,
+            )
+        except GaveUp as err:
+            raise RpcUnavailable(
+                f"node at {redact(self.url)} unreachable: {_describe(err.failure)}"
+            ) from None
+        try:
+            return json.loads(response.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            # a JSON-RPC error can come with HTTP 4xx; anything unparsable is the node's fault
+            raise RpcUnavailable(
+                f"node at {redact(self.url)} unreachable: HTTP {response.status}, not JSON"
+            ) from None
+
+    def _counted(
+        self, method: str, url: str, body: bytes | None, headers: Mapping[str, str], timeout: float
+    ) -> HttpResponse:
+        """The transport, counting every request (`round_trips`, retries included)."""
+        self.round_trips += 1
+        return self.transport(method, url, body, headers, timeout)
+
+
+def _describe(failure: TransportError | HttpResponse) -> str:
+    return f"no answer ({failure})" if isinstance(failure, TransportError) else f"HTTP {failure.status}"
