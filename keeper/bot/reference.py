@@ -15,16 +15,12 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from eth_abi.abi import decode
-from eth_utils.crypto import keccak
-
+from keeper.chain.abi import FUNDING_RATE_UPDATED
 from keeper.chain.reader import ChainReadError
 from keeper.core.fixed import MAX_FUNDING_RATE, RATE_UNIT
 from keeper.data.onchain import history_from_rate_updates, onchain_funding_info, rate_per_hour_from_chain
 from keeper.data.records import HOUR, FundingPoint, FundingView, Limits, WindowSums, utc_at
 from keeper.net.rpc import Rpc, RpcError
-
-TOPIC = "0x" + keccak(text="FundingRateUpdated(int256,int256,int256)").hex()
 
 
 @dataclass
@@ -58,7 +54,12 @@ class ReferenceHistory:
     def _read_events(
         self, rpc: Rpc, perp_market: str, from_block: int, to_block: str
     ) -> list[tuple[int, int, int]]:
-        query = {"address": perp_market, "topics": [TOPIC], "fromBlock": hex(from_block), "toBlock": to_block}
+        query = {
+            "address": perp_market,
+            "topics": [FUNDING_RATE_UPDATED.topic],
+            "fromBlock": hex(from_block),
+            "toBlock": to_block,
+        }
         logs = rpc.call("eth_getLogs", query)
         if not isinstance(logs, list):
             raise ChainReadError(f"eth_getLogs: unexpected answer {str(logs)[:80]}")
@@ -66,7 +67,7 @@ class ReferenceHistory:
         events = []
         for log in logs:
             number = int(log["blockNumber"], 16)
-            old, new, _ = decode(["int256", "int256", "int256"], bytes.fromhex(log["data"][2:]))
+            old, new, _ = FUNDING_RATE_UPDATED.data(log)
             events.append((times[number], int(old), int(new)))
             self.synced_block = max(self.synced_block, number)
         return events

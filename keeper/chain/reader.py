@@ -17,7 +17,7 @@ from typing import Any
 
 from eth_utils.address import to_checksum_address
 
-from keeper.chain.abi import POSITION_FIELDS, POSITION_TYPES, ROUND_TYPES, Call
+from keeper.chain.abi import POSITION_FIELDS, Call, position_call, reserves_call, round_call
 from keeper.core.rules import VaultRules
 from keeper.net.rpc import Rpc, RpcError
 
@@ -168,12 +168,12 @@ def tick_calls(a: Addresses) -> list[Call]:
         Call("budget_window_start", hedge, "budget_window_start()"),
         Call("budget_nav", hedge, "budget_nav()"),
         Call("budget_spent", hedge, "budget_spent()"),
-        Call("position", a.perp_market, "position(address)", (hedge,), POSITION_TYPES),
+        position_call(a.perp_market, hedge),
         Call("funding_rate", a.perp_market, "funding_rate()", returns=("int256",)),
         Call("depth", a.perp_market, "depth()"),
-        Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
-        Call("asset latestRoundData", a.asset_feed, "latestRoundData()", returns=ROUND_TYPES),
-        Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
+        round_call("latestRoundData", a.price_feed),
+        round_call("asset latestRoundData", a.asset_feed),
+        reserves_call(a.spot_pool),
     ]
 
 

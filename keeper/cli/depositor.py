@@ -24,6 +24,15 @@ def _address(value: str | None, what: str) -> str | None:
     return str(to_checksum_address(value))
 
 
+_max_slippage = click.option(
+    "--max-slippage-bps",
+    type=int,
+    default=DEFAULT_SLIPPAGE_BPS,
+    show_default=True,
+    help="how far the share price may move against you between the quote and the block",
+)
+
+
 @click.option("--amount", required=True, help="asset to deposit, in whole units (e.g. 1000 or 12.5)")
 @click.option("--receiver", help="who gets the shares (default: the signing account)")
 @click.option(
@@ -31,13 +40,7 @@ def _address(value: str | None, what: str) -> str | None:
     help="fewest shares to accept, in whole shares (e.g. 999.5), enforced on chain "
     "(default: the quote less --max-slippage-bps)",
 )
-@click.option(
-    "--max-slippage-bps",
-    type=int,
-    default=DEFAULT_SLIPPAGE_BPS,
-    show_default=True,
-    help="how far the share price may move against you between the quote and the block",
-)
+@_max_slippage
 @click.option(
     "--faucet", "use_faucet", is_flag=True, help="mint missing test asset first (reference venue only)"
 )
@@ -94,13 +97,7 @@ deposit_cli = operator_command(name="deposit", help="Deposit asset into the vaul
     "--max-shares",
     help="most shares --amount may burn, in whole shares (default: the quote plus --max-slippage-bps)",
 )
-@click.option(
-    "--max-slippage-bps",
-    type=int,
-    default=DEFAULT_SLIPPAGE_BPS,
-    show_default=True,
-    help="how far the share price may move against you between the quote and the block",
-)
+@_max_slippage
 @click.option("--receiver", help="who gets the asset (default: the signing account)")
 @click.option("--owner", help="whose shares (default: the signing account; needs its share approval)")
 def _withdraw(

@@ -20,26 +20,10 @@ from itertools import pairwise
 from typing import Any
 
 from keeper.core.errors import SourceError
-from keeper.data.records import (
-    DEFAULT_LIMITS,
-    HOUR,
-    FundingInfo,
-    FundingPoint,
-    FundingView,
-    HttpSource,
-    Limits,
-    check_history,
-    check_info,
-    decimal_field,
-    expect_list,
-    expect_mapping,
-    expect_str,
-    next_top_of_hour,
-    required_decimal,
-    utc_from_iso,
-)
+from keeper.data.records import DEFAULT_LIMITS, HOUR, Fields, FundingInfo, FundingPoint, HttpSource, Limits
 
 VENUE = "dydx"
+FIELDS = Fields(VENUE)
 INDEXER_URL = "https://indexer.dydx.trade/v4"
 PAGE_ROWS = 100
 
@@ -47,14 +31,14 @@ PAGE_ROWS = 100
 def unwrap(body: object, key: str) -> Mapping[str, Any]:
     """The indexer body holding `key`; also accepts a recorded-request wrapper
     (`{requestId, status, isoTimestamp, result}`) around it, refusing a failed one."""
-    obj = expect_mapping(body, VENUE, "response")
+    obj = FIELDS.mapping(body, "response")
     if key in obj:
         return obj
     if "result" in obj:
         status = obj.get("status")
         if status is not None and status != "success":
             raise SourceError(VENUE, f"wrapped response has status {status!r}")
-        inner = expect_mapping(obj["result"], VENUE, "result")
+        inner = FIELDS.mapping(obj["result"], "result")
         if key in inner:
             return inner
     raise SourceError(VENUE, f"response.{key} missing")
@@ -65,29 +49,21 @@ def parse_perpetual_markets(
 ) -> FundingInfo:
     """`GET /perpetualMarkets[?ticker=]` (`{markets: {ticker: {...}}}`) as the reading for
     `ticker`; a market that is not ACTIVE is refused (its funding does not settle)."""
-    markets = expect_mapping(unwrap(body, "markets")["markets"], VENUE, "markets")
+    markets = FIELDS.mapping(unwrap(body, "markets")["markets"], "markets")
     if ticker not in markets:
         raise SourceError(VENUE, f"markets.{ticker} missing")
     where = f"markets.{ticker}"
-    market = expect_mapping(markets[ticker], VENUE, where)
-    status = expect_str(market, "status", VENUE, where)
+    market = FIELDS.mapping(markets[ticker], where)
+    status = FIELDS.text(market, "status", where)
     if status != "ACTIVE":
         raise SourceError(VENUE, f"{where}.status is {status!r}, not ACTIVE")
-    info = FundingInfo(
-        venue=VENUE,
-        market=ticker,
-        rate_per_hour=required_decimal(market, "nextFundingRate", VENUE, where),
-        interval_seconds=HOUR,
-        mark_price=None,
-        index_price=decimal_field(market, "oraclePrice", VENUE, where, nullable=True),
-        next_funding_time=next_top_of_hour(observed_at),
-        observed_at=observed_at,
-    )
-    return check_info(info, observed_at, limits)
+    rate = FIELDS.required_decimal(market, "nextFundingRate", where)
+    index = FIELDS.decimal(market, "oraclePrice", where, nullable=True)
+    return FIELDS.hourly_reading(ticker, rate, (None, index), observed_at, limits)
 
 
 def _height(row: Mapping[str, Any], where: str) -> int:
-    raw = expect_str(row, "effectiveAtHeight", VENUE, where)
+    raw = FIELDS.text(row, "effectiveAtHeight", where)
     if not raw.isdigit():
         raise SourceError(VENUE, f"{where}.effectiveAtHeight is not a block height: {raw!r}")
     return int(raw)
@@ -99,22 +75,16 @@ def parse_funding_rows(body: object, ticker: str | None = None) -> list[FundingP
     the body's order; every row is of `ticker` (by default the first row's). Rows whose
     block heights disagree with their times are refused; order, duplicates and limits are
     the caller's to check."""
-    rows = expect_list(unwrap(body, "historicalFunding")["historicalFunding"], VENUE, "historicalFunding")
+    rows = unwrap(body, "historicalFunding")["historicalFunding"]
     stamped: list[tuple[int, FundingPoint]] = []
-    for i, row in enumerate(rows):
-        where = f"historicalFunding[{i}]"
-        obj = expect_mapping(row, VENUE, where)
-        row_ticker = expect_str(obj, "ticker", VENUE, where)
-        ticker = ticker or row_ticker
-        if row_ticker != ticker:
-            raise SourceError(VENUE, f"{where}.ticker is {row_ticker!r}, asked for {ticker!r}")
-        rate = required_decimal(obj, "rate", VENUE, where)
+    for where, obj in FIELDS.rows(rows, "historicalFunding", "ticker", ticker):
+        rate = FIELDS.required_decimal(obj, "rate", where)
         point = FundingPoint(
-            time=utc_from_iso(obj.get("effectiveAt"), VENUE, f"{where}.effectiveAt"),
+            time=FIELDS.utc_iso(obj.get("effectiveAt"), f"{where}.effectiveAt"),
             rate_per_hour=rate,
             native_rate=rate,
             interval_seconds=HOUR,
-            price=decimal_field(obj, "price", VENUE, where, nullable=True),
+            price=FIELDS.decimal(obj, "price", where, nullable=True),
         )
         stamped.append((_height(obj, where), point))
     for (h0, p0), (h1, p1) in pairwise(sorted(stamped, key=lambda hp: hp[1].time)):
@@ -128,7 +98,7 @@ def parse_historical_funding(
     body: object, ticker: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
 ) -> tuple[FundingPoint, ...]:
     """`parse_funding_rows` for `ticker`, oldest first, checked against `limits` (and `now`)."""
-    return check_history(VENUE, ticker, parse_funding_rows(body, ticker), now, limits)
+    return FIELDS.history(ticker, parse_funding_rows(body, ticker), now, limits)
 
 
 def _iso(moment: datetime) -> str:
@@ -164,8 +134,4 @@ class DydxSource(HttpSource):
         else:
             raise SourceError(VENUE, f"historicalFunding longer than {self.max_pages} pages")
         kept = {p.time: p for p in rows if p.time >= start}
-        return check_history(VENUE, ticker, list(kept.values()), self.clock(), self.limits)
-
-    def view(self, ticker: str, window: timedelta) -> FundingView:
-        info = self.funding_info(ticker)
-        return FundingView(info, self.funding_history(ticker, info.observed_at - window))
+        return FIELDS.history(ticker, list(kept.values()), self.clock(), self.limits)

@@ -12,30 +12,14 @@ spacing of rows.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from keeper.core.errors import SourceError
-from keeper.data.records import (
-    DEFAULT_LIMITS,
-    HOUR,
-    FundingInfo,
-    FundingPoint,
-    FundingView,
-    HttpSource,
-    Limits,
-    check_history,
-    check_info,
-    decimal_field,
-    expect_list,
-    expect_mapping,
-    expect_str,
-    next_top_of_hour,
-    required_decimal,
-    utc_from_ms,
-)
+from keeper.data.records import DEFAULT_LIMITS, HOUR, Fields, FundingInfo, FundingPoint, HttpSource, Limits
 
 VENUE = "hyperliquid"
+FIELDS = Fields(VENUE)
 INFO_URL = "https://api.hyperliquid.xyz/info"
 # Prints stamped before this are 8-hour rates (half an hour after the last 8h print).
 HOURLY_SINCE = datetime(2023, 6, 8, 0, 30, tzinfo=UTC)
@@ -54,27 +38,20 @@ def parse_asset_ctx(
     """One asset context (`{funding, markPx, oraclePx, premium, ...}`, all strings) as a
     reading. `funding` is required; `markPx`/`oraclePx` may be null (then None);
     `premium`, `midPx` and `impactPxs` are null on inactive markets and not needed."""
-    obj = expect_mapping(ctx, VENUE, where)
-    rate = required_decimal(obj, "funding", VENUE, where)
-    info = FundingInfo(
-        venue=VENUE,
-        market=market,
-        rate_per_hour=rate,
-        interval_seconds=HOUR,
-        mark_price=decimal_field(obj, "markPx", VENUE, where, nullable=True),
-        index_price=decimal_field(obj, "oraclePx", VENUE, where, nullable=True),
-        next_funding_time=next_top_of_hour(observed_at),
-        observed_at=observed_at,
+    obj = FIELDS.mapping(ctx, where)
+    rate = FIELDS.required_decimal(obj, "funding", where)
+    mark = FIELDS.decimal(obj, "markPx", where, nullable=True)
+    return FIELDS.hourly_reading(
+        market, rate, (mark, FIELDS.decimal(obj, "oraclePx", where, nullable=True)), observed_at, limits
     )
-    return check_info(info, observed_at, limits)
 
 
 def _universe_index(meta: object, coin: str, where: str) -> tuple[int, int]:
     """(index of `coin` in meta.universe, universe size); delisted coins refused."""
-    universe = expect_list(expect_mapping(meta, VENUE, where).get("universe"), VENUE, f"{where}.universe")
+    universe = FIELDS.list(FIELDS.mapping(meta, where).get("universe"), f"{where}.universe")
     for i, entry in enumerate(universe):
-        asset = expect_mapping(entry, VENUE, f"{where}.universe[{i}]")
-        if expect_str(asset, "name", VENUE, f"{where}.universe[{i}]") == coin:
+        asset = FIELDS.mapping(entry, f"{where}.universe[{i}]")
+        if FIELDS.text(asset, "name", f"{where}.universe[{i}]") == coin:
             if asset.get("isDelisted") is True:
                 raise SourceError(VENUE, f"{coin} is delisted")
             return i, len(universe)
@@ -86,11 +63,11 @@ def parse_meta_and_asset_ctxs(
 ) -> FundingInfo:
     """The `{"type": "metaAndAssetCtxs"}` answer, `[meta, [ctx, ...]]` with contexts in
     universe order, as the reading for `coin`."""
-    pair = expect_list(body, VENUE, "metaAndAssetCtxs")
+    pair = FIELDS.list(body, "metaAndAssetCtxs")
     if len(pair) != 2:
         raise SourceError(VENUE, f"metaAndAssetCtxs must be [meta, assetCtxs], got {len(pair)} elements")
     index, size = _universe_index(pair[0], coin, "meta")
-    ctxs = expect_list(pair[1], VENUE, "assetCtxs")
+    ctxs = FIELDS.list(pair[1], "assetCtxs")
     if len(ctxs) != size:
         raise SourceError(VENUE, f"assetCtxs has {len(ctxs)} entries for a universe of {size}")
     return parse_asset_ctx(ctxs[index], coin, observed_at, limits, f"assetCtxs[{index}]")
@@ -106,18 +83,18 @@ def parse_all_dexs_asset_ctxs(
 ) -> FundingInfo:
     """The websocket `allDexsAssetCtxs` push (`data.ctxs = [[dex, [ctx, ...]], ...]`, ""
     = the main dex) with a `meta` answer for the universe order, as the reading for `coin`."""
-    msg = expect_mapping(message, VENUE, "message")
+    msg = FIELDS.mapping(message, "message")
     if msg.get("channel") != "allDexsAssetCtxs":
         raise SourceError(VENUE, f"message.channel is {msg.get('channel')!r}, not 'allDexsAssetCtxs'")
-    groups = expect_list(expect_mapping(msg.get("data"), VENUE, "data").get("ctxs"), VENUE, "data.ctxs")
+    groups = FIELDS.list(FIELDS.mapping(msg.get("data"), "data").get("ctxs"), "data.ctxs")
     index, _ = _universe_index(meta, coin, "meta")
     for g, group in enumerate(groups):
-        pair = expect_list(group, VENUE, f"data.ctxs[{g}]")
+        pair = FIELDS.list(group, f"data.ctxs[{g}]")
         if len(pair) != 2:
             raise SourceError(VENUE, f"data.ctxs[{g}] must be [dex, ctxs]")
         if pair[0] != dex:
             continue
-        ctxs = expect_list(pair[1], VENUE, f"data.ctxs[{g}][1]")
+        ctxs = FIELDS.list(pair[1], f"data.ctxs[{g}][1]")
         if index >= len(ctxs):
             raise SourceError(VENUE, f"data.ctxs[{g}] has no context at index {index} ({coin})")
         return parse_asset_ctx(ctxs[index], coin, observed_at, limits, f"data.ctxs[{g}][1][{index}]")
@@ -130,19 +107,12 @@ def parse_funding_rows(body: object, coin: str | None = None) -> list[FundingPoi
     interval from the calendar (`native_interval_at`). A row without `premium` is fine (the
     field is not needed); every other field is required, and every row is of `coin` (by
     default the first row's). Order, duplicates and limits are the caller's to check."""
-    rows = expect_list(body, VENUE, "fundingHistory")
     points = []
-    for i, row in enumerate(rows):
-        where = f"fundingHistory[{i}]"
-        obj = expect_mapping(row, VENUE, where)
-        row_coin = expect_str(obj, "coin", VENUE, where)
-        coin = coin or row_coin
-        if row_coin != coin:
-            raise SourceError(VENUE, f"{where}.coin is {row_coin!r}, asked for {coin!r}")
-        native = required_decimal(obj, "fundingRate", VENUE, where)
+    for where, obj in FIELDS.rows(body, "fundingHistory", "coin", coin):
+        native = FIELDS.required_decimal(obj, "fundingRate", where)
         if "premium" in obj:
-            decimal_field(obj, "premium", VENUE, where, nullable=True)  # validated, not used
-        time = utc_from_ms(obj.get("time"), VENUE, f"{where}.time")
+            FIELDS.decimal(obj, "premium", where, nullable=True)  # validated, not used
+        time = FIELDS.utc_ms(obj.get("time"), f"{where}.time")
         interval = native_interval_at(time)
         points.append(
             FundingPoint(
@@ -159,7 +129,7 @@ def parse_funding_history(
     body: object, coin: str, limits: Limits = DEFAULT_LIMITS, now: datetime | None = None
 ) -> tuple[FundingPoint, ...]:
     """`parse_funding_rows` for `coin`, oldest first, checked against `limits` (and `now`)."""
-    return check_history(VENUE, coin, parse_funding_rows(body, coin), now, limits)
+    return FIELDS.history(coin, parse_funding_rows(body, coin), now, limits)
 
 
 def _ms(moment: datetime) -> int:
@@ -186,18 +156,14 @@ class HyperliquidSource(HttpSource):
             request: dict[str, Any] = {"type": "fundingHistory", "coin": coin, "startTime": cursor}
             if end is not None:
                 request["endTime"] = _ms(end)
-            page = expect_list(self.client.post_json(self.url, request), VENUE, "fundingHistory")
+            page = FIELDS.list(self.client.post_json(self.url, request), "fundingHistory")
             rows.extend(page)
             if len(page) < PAGE_ROWS:
                 break
-            last = expect_mapping(page[-1], VENUE, "fundingHistory[-1]").get("time")
+            last = FIELDS.mapping(page[-1], "fundingHistory[-1]").get("time")
             if not isinstance(last, int) or last < cursor:
                 raise SourceError(VENUE, "fundingHistory pages do not advance")
             cursor = last + 1
         else:
             raise SourceError(VENUE, f"fundingHistory longer than {self.max_pages} pages")
         return parse_funding_history(rows, coin, self.limits, self.clock())
-
-    def view(self, coin: str, window: timedelta) -> FundingView:
-        info = self.funding_info(coin)
-        return FundingView(info, self.funding_history(coin, info.observed_at - window))

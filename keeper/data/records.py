@@ -9,7 +9,7 @@ Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -131,77 +131,121 @@ def utc_at(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
-def utc_from_ms(value: object, venue: str, where: str) -> datetime:
-    """An integer epoch-milliseconds field as a UTC datetime."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SourceError(venue, f"{where} must be integer milliseconds, got {value!r}")
-    if value <= 0:
-        raise SourceError(venue, f"{where} must be positive, got {value}")
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+@dataclass(frozen=True)
+class Fields:
+    """Reading one venue's JSON bodies: every reader raises `SourceError(venue, ...)` with a
+    reason naming the field (`where`)."""
 
+    venue: str
 
-def utc_from_iso(value: object, venue: str, where: str) -> datetime:
-    """An ISO-8601 timestamp field (dYdX's `...Z`) as a UTC datetime; naive times refused."""
-    if not isinstance(value, str):
-        raise SourceError(venue, f"{where} must be an ISO timestamp string, got {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise SourceError(venue, f"{where} is not an ISO timestamp: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise SourceError(venue, f"{where} has no timezone: {value!r}")
-    return parsed.astimezone(UTC)
+    def utc_ms(self, value: object, where: str) -> datetime:
+        """An integer epoch-milliseconds field as a UTC datetime."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SourceError(self.venue, f"{where} must be integer milliseconds, got {value!r}")
+        if value <= 0:
+            raise SourceError(self.venue, f"{where} must be positive, got {value}")
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
 
+    def utc_iso(self, value: object, where: str) -> datetime:
+        """An ISO-8601 timestamp field (dYdX's `...Z`) as a UTC datetime; naive times refused."""
+        if not isinstance(value, str):
+            raise SourceError(self.venue, f"{where} must be an ISO timestamp string, got {value!r}")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise SourceError(self.venue, f"{where} is not an ISO timestamp: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise SourceError(self.venue, f"{where} has no timezone: {value!r}")
+        return parsed.astimezone(UTC)
 
-def decimal_field(
-    obj: Mapping[str, Any], key: str, venue: str, where: str, *, nullable: bool = False
-) -> Decimal | None:
-    """`obj[key]` as a finite Decimal. Venues send numbers as strings ("0.0000125");
-    JSON numbers are accepted too, booleans never. Missing key: always an error; null:
-    None when `nullable`, else an error."""
-    if key not in obj:
-        raise SourceError(venue, f"{where}.{key} missing")
-    raw = obj[key]
-    if raw is None:
-        if nullable:
-            return None
-        raise SourceError(venue, f"{where}.{key} is null")
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise SourceError(venue, f"{where}.{key} must be a number or numeric string, got {raw!r}")
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise SourceError(venue, f"{where}.{key} is not numeric: {raw!r}") from None
-    if not value.is_finite():
-        raise SourceError(venue, f"{where}.{key} is not finite: {raw!r}")
-    return value
+    def decimal(
+        self, obj: Mapping[str, Any], key: str, where: str, *, nullable: bool = False
+    ) -> Decimal | None:
+        """`obj[key]` as a finite Decimal. Venues send numbers as strings ("0.0000125");
+        JSON numbers are accepted too, booleans never. Missing key: always an error; null:
+        None when `nullable`, else an error."""
+        venue = self.venue
+        if key not in obj:
+            raise SourceError(venue, f"{where}.{key} missing")
+        raw = obj[key]
+        if raw is None:
+            if nullable:
+                return None
+            raise SourceError(venue, f"{where}.{key} is null")
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            raise SourceError(venue, f"{where}.{key} must be a number or numeric string, got {raw!r}")
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            raise SourceError(venue, f"{where}.{key} is not numeric: {raw!r}") from None
+        if not value.is_finite():
+            raise SourceError(venue, f"{where}.{key} is not finite: {raw!r}")
+        return value
 
+    def required_decimal(self, obj: Mapping[str, Any], key: str, where: str) -> Decimal:
+        value = self.decimal(obj, key, where)
+        assert value is not None  # nullable=False raised instead
+        return value
 
-def required_decimal(obj: Mapping[str, Any], key: str, venue: str, where: str) -> Decimal:
-    value = decimal_field(obj, key, venue, where)
-    assert value is not None  # nullable=False raised instead
-    return value
+    def mapping(self, value: object, where: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise SourceError(self.venue, f"{where} must be an object, got {type(value).__name__}")
+        return value
 
+    def list(self, value: object, where: str) -> Sequence[Any]:
+        if not isinstance(value, list):
+            raise SourceError(self.venue, f"{where} must be a list, got {type(value).__name__}")
+        return value
 
-def expect_mapping(value: object, venue: str, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise SourceError(venue, f"{where} must be an object, got {type(value).__name__}")
-    return value
+    def rows(
+        self, value: object, name: str, key: str, market: str | None
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """Each object of the list `value` (the body's `name`) with where it stands, every one
+        naming the same market in its `key` field: `market`, by default the first row's."""
+        for i, row in enumerate(self.list(value, name)):
+            where = f"{name}[{i}]"
+            obj = self.mapping(row, where)
+            named = self.text(obj, key, where)
+            market = market or named
+            if named != market:
+                raise SourceError(self.venue, f"{where}.{key} is {named!r}, asked for {market!r}")
+            yield where, obj
 
+    def hourly_reading(
+        self,
+        market: str,
+        rate_per_hour: Decimal,
+        prices: tuple[Decimal | None, Decimal | None],
+        observed_at: datetime,
+        limits: Limits,
+    ) -> FundingInfo:
+        """The reading of a venue that settles every hour on the hour, `prices` = (mark,
+        index), checked (`check_info`) at `observed_at`."""
+        info = FundingInfo(
+            venue=self.venue,
+            market=market,
+            rate_per_hour=rate_per_hour,
+            interval_seconds=HOUR,
+            mark_price=prices[0],
+            index_price=prices[1],
+            next_funding_time=next_top_of_hour(observed_at),
+            observed_at=observed_at,
+        )
+        return check_info(info, observed_at, limits)
 
-def expect_list(value: object, venue: str, where: str) -> Sequence[Any]:
-    if not isinstance(value, list):
-        raise SourceError(venue, f"{where} must be a list, got {type(value).__name__}")
-    return value
+    def history(
+        self, market: str, points: Sequence[FundingPoint], now: datetime | None, limits: Limits
+    ) -> tuple[FundingPoint, ...]:
+        """`check_history` for this venue."""
+        return check_history(self.venue, market, points, now, limits)
 
-
-def expect_str(obj: Mapping[str, Any], key: str, venue: str, where: str) -> str:
-    if key not in obj:
-        raise SourceError(venue, f"{where}.{key} missing")
-    value = obj[key]
-    if not isinstance(value, str):
-        raise SourceError(venue, f"{where}.{key} must be a string, got {value!r}")
-    return value
+    def text(self, obj: Mapping[str, Any], key: str, where: str) -> str:
+        if key not in obj:
+            raise SourceError(self.venue, f"{where}.{key} missing")
+        value = obj[key]
+        if not isinstance(value, str):
+            raise SourceError(self.venue, f"{where}.{key} must be a string, got {value!r}")
+        return value
 
 
 # ----------------------------------------------------------------------------- checks
@@ -295,3 +339,14 @@ class HttpSource:
         self.limits = limits
         self.clock = clock
         self.max_pages = max_pages
+
+    def funding_info(self, market: str) -> FundingInfo:
+        raise NotImplementedError
+
+    def funding_history(self, market: str, start: datetime) -> tuple[FundingPoint, ...]:
+        raise NotImplementedError
+
+    def view(self, market: str, window: timedelta) -> FundingView:
+        """The latest reading and the prints of the `window` before it."""
+        info = self.funding_info(market)
+        return FundingView(info, self.funding_history(market, info.observed_at - window))

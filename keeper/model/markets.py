@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import isqrt
+from typing import Self
 
 from keeper.core.fixed import (
     BPS,
@@ -23,6 +24,7 @@ from keeper.core.fixed import (
     mul_div_signed,
     value,
 )
+from keeper.core.rules import VenueParams
 
 MINIMUM_LIQUIDITY = 1_000
 FUNDING_DENOMINATOR = SIZE_UNIT * RATE_UNIT * PRICE_UNIT
@@ -71,6 +73,13 @@ class SpotPoolModel:
     reserve_base: int
     reserve_asset: int
     fee_bps: int = 5
+
+    @classmethod
+    def seeded(cls, v: VenueParams, price_e8: int) -> Self:
+        """The pool as the reference venue's deploy seeds it: `spot_seed_asset` and the base
+        that balances it at `price_e8`."""
+        asset = v.asset_wei(v.spot_seed_asset)
+        return cls(asset * v.base_unit * PRICE_UNIT // (price_e8 * v.asset_unit), asset, v.spot_fee_bps)
 
     def amount_out(self, base_in: bool, amount_in: int) -> int:
         r_in, r_out = (
@@ -148,6 +157,23 @@ class PerpModel:
     # every call is its own transaction.
     floors: dict[str, tuple[int, int]] = field(default_factory=dict)
     in_tx: bool = False
+
+    @classmethod
+    def deployed(cls, v: VenueParams, price_e8: int, now: int, pool_liquidity: int) -> Self:
+        """The market as the reference venue's deploy sets it up (fees, margins, depth, oracle
+        age from `v`), at `price_e8` and time `now`, its counterparty pool holding `pool_liquidity`."""
+        return cls(
+            v.asset_unit,
+            price_e8,
+            now,
+            v.taker_fee_ppm,
+            v.initial_margin_bps,
+            v.maintenance_margin_bps,
+            v.liquidation_fee_bps,
+            v.asset_wei(v.depth_asset),
+            v.max_oracle_age,
+            pool_liquidity=pool_liquidity,
+        )
 
     def __post_init__(self) -> None:
         if self.last_funding_time == 0:

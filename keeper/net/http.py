@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 from keeper.core.errors import SourceError
 
@@ -157,13 +157,21 @@ class Retry:
         raise AssertionError("unreachable")  # the loop returns or raises
 
 
-class HttpClient:
-    """JSON requests for one venue, with the `Retry` policy (`retries` after the first
-    attempt, exponential `backoff` capped at `max_backoff`, `Retry-After` honoured)."""
+class SendOptions(TypedDict, total=False):
+    """How a client sends: the request timeout and its `Retry` policy's fields."""
+
+    timeout: float
+    retries: int
+    backoff: float
+    max_backoff: float
+    sleep: Callable[[float], None]
+
+
+class Sender:
+    """A transport, a timeout and the `Retry` policy: what every client sends with."""
 
     def __init__(
         self,
-        venue: str,
         transport: Transport = urllib_transport,
         *,
         timeout: float = 10.0,
@@ -174,10 +182,20 @@ class HttpClient:
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self.venue = venue
         self.transport = transport
         self.timeout = timeout
         self.retry = Retry(retries, backoff, max_backoff, sleep)
+
+
+class HttpClient(Sender):
+    """JSON requests for one venue, with the `Retry` policy (`retries` after the first
+    attempt, exponential `backoff` capped at `max_backoff`, `Retry-After` honoured)."""
+
+    def __init__(
+        self, venue: str, transport: Transport = urllib_transport, **options: Unpack[SendOptions]
+    ) -> None:
+        super().__init__(transport, **options)
+        self.venue = venue
 
     def get_json(self, url: str, params: Mapping[str, str | int] | None = None) -> Any:
         if params:

@@ -16,12 +16,19 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Unpack
 
-from keeper.net.http import GaveUp, HttpResponse, Retry, Transport, TransportError, urllib_transport
+from keeper.net.http import (
+    GaveUp,
+    HttpResponse,
+    Sender,
+    SendOptions,
+    Transport,
+    TransportError,
+    urllib_transport,
+)
 
 
 class RpcUnavailable(Exception):
@@ -64,22 +71,15 @@ def basic_auth(url: str) -> tuple[str, dict[str, str]]:
     return f"{scheme}://{host}{tail}", {"Authorization": "Basic " + base64.b64encode(token).decode()}
 
 
-class Rpc:
+class Rpc(Sender):
+    """JSON-RPC to one node; retries as `Sender` (by default 2 after the first attempt)."""
+
     def __init__(
-        self,
-        url: str,
-        *,
-        transport: Transport = urllib_transport,
-        timeout: float = 10.0,
-        retries: int = 2,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-        sleep: Callable[[float], None] = time.sleep,
+        self, url: str, *, transport: Transport = urllib_transport, **options: Unpack[SendOptions]
     ) -> None:
+        options.setdefault("retries", 2)
+        super().__init__(transport, **options)
         self.url, self._auth = basic_auth(url)
-        self.transport = transport
-        self.timeout = timeout
-        self.retry = Retry(retries, backoff, max_backoff, sleep)
         self.round_trips = 0
         self._next_id = 0
 

@@ -15,6 +15,16 @@ from typing import Any
 from keeper.core.rules import VaultRules, VenueParams
 from keeper.model.markets import arb_trade
 
+# The venue's contracts: each role and its contract type on the reference venue.
+VENUE_ROLES = (
+    ("asset", "TestToken"),
+    ("base", "TestToken"),
+    ("price_feed", "PriceFeed"),
+    ("spot_pool", "SpotPool"),
+    ("perp_market", "PerpMarket"),
+    ("asset_feed", "PriceFeed"),
+)
+
 
 @dataclass
 class Venue:
@@ -24,6 +34,18 @@ class Venue:
     spot_pool: Any
     perp_market: Any
     asset_feed: Any
+
+    @classmethod
+    def bind(cls, project: Any, addresses: Any) -> Venue:
+        """Contract objects for `addresses` (anything with an attribute per role), unchecked."""
+        return cls(
+            **{role: getattr(project, kind).at(getattr(addresses, role)) for role, kind in VENUE_ROLES}
+        )
+
+    @classmethod
+    def of(cls, holder: Any) -> Venue:
+        """The venue part of anything holding its contracts (a `Deployment`)."""
+        return cls(**{role: getattr(holder, role) for role, _ in VENUE_ROLES})
 
     def addresses(self) -> dict[str, str]:
         return {

@@ -74,14 +74,7 @@ def bind_existing_venue(project: Any, provider: Any, config: DeployConfig) -> Ve
     for key, address in existing.model_dump().items():
         if not provider.get_code(address):
             raise UserError(f"venue.existing.{key}: no contract at {address} on this chain")
-    venue = Venue(
-        asset=project.TestToken.at(existing.asset),
-        base=project.TestToken.at(existing.base),
-        price_feed=project.PriceFeed.at(existing.price_feed),
-        spot_pool=project.SpotPool.at(existing.spot_pool),
-        perp_market=project.PerpMarket.at(existing.perp_market),
-        asset_feed=project.PriceFeed.at(existing.asset_feed),
-    )
+    venue = Venue.bind(project, existing)
     checks = (
         ("perp_market.asset()", venue.perp_market.asset(), existing.asset),
         ("perp_market.oracle()", venue.perp_market.oracle(), existing.price_feed),

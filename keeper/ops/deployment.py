@@ -17,7 +17,7 @@ from eth_utils.conversions import to_hex
 
 from keeper.chain.manifest import Manifest, load_manifest, manifest_path
 from keeper.core.errors import UserError
-from keeper.ops.contracts import Venue
+from keeper.ops.contracts import VENUE_ROLES, Venue
 
 
 def chain_id_of(provider: Any) -> int:
@@ -45,28 +45,17 @@ class Deployment:
 
     @property
     def venue(self) -> Venue:
-        return Venue(
-            asset=self.asset,
-            base=self.base,
-            price_feed=self.price_feed,
-            spot_pool=self.spot_pool,
-            perp_market=self.perp_market,
-            asset_feed=self.asset_feed,
-        )
+        return Venue.of(self)
 
     @classmethod
     def bind(cls, project: Any, manifest: Manifest) -> Deployment:
         """Contract objects for the manifest's addresses (no checks)."""
+        venue = Venue.bind(project, manifest)
         return cls(
-            manifest=manifest,
+            manifest,
             vault=project.BasisVault.at(manifest.vault),
-            asset=project.TestToken.at(manifest.asset),
-            base=project.TestToken.at(manifest.base),
-            price_feed=project.PriceFeed.at(manifest.price_feed),
-            perp_market=project.PerpMarket.at(manifest.perp_market),
-            spot_pool=project.SpotPool.at(manifest.spot_pool),
             hedge=project.BasisHedge.at(manifest.hedge),
-            asset_feed=project.PriceFeed.at(manifest.asset_feed),
+            **{role: getattr(venue, role) for role, _ in VENUE_ROLES},
         )
 
     @classmethod

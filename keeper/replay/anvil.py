@@ -31,23 +31,31 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-from eth_abi.abi import decode
 from eth_account import Account
-from eth_utils.abi import event_signature_to_log_topic
 from eth_utils.address import to_checksum_address
 
 from keeper.bot.runtime import Keeper
 from keeper.bot.settings import KeeperSettings
 from keeper.bot.strategy import EmergencyDeleverage, Hold, Rebalance, Unwind
 from keeper.bot.wiring import Stack
-from keeper.chain.abi import POSITION_TYPES, ROUND_TYPES, Call, calldata, revert_reason
+from keeper.chain.abi import (
+    FUNDING_SETTLED,
+    POSITION_MODIFIED,
+    SWAP,
+    Call,
+    calldata,
+    position_call,
+    reserves_call,
+    revert_reason,
+    round_call,
+    topic_address,
+)
 from keeper.chain.manifest import write_manifest
 from keeper.chain.reader import Addresses, run_calls
 from keeper.core.errors import UserError
 from keeper.core.fixed import PRICE_UNIT, SIZE_UNIT, mul_div
-from keeper.data.files import SeriesReport
 from keeper.model.markets import SpotPoolModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
@@ -59,8 +67,8 @@ from keeper.replay.driver import (
     MarketStep,
     Observation,
     Probe,
-    Progress,
     ReplayConfig,
+    ReplayOptions,
     ReplayResult,
     Swap,
     Ticked,
@@ -72,22 +80,6 @@ from keeper.replay.driver import (
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_UINT = 2**256 - 1
 TX_GAS = hex(1_000_000)  # feeder, arbitrageur and liquidator calls: no estimate round trip
-
-SWAP_TOPIC = (
-    "0x" + event_signature_to_log_topic("Swap(address,address,address,uint256,uint256,uint256,uint256)").hex()
-)
-MODIFIED_TOPIC = (
-    "0x"
-    + event_signature_to_log_topic(
-        "PositionModified(address,int256,uint256,uint256,uint256,int256,int256,int256,uint256)"
-    ).hex()
-)
-SETTLED_TOPIC = "0x" + event_signature_to_log_topic("FundingSettled(address,int256,int256)").hex()
-
-
-def _topic_address(address: str) -> str:
-    return "0x" + address.lower().removeprefix("0x").rjust(64, "0")
-
 
 # ----------------------------------------------------------------------------- anvil
 
@@ -263,9 +255,9 @@ class ChainBackend:
             Call("spot_base", a.hedge, "spot_base()"),
             Call("booked_short", a.hedge, "booked_short()"),
             Call("short_size", a.hedge, "short_size()"),
-            Call("position", a.perp_market, "position(address)", (a.hedge,), POSITION_TYPES),
-            Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
-            Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
+            position_call(a.perp_market, a.hedge),
+            round_call("latestRoundData", a.price_feed),
+            reserves_call(a.spot_pool),
             Call("is_liquidatable", a.perp_market, "is_liquidatable(address)", (a.hedge,), ("bool",)),
         ]
         # Anvil answers a batch's requests concurrently: a read batched with a receipt can
@@ -314,24 +306,21 @@ class ChainBackend:
 
     def _book_logs(self, logs: Sequence[dict[str, Any]]) -> tuple[tuple[Swap, ...], tuple[Fill, ...]]:
         """The hedge's swaps and fills in a receipt's logs; settled funding is added up."""
-        vault_topic = _topic_address(self.a.hedge)
+        vault_topic = topic_address(self.a.hedge)
         swaps, fills = [], []
         for log in logs:
-            topics, data = log["topics"], bytes.fromhex(log["data"][2:])
+            topics = log["topics"]
             addr = log["address"].lower()
-            if addr == self.a.spot_pool.lower() and topics[0] == SWAP_TOPIC and topics[1] == vault_topic:
-                amount_in, amount_out, _, _ = decode(["uint256"] * 4, data)
-                base_in = topics[3] == _topic_address(self.a.base)
+            if addr == self.a.spot_pool.lower() and topics[0] == SWAP.topic and topics[1] == vault_topic:
+                amount_in, amount_out, _, _ = SWAP.data(log)
+                base_in = topics[3] == topic_address(self.a.base)
                 swaps.append(Swap(base_in, amount_in, amount_out))
             elif addr == self.a.perp_market.lower() and len(topics) > 1 and topics[1] == vault_topic:
-                if topics[0] == MODIFIED_TOPIC:
-                    delta, fill, index, fee, *_ = decode(
-                        ["int256", "uint256", "uint256", "uint256", "int256", "int256", "int256", "uint256"],
-                        data,
-                    )
+                if topics[0] == POSITION_MODIFIED.topic:
+                    delta, fill, index, fee, *_ = POSITION_MODIFIED.data(log)
                     fills.append(Fill(delta, fill, index, fee))
-                elif topics[0] == SETTLED_TOPIC:
-                    amount, _ = decode(["int256", "int256"], data)
+                elif topics[0] == FUNDING_SETTLED.topic:
+                    amount, _ = FUNDING_SETTLED.data(log)
                     self.settled += amount
         return tuple(swaps), tuple(fills)
 
@@ -572,41 +561,23 @@ def chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBack
         yield backend
 
 
-def run_chain_steps(
-    steps: list[MarketStep],
-    config: ReplayConfig | None = None,
-    *,
-    reports: list[SeriesReport] | None = None,
-    notes: list[str] | None = None,
-    end_price_e8: int | None = None,
-    scenario: str | None = None,
-    progress: Progress | None = None,
-) -> ReplayResult:
-    """Replays market steps (oldest first) on a fresh anvil with the real keeper."""
-    config = config or ReplayConfig()
-    if not steps:
-        raise ValueError("no funding prints in the window")
-    began = time.perf_counter()
+@contextmanager
+def _quiet_chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ChainBackend]:
     quiet = logging.getLogger("keeper")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # the keeper's alerts are in the steps' records
     try:
-        with chain_backend(config, steps[0]) as backend:
-            setup = time.perf_counter() - began
-            return replay(
-                backend,
-                steps,
-                config,
-                mode="chain",
-                reports=reports,
-                notes=notes,
-                progress=progress,
-                setup_seconds=setup,
-                end_price_e8=end_price_e8,
-                scenario=scenario,
-            )
+        with chain_backend(config, first) as backend:
+            yield backend
     finally:
         quiet.setLevel(level)
+
+
+def run_chain_steps(
+    steps: list[MarketStep], config: ReplayConfig | None = None, **options: Unpack[ReplayOptions]
+) -> ReplayResult:
+    """Replays market steps (oldest first) on a fresh anvil with the real keeper."""
+    return replay(_quiet_chain_backend, steps, config, mode="chain", **options)
 
 
 def project_cwd() -> None:

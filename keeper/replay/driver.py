@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from keeper.bot.strategy import Settings
 from keeper.core.fixed import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
@@ -370,23 +371,49 @@ def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, confi
 Progress = Callable[[int, int], None]
 
 
+class ReplayOptions(TypedDict, total=False):
+    """What a replay may be given besides its steps: the loaders' reports and notes (kept
+    in the result), a progress callback, the stress scenario's name, and the price the last
+    interval ends at."""
+
+    reports: list[SeriesReport] | None
+    notes: list[str] | None
+    progress: Progress | None
+    scenario: str | None
+    end_price_e8: int | None
+
+
+OpenBackend = Callable[["ReplayConfig", MarketStep], AbstractContextManager[Backend]]
+
+
 def replay(
+    open_backend: OpenBackend,
+    steps: list[MarketStep],
+    config: ReplayConfig | None = None,
+    *,
+    mode: str,
+    **options: Unpack[ReplayOptions],
+) -> ReplayResult:
+    """Runs `steps` (oldest first) on the backend `open_backend` opens (holding the deposits
+    at `steps[0].time`), and a last market move to the end of the last interval."""
+    config = config or ReplayConfig()
+    if not steps:
+        raise ValueError("no funding prints in the window")
+    began = time.perf_counter()
+    with open_backend(config, steps[0]) as backend:
+        setup_seconds = time.perf_counter() - began
+        return _run(backend, steps, config, mode, setup_seconds, options)
+
+
+def _run(
     backend: Backend,
     steps: list[MarketStep],
     config: ReplayConfig,
-    *,
     mode: str,
-    reports: list[SeriesReport] | None = None,
-    notes: list[str] | None = None,
-    progress: Progress | None = None,
-    setup_seconds: float = 0.0,
-    scenario: str | None = None,
-    end_price_e8: int | None = None,
+    setup_seconds: float,
+    options: ReplayOptions,
 ) -> ReplayResult:
-    """Runs `steps` (oldest first) on `backend`, which already holds the deposits at
-    `steps[0].time`, and a last market move to the end of the last interval."""
-    if not steps:
-        raise ValueError("no steps to replay")
+    progress, end_price_e8 = options.get("progress"), options.get("end_price_e8")
     began = time.perf_counter()
     steps = with_asset_pushes(steps, steps[0].time)
     first = backend.observe()
@@ -464,9 +491,9 @@ def replay(
         liquidations=list(backend.liquidations),
         capped_prints=capped,
         parked_seconds=parked_seconds,
-        reports=list(reports or []),
-        notes=list(notes or []),
+        reports=list(options.get("reports") or []),
+        notes=list(options.get("notes") or []),
         seconds=time.perf_counter() - began,
         setup_seconds=setup_seconds,
-        scenario=scenario,
+        scenario=options.get("scenario"),
     )

@@ -28,12 +28,13 @@ the live rate, as it would on chain).
 from __future__ import annotations
 
 import gc
-import time
-from typing import cast
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Unpack, cast
 
 from keeper.bot.reference import ReferenceHistory
 from keeper.bot.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Unwind, decide
-from keeper.core.fixed import BPS, PRICE_UNIT, mul_div_signed, value
+from keeper.core.fixed import BPS, mul_div_signed, value
 from keeper.core.state import VaultState
 from keeper.data.files import FundingPrint, PricePoint, SeriesReport
 from keeper.data.records import Limits
@@ -50,6 +51,7 @@ from keeper.replay.driver import (
     Observation,
     Probe,
     ReplayConfig,
+    ReplayOptions,
     ReplayResult,
     Swap,
     Ticked,
@@ -102,22 +104,9 @@ class ModelBackend:
     def __init__(self, config: ReplayConfig, start: int, price_e8: int) -> None:
         self.config = c = config
         v = c.venue
-        perp = _RecordingPerp(
-            asset_unit=v.asset_unit,
-            price_e8=price_e8,
-            now=start,
-            taker_fee_ppm=v.taker_fee_ppm,
-            initial_margin_bps=v.initial_margin_bps,
-            maintenance_margin_bps=v.maintenance_margin_bps,
-            liquidation_fee_bps=v.liquidation_fee_bps,
-            depth=v.asset_wei(v.depth_asset),
-            max_oracle_age=v.max_oracle_age,
-            pool_liquidity=10**30,
-        )
+        perp = _RecordingPerp.deployed(v, price_e8, start, pool_liquidity=10**30)
         perp.fills = []
-        pool_asset = v.asset_wei(v.spot_seed_asset)
-        pool_base = pool_asset * v.base_unit * PRICE_UNIT // (price_e8 * v.asset_unit)
-        pool = _RecordingPool(pool_base, pool_asset, v.spot_fee_bps)
+        pool = _RecordingPool.seeded(v, price_e8)
         pool.swaps = []
         self.world = w = BasisModel(perp, pool, c.rules, v.asset_unit, v.base_unit)
         self.perp, self.pool = perp, pool
@@ -314,43 +303,29 @@ class ModelBackend:
         )
 
 
-def run_steps(
-    steps: list[MarketStep],
-    config: ReplayConfig | None = None,
-    *,
-    reports: list[SeriesReport] | None = None,
-    notes: list[str] | None = None,
-    end_price_e8: int | None = None,
-    scenario: str | None = None,
-) -> ReplayResult:
-    """Replays market steps (oldest first) on the models."""
-    config = config or ReplayConfig()
-    if not steps:
-        raise ValueError("no funding prints in the window")
-    began = time.perf_counter()
-    backend = ModelBackend(config, steps[0].time, steps[0].price_e8)
-    setup = time.perf_counter() - began
-    # The loop allocates millions of short-lived objects and keeps almost none but its
-    # records, which hold no cycles: the cyclic collector would only walk the records over
-    # and over. It is paused for the loop (what little cyclic garbage a tick leaves, such
-    # as a kept exception's frames, is collected once it runs again).
+@contextmanager
+def model_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ModelBackend]:
+    """The models at `first.time`, with the cyclic garbage collector paused while in use.
+
+    The loop allocates millions of short-lived objects and keeps almost none but its
+    records, which hold no cycles: the cyclic collector would only walk the records over
+    and over. It is paused for the loop (what little cyclic garbage a tick leaves, such
+    as a kept exception's frames, is collected once it runs again)."""
+    backend = ModelBackend(config, first.time, first.price_e8)
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return replay(
-            backend,
-            steps,
-            config,
-            mode="model",
-            reports=reports,
-            notes=notes,
-            setup_seconds=setup,
-            end_price_e8=end_price_e8,
-            scenario=scenario,
-        )
+        yield backend
     finally:
         if collecting:
             gc.enable()
+
+
+def run_steps(
+    steps: list[MarketStep], config: ReplayConfig | None = None, **options: Unpack[ReplayOptions]
+) -> ReplayResult:
+    """Replays market steps (oldest first) on the models."""
+    return replay(model_backend, steps, config, mode="model", **options)
 
 
 def run_model(
