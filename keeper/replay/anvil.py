@@ -59,23 +59,8 @@ from keeper.core.fixed import PRICE_UNIT, SIZE_UNIT, mul_div
 from keeper.model.markets import SpotPoolModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
-from keeper.replay.driver import (
-    PROBE_ASSETS,
-    Costs,
-    Fill,
-    Liquidation,
-    MarketStep,
-    Observation,
-    Probe,
-    ReplayConfig,
-    ReplayOptions,
-    ReplayResult,
-    Swap,
-    Ticked,
-    Trade,
-    book_trades,
-    replay,
-)
+from keeper.replay import driver
+from keeper.replay.driver import PROBE_ASSETS, MarketStep, ReplayConfig, ReplayOptions, ReplayResult, replay
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_UINT = 2**256 - 1
@@ -204,10 +189,10 @@ class ChainBackend:
         v = config.venue
         self.asset_unit, self.base_unit, self.pool_fee_bps = v.asset_unit, v.base_unit, v.spot_fee_bps
         self.rate = rate
-        self.costs = Costs()
-        self.trades: list[Trade] = []
+        self.costs = driver.Costs()
+        self.trades: list[driver.Trade] = []
         self.reverts: list[str] = []
-        self.liquidations: list[Liquidation] = []
+        self.liquidations: list[driver.Liquidation] = []
         self.asset_feed_pushes = 0
         self.settled = 0  # funding the vault's position settled, from FundingSettled logs
         self.pending: list[str] = []  # our own transactions whose receipts are unchecked
@@ -304,7 +289,9 @@ class ChainBackend:
     def _funding_total(self, r: dict[str, Any]) -> int:
         return self.settled + int(r["accrued"])
 
-    def _book_logs(self, logs: Sequence[dict[str, Any]]) -> tuple[tuple[Swap, ...], tuple[Fill, ...]]:
+    def _book_logs(
+        self, logs: Sequence[dict[str, Any]]
+    ) -> tuple[tuple[driver.Swap, ...], tuple[driver.Fill, ...]]:
         """The hedge's swaps and fills in a receipt's logs; settled funding is added up."""
         vault_topic = topic_address(self.a.hedge)
         swaps, fills = [], []
@@ -314,11 +301,11 @@ class ChainBackend:
             if addr == self.a.spot_pool.lower() and topics[0] == SWAP.topic and topics[1] == vault_topic:
                 amount_in, amount_out, _, _ = SWAP.data(log)
                 base_in = topics[3] == topic_address(self.a.base)
-                swaps.append(Swap(base_in, amount_in, amount_out))
+                swaps.append(driver.Swap(base_in, amount_in, amount_out))
             elif addr == self.a.perp_market.lower() and len(topics) > 1 and topics[1] == vault_topic:
                 if topics[0] == POSITION_MODIFIED.topic:
                     delta, fill, index, fee, *_ = POSITION_MODIFIED.data(log)
-                    fills.append(Fill(delta, fill, index, fee))
+                    fills.append(driver.Fill(delta, fill, index, fee))
                 elif topics[0] == FUNDING_SETTLED.topic:
                     amount, _ = FUNDING_SETTLED.data(log)
                     self.settled += amount
@@ -362,7 +349,7 @@ class ChainBackend:
             self._book_logs(receipt["logs"])
             after = self._read()
             loss = moved["nav"] - after["nav"]
-            self.liquidations.append(Liquidation(step.time, moved["short"] - after["short"], loss))
+            self.liquidations.append(driver.Liquidation(step.time, moved["short"] - after["short"], loss))
             self.costs.liquidation_loss += loss
             moved = after
         base, asset = moved["reserves"]
@@ -394,7 +381,7 @@ class ChainBackend:
             self._receipts(self.pending)
             self.pending.clear()
 
-    def tick(self) -> Ticked:
+    def tick(self) -> driver.Ticked:
         report = self.keeper.tick()
         decision = report.decision
         expected = None
@@ -402,10 +389,10 @@ class ChainBackend:
             expected = float(decision.signals.funding.expected_rate_per_hour)
         if report.error is not None or decision is None:
             self.reverts.append(f"{report.block}: {report.error}")
-            return Ticked("revert", report.error or "no decision", expected)
+            return driver.Ticked("revert", report.error or "no decision", expected)
         action = decision.action
         if isinstance(action, Hold) or report.sent is None:
-            return Ticked("hold", decision.reason, expected)
+            return driver.Ticked("hold", decision.reason, expected)
         assert isinstance(action, Rebalance | EmergencyDeleverage | Unwind)
         kind = (
             action.intent.value
@@ -418,15 +405,15 @@ class ChainBackend:
         before, after = self.last, self._read()
         price = after["price"]
         self.costs.gas_units += report.sent.gas_used
-        self.trades.append(Trade(self.now, kind, price, swaps, fills, report.sent.gas_used))
-        traded = book_trades(
+        self.trades.append(driver.Trade(self.now, kind, price, swaps, fills, report.sent.gas_used))
+        traded = driver.book_trades(
             self.costs, swaps, fills, price, self._base_value, self.pool_fee_bps, self.asset_unit
         )
         self.costs.spot_pnl += after["spot_value"] - before["spot_value"] - traded
         self.last = after
-        return Ticked(kind, decision.reason, expected)
+        return driver.Ticked(kind, decision.reason, expected)
 
-    def probe(self) -> Probe:
+    def probe(self) -> driver.Probe:
         a = self.a
         one = self.asset_unit
         deposit = calldata("deposit(uint256,address)", one, self.prober)
@@ -444,7 +431,7 @@ class ChainBackend:
         round_trip = None
         if deposit_refused is None and redeem_refused is None:
             round_trip = self._round_trip()
-        return Probe(deposit_refused, redeem_refused, round_trip)
+        return driver.Probe(deposit_refused, redeem_refused, round_trip)
 
     def _round_trip(self) -> float:
         """A newcomer deposits PROBE_ASSETS and redeems every share it got, for real, then
@@ -473,12 +460,12 @@ class ChainBackend:
         after = Decimal(assets_after) / supply_after
         return float((after - before) / before * 10_000)
 
-    def observe(self) -> Observation:
+    def observe(self) -> driver.Observation:
         r = self.last = self._read()
         price = r["price"]
         short_value = mul_div(r["short"], price * self.asset_unit, SIZE_UNIT * PRICE_UNIT, False)
         base, asset = r["reserves"]
-        return Observation(
+        return driver.Observation(
             nav=r["nav"],
             net_nav=r["net_nav"],
             supply=r["supply"],

@@ -6,7 +6,7 @@ import pytest
 from keeper.bot.funding import estimate, estimate_venue, smooth
 from keeper.data.hyperliquid import parse_funding_history
 from keeper.data.records import FundingInfo, FundingPoint, FundingView
-from tests.keeper.conftest import recorded_json
+from tests.fixtures.data import recorded_json
 
 NOW = datetime(2025, 1, 10, 12, tzinfo=UTC)
 DAY = timedelta(hours=24)

@@ -5,7 +5,7 @@ import pytest
 
 from keeper.core.errors import SourceError
 from keeper.data.dydx import parse_historical_funding, parse_perpetual_markets
-from tests.keeper.conftest import fixture_json, mutated, recorded_json
+from tests.fixtures.data import fixture_json, mutated, recorded_json
 
 NOW = datetime(2025, 12, 9, 12, 5, tzinfo=UTC)
 

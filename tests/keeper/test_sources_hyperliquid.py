@@ -13,7 +13,7 @@ from keeper.data.hyperliquid import (
     parse_meta_and_asset_ctxs,
 )
 from keeper.data.records import Limits
-from tests.keeper.conftest import fixture_json, mutated, recorded_json
+from tests.fixtures.data import fixture_json, mutated, recorded_json
 
 NOW = datetime(2025, 12, 9, 12, 20, 5, tzinfo=UTC)
 

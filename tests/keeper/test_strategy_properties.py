@@ -33,6 +33,17 @@ REVERSE = {
 }
 
 
+def drawn_decision(data):
+    """A random world, its venues' views and settings, and the action `decide` takes there
+    (its kind recorded as a hypothesis event)."""
+    world = data.draw(worlds())
+    views = data.draw(views_for(world))
+    config = data.draw(st.sampled_from(SETTINGS))
+    action = decide(world.state(), views, config).action
+    event(type(action).__name__)
+    return world, views, config, action
+
+
 def accepted(world: World, action) -> bool:
     try:
         apply(world.copy(), action)
@@ -44,11 +55,7 @@ def accepted(world: World, action) -> bool:
 @PROPERTY
 @given(data=st.data())
 def test_every_proposal_passes_the_vaults_rules(data):
-    world = data.draw(worlds())
-    views = data.draw(views_for(world))
-    config = data.draw(st.sampled_from(SETTINGS))
-    action = decide(world.state(), views, config).action
-    event(type(action).__name__)
+    world, _, _, action = drawn_decision(data)
     if isinstance(action, Hold):
         return
     apply(world.copy(), action)  # raises the vault's revert reason if the rules refuse it
@@ -63,11 +70,7 @@ def test_every_proposal_passes_the_vaults_rules(data):
 @PROPERTY
 @given(data=st.data())
 def test_no_flapping__the_next_decision_is_never_the_reverse_move(data):
-    world = data.draw(worlds())
-    views = data.draw(views_for(world))
-    config = data.draw(st.sampled_from(SETTINGS))
-    first = decide(world.state(), views, config).action
-    event(type(first).__name__)
+    world, views, config, first = drawn_decision(data)
     if not isinstance(first, Rebalance):
         return
     after = world.copy()

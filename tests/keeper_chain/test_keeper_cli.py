@@ -32,10 +32,10 @@ def keeper_cli(chain, stack, keystore_dir, *args, **env):
     )
 
 
-def test_once__exit_code_says_whether_it_acted(chain, stack, keystore_dir, deployer, depositor):
+def test_once__exit_code_says_whether_it_acted(chain, stack, keystore_dir, deployer, alice):
     quiet = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
     assert quiet.returncode == 2 and "Hold" in quiet.stdout and "2 round trips" in quiet.stdout
-    fund_and_wait_for_history(stack[0], chain, deployer, depositor)
+    fund_and_wait_for_history(stack[0], chain, deployer, alice)
     dry = keeper_cli(chain, stack, keystore_dir, "once", "--dry-run")
     assert dry.returncode == 2 and "Rebalance" in dry.stdout and "dry run, not sending" in dry.stderr
     acted = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
@@ -96,11 +96,11 @@ def test_bad_input__one_clear_line_and_a_nonzero_exit(chain, stack, keystore_dir
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, depositor):
+def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, alice):
     dep = stack[0]
-    dep.asset.mint(depositor, 2_500_500_000, sender=depositor)
-    dep.asset.approve(dep.vault, 2_500_500_000, sender=depositor)
-    dep.vault.deposit(2_500_500_000, depositor, sender=depositor)
+    dep.asset.mint(alice, 2_500_500_000, sender=alice)
+    dep.asset.approve(dep.vault, 2_500_500_000, sender=alice)
+    dep.vault.deposit(2_500_500_000, alice, sender=alice)
     out = keeper_cli(chain, stack, keystore_dir, "status", LOG_FORMAT="json", BASIS_KEEPER_LOG_FORMAT="json")
     assert out.returncode == 0, out.stderr
     assert "NAV  2,500.50 asset" in out.stdout and "2500500000" not in out.stdout

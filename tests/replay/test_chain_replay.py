@@ -19,7 +19,10 @@ from keeper.replay.anvil import run_chain_steps
 from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps
 from keeper.replay.exact import run_steps
 from keeper.replay.scenarios import SCENARIOS
-from tests.replay.conftest import data_file
+from tests.fixtures.data import data_file
+
+# starts its own anvil: a chain test though it asks for none of ape's fixtures
+pytestmark = pytest.mark.chain
 
 BP = 1e-4
 

@@ -13,7 +13,7 @@ from keeper.cli.keeper import cli
 from keeper.data.files import FundingPrint, PricePoint, load_funding, load_prices, synthetic_history
 from keeper.replay.exact import run_model
 from keeper.replay.report import build_report, table
-from tests.replay.conftest import data_file
+from tests.fixtures.data import data_file
 
 HOUR = 3_600
 

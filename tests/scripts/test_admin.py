@@ -5,60 +5,53 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.core.errors import UserError
 from keeper.ops import actions, feeder
-from tests.scripts.conftest import USDC
+from tests.checks import refused
+from tests.units import USDC
 
 ZERO = actions.ZERO_ADDRESS
 
 
-def refused(match, fn, *args, **kwargs):
-    with pytest.raises(UserError, match=match) as info:
-        fn(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return str(info.value)
-
-
 @pytest.fixture
-def hedged(dep, chain, operator, alice):
+def hedged(dep, chain, admin, alice):
     """alice 100k in, then one keeper rebalance into a 2x hedge (about 22 WETH each leg)."""
     actions.deposit(dep, chain, alice, 100_000 * USDC, use_faucet=True)
-    actions.rebalance(dep, chain, operator, *actions.hedge_targets(dep, Decimal(2)))
+    actions.rebalance(dep, chain, admin, *actions.hedge_targets(dep, Decimal(2)))
     return dep
 
 
-def test_admin__pause_and_unpause_check_role_and_state(dep, operator, stranger):
+def test_admin__pause_and_unpause_check_role_and_state(dep, admin, stranger):
     nonce = stranger.nonce
     refused(
-        rf"{stranger.address} cannot pause deposits: only the vault's owner \({operator.address}\) or "
+        rf"{stranger.address} cannot pause deposits: only the vault's owner \({admin.address}\) or "
         "guardian",
         actions.pause,
         dep,
         stranger,
     )
-    refused("deposits are not paused", actions.unpause, dep, operator)
-    assert actions.pause(dep, operator) is not None and dep.vault.paused()
+    refused("deposits are not paused", actions.unpause, dep, admin)
+    assert actions.pause(dep, admin) is not None and dep.vault.paused()
     refused(
-        r"deposits are already paused \(`ape run admin unpause` reopens them\)", actions.pause, dep, operator
+        r"deposits are already paused \(`ape run admin unpause` reopens them\)", actions.pause, dep, admin
     )
-    actions.unpause(dep, operator)
+    actions.unpause(dep, admin)
     assert not dep.vault.paused() and stranger.nonce == nonce
 
 
-def test_admin__keepers_guardian_cap_are_owner_only(dep, operator, alice, stranger):
+def test_admin__keepers_guardian_cap_are_owner_only(dep, admin, alice, stranger):
     refused(
         "cannot set keepers: only the vault's owner", actions.set_keeper, dep, stranger, alice.address, True
     )
-    assert actions.set_keeper(dep, operator, alice.address, True) is not None and dep.vault.is_keeper(alice)
-    assert actions.set_keeper(dep, operator, alice.address, True) is None  # already: nothing sent
-    actions.set_keeper(dep, operator, alice.address, False)
+    assert actions.set_keeper(dep, admin, alice.address, True) is not None and dep.vault.is_keeper(alice)
+    assert actions.set_keeper(dep, admin, alice.address, True) is None  # already: nothing sent
+    actions.set_keeper(dep, admin, alice.address, False)
     assert not dep.vault.is_keeper(alice)
-    refused("the keeper cannot be the zero address", actions.set_keeper, dep, operator, ZERO, True)
+    refused("the keeper cannot be the zero address", actions.set_keeper, dep, admin, ZERO, True)
 
-    actions.set_guardian(dep, operator, stranger.address)
+    actions.set_guardian(dep, admin, stranger.address)
     assert dep.vault.guardian() == stranger.address
     actions.pause(dep, stranger)  # the guardian may pause
-    actions.set_guardian(dep, operator, ZERO)
+    actions.set_guardian(dep, admin, ZERO)
     refused(r"only the vault's owner \(0x[0-9a-fA-F]{40}\) may$", actions.unpause, dep, stranger)
 
     refused(
@@ -66,25 +59,24 @@ def test_admin__keepers_guardian_cap_are_owner_only(dep, operator, alice, strang
         r"10,000,000.01",
         actions.set_deposit_cap,
         dep,
-        operator,
+        admin,
         10**13 + 10_000,
     )
-    actions.set_deposit_cap(dep, operator, 5_000 * USDC)
+    actions.set_deposit_cap(dep, admin, 5_000 * USDC)
     assert (
-        dep.vault.deposit_cap() == 5_000 * USDC
-        and actions.set_deposit_cap(dep, operator, 5_000 * USDC) is None
+        dep.vault.deposit_cap() == 5_000 * USDC and actions.set_deposit_cap(dep, admin, 5_000 * USDC) is None
     )
 
 
-def test_admin__fees_within_caps_and_fresh_oracles(dep, chain, operator):
-    nonce = operator.nonce
+def test_admin__fees_within_caps_and_fresh_oracles(dep, chain, admin):
+    nonce = admin.nonce
     refused(
         "--management-bps 201 is above the vault's max_management_fee_bps 200; "
         "--performance-bps 2001 is above the vault's max_performance_fee_bps 2000",
         actions.set_fees,
         dep,
         chain,
-        operator,
+        admin,
         201,
         2_001,
     )
@@ -93,26 +85,24 @@ def test_admin__fees_within_caps_and_fresh_oracles(dep, chain, operator):
         actions.set_fee_recipient,
         dep,
         chain,
-        operator,
+        admin,
         dep.vault.address,
     )
     chain.mine(deltatime=dep.vault.max_oracle_age() + 1)
-    refused(
-        "the oracle price is stale", actions.set_fees, dep, chain, operator, 100, 1_000
-    )  # fees accrue first
-    assert operator.nonce == nonce
-    feeder.push_price(dep, operator, Decimal(3_000))
-    actions.set_fees(dep, chain, operator, 100, 1_000)
+    refused("the oracle price is stale", actions.set_fees, dep, chain, admin, 100, 1_000)  # fees accrue first
+    assert admin.nonce == nonce
+    feeder.push_price(dep, admin, Decimal(3_000))
+    actions.set_fees(dep, chain, admin, 100, 1_000)
     assert (dep.vault.management_fee_bps(), dep.vault.performance_fee_bps()) == (100, 1_000)
-    assert actions.set_fees(dep, chain, operator, 100, 1_000) is None
-    actions.set_fee_recipient(dep, chain, operator, ZERO)
+    assert actions.set_fees(dep, chain, admin, 100, 1_000) is None
+    actions.set_fee_recipient(dep, chain, admin, ZERO)
     assert dep.vault.fee_recipient() == ZERO
 
 
-def test_admin__two_step_ownership(dep, operator, alice, stranger):
+def test_admin__two_step_ownership(dep, admin, alice, stranger):
     refused("no ownership transfer is pending", actions.accept_ownership, dep, alice)
-    refused("already owns the vault", actions.transfer_ownership, dep, operator, operator.address)
-    actions.transfer_ownership(dep, operator, alice.address)
+    refused("already owns the vault", actions.transfer_ownership, dep, admin, admin.address)
+    actions.transfer_ownership(dep, admin, alice.address)
     assert dep.vault.pending_owner() == alice.address
     refused(
         rf"{stranger.address} cannot accept ownership: it is offered to {alice.address}",
@@ -122,10 +112,10 @@ def test_admin__two_step_ownership(dep, operator, alice, stranger):
     )
     actions.accept_ownership(dep, alice)
     assert dep.vault.owner() == alice.address
-    refused("cannot set the deposit cap: only the vault's owner", actions.set_deposit_cap, dep, operator, 1)
+    refused("cannot set the deposit cap: only the vault's owner", actions.set_deposit_cap, dep, admin, 1)
 
 
-def test_admin__shutdown_then_unwind_in_fixed_steps(hedged, chain, operator, alice, stranger):
+def test_admin__shutdown_then_unwind_in_fixed_steps(hedged, chain, admin, alice, stranger):
     dep = hedged
     refused(
         r"the vault is not shut down: unwind steps open only after `ape run admin shutdown`",
@@ -135,12 +125,12 @@ def test_admin__shutdown_then_unwind_in_fixed_steps(hedged, chain, operator, ali
         stranger,
     )
     refused("cannot shut the vault down", actions.shutdown, dep, stranger)
-    actions.shutdown(dep, operator)
+    actions.shutdown(dep, admin)
     refused(
         "the vault is already shut down; unwind the hedge with `ape run admin unwind`",
         actions.shutdown,
         dep,
-        operator,
+        admin,
     )
     nav = dep.vault.totalAssets()
     seen = []
@@ -164,13 +154,13 @@ def test_admin__shutdown_then_unwind_in_fixed_steps(hedged, chain, operator, ali
     assert actions.withdraw(dep, chain, alice, everything=True).assets == pytest.approx(nav, rel=0.01)
 
 
-def test_admin__auto_step_fits_the_pool(hedged, chain, operator, stranger):
+def test_admin__auto_step_fits_the_pool(hedged, chain, admin, stranger):
     """A shallow pool (the LP takes 99.6 % out): `auto` sells the most the slippage rule
     allows per step; without arbitrage the next step has no room, with --arb it goes on."""
     dep = hedged
-    actions.shutdown(dep, operator)
+    actions.shutdown(dep, admin)
     pool = dep.spot_pool
-    pool.remove_liquidity(pool.balanceOf(operator) * 996 // 1_000, 0, 0, operator, sender=operator)
+    pool.remove_liquidity(pool.balanceOf(admin) * 996 // 1_000, 0, 0, admin, sender=admin)
     step = actions.auto_unwind_step(dep)
     price, slippage = dep.price_feed.latestAnswer(), 50
     # WETH and the size unit share 18 decimals: the step is also the base amount; 2 % more would not fit

@@ -9,7 +9,7 @@ import yaml
 from keeper.core.errors import UserError
 from keeper.core.rules import VaultRules, VenueParams
 from keeper.ops.config import config_path, load_deploy_config, parse_deploy_config
-from tests.scripts.conftest import REPO
+from tests.fixtures.data import REPO
 
 RULES = dataclasses.asdict(VaultRules())
 GOOD = {"rules": RULES}

@@ -6,25 +6,18 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.core.errors import UserError
 from keeper.core.units import fmt_units
 from keeper.ops import actions, feeder
-from tests.scripts.conftest import USDC
-
-
-def refused(match, fn, *args, **kwargs):
-    with pytest.raises(UserError, match=match) as info:
-        fn(*args, **kwargs)
-    assert "\n" not in str(info.value)
-    return str(info.value)
+from tests.checks import refused
+from tests.units import USDC
 
 
 @pytest.fixture
-def hedged(dep, chain, operator, alice, bob):
+def hedged(dep, chain, admin, alice, bob):
     """alice 60k and bob 40k in, then one keeper rebalance into a 2x hedge."""
     actions.deposit(dep, chain, alice, 60_000 * USDC, use_faucet=True)
     actions.deposit(dep, chain, bob, 40_000 * USDC, use_faucet=True)
-    actions.rebalance(dep, chain, operator, *actions.hedge_targets(dep, Decimal(2)))
+    actions.rebalance(dep, chain, admin, *actions.hedge_targets(dep, Decimal(2)))
     return dep
 
 
@@ -86,14 +79,14 @@ def test_deposit__missing_approval(dep, chain, alice):
     )
 
 
-def test_deposit__paused_vault(dep, chain, operator, alice):
-    dep.vault.pause(sender=operator)
+def test_deposit__paused_vault(dep, chain, admin, alice):
+    dep.vault.pause(sender=admin)
     refused("deposits are paused by the guardian", actions.deposit, dep, chain, alice, USDC, use_faucet=True)
     assert dep.asset.balanceOf(alice) == 0  # refused before the faucet
 
 
-def test_deposit__shut_down_vault(dep, chain, operator, alice):
-    dep.vault.shutdown(sender=operator)
+def test_deposit__shut_down_vault(dep, chain, admin, alice):
+    dep.vault.shutdown(sender=admin)
     refused("the vault is shut down", actions.deposit, dep, chain, alice, USDC, use_faucet=True)
 
 
@@ -111,8 +104,8 @@ def test_deposit__stale_oracle(dep, chain, alice):
     )
 
 
-def test_deposit__above_the_cap(dep, chain, operator, alice):
-    dep.vault.set_deposit_cap(10 * USDC, sender=operator)
+def test_deposit__above_the_cap(dep, chain, admin, alice):
+    dep.vault.set_deposit_cap(10 * USDC, sender=admin)
     refused(
         "the vault takes at most 10.00 USDC more",
         actions.deposit,
@@ -265,8 +258,8 @@ def test_withdraw__stale_oracle(hedged, chain, alice):
     refused("the oracle price is stale", actions.withdraw, hedged, chain, alice, everything=True)
 
 
-def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, operator, alice):
-    feeder.push_price(hedged, operator, Decimal(3_090))  # +3 %, the pool not arbitraged
+def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, admin, alice):
+    feeder.push_price(hedged, admin, Decimal(3_090))  # +3 %, the pool not arbitraged
     refused(
         r"the spot pool \(-\d+ bps from the oracle\) would fill .* beyond the vault's 50 bps slippage "
         r"rule: run `ape run market arb`",
@@ -276,15 +269,15 @@ def test_withdraw__pool_off_the_oracle_says_arb(hedged, chain, operator, alice):
         alice,
         everything=True,
     )
-    feeder.arb(hedged, operator)
+    feeder.arb(hedged, admin)
     assert actions.withdraw(hedged, chain, alice, everything=True).assets > 0
 
 
 # ----------------------------------------------------------------------------- status
 
 
-def test_status__hedged_vault(hedged, chain, operator, alice):
-    feeder.set_funding(hedged, operator, Decimal("0.0001"), "8h")
+def test_status__hedged_vault(hedged, chain, admin, alice):
+    feeder.set_funding(hedged, admin, Decimal("0.0001"), "8h")
     s = actions.status(hedged, chain, holder=alice.address)
     json.dumps(s)  # JSON-ready
     assert abs(Decimal(s["delta_bps"])) < 5
@@ -293,7 +286,7 @@ def test_status__hedged_vault(hedged, chain, operator, alice):
     assert s["idle_wei"] + s["spot_value_wei"] + s["perp_equity_wei"] == pytest.approx(s["nav_wei"], abs=10)
     assert Decimal(s["funding_rate_per_hour"]) == pytest.approx(Decimal("0.0000125"), abs=Decimal("1e-15"))
     assert Decimal(s["funding_apr"]) == pytest.approx(Decimal("0.1095"), abs=Decimal("0.0001"))
-    assert s["roles"]["keeper_active"] and s["roles"]["owner"] == operator.address
+    assert s["roles"]["keeper_active"] and s["roles"]["owner"] == admin.address
     assert len(s["rules"]) == 14 and not s["paused"] and not s["shutdown"]
     assert s["hedge"] == hedged.hedge.address and s["hedge_active"] and not s["liquidated"]
     assert s["short_size_e18"] == s["booked_short_e18"] == hedged.hedge.short_size() > 0
@@ -307,8 +300,8 @@ def test_status__hedged_vault(hedged, chain, operator, alice):
     assert "asset feed      1.0000 USD per USDC" in text
 
 
-def test_status__fresh_vault_has_no_position(dep, chain, operator):
-    dep.vault.pause(sender=operator)
+def test_status__fresh_vault_has_no_position(dep, chain, admin):
+    dep.vault.pause(sender=admin)
     s = actions.status(dep, chain)
     assert s["nav_wei"] == 0 and s["margin_ratio_bps"] is None and s["leverage"] is None
     assert s["delta_bps"] is None and s["paused"]
@@ -322,9 +315,9 @@ def test_rebalance__only_a_keeper(hedged, chain, alice):
 # ----------------------------------------------------------------------------- v2: the asset feed, the hedge
 
 
-def test_deposit__de_pegged_asset_is_refused_before_sending(dep, chain, operator, alice):
+def test_deposit__de_pegged_asset_is_refused_before_sending(dep, chain, admin, alice):
     """USDC at 0.88 (March 2023): 1,200 bps off, beyond the vault's 100 bps bound."""
-    feeder.push_asset_price(dep, operator, Decimal("0.88"))
+    feeder.push_asset_price(dep, admin, Decimal("0.88"))
     nonce = alice.nonce
     refused(
         r"the asset is de-pegged: its USD feed reads 0.8800, 1,200 bps from 1, beyond the vault's "
@@ -337,13 +330,13 @@ def test_deposit__de_pegged_asset_is_refused_before_sending(dep, chain, operator
         use_faucet=True,
     )
     assert alice.nonce == nonce and dep.asset.balanceOf(alice) == 0
-    feeder.push_asset_price(dep, operator, Decimal("0.995"))  # 50 bps: within the bound
+    feeder.push_asset_price(dep, admin, Decimal("0.995"))  # 50 bps: within the bound
     assert actions.deposit(dep, chain, alice, 100 * USDC, use_faucet=True).shares > 0
 
 
-def test_deposit__stale_asset_feed(dep, chain, operator, alice):
+def test_deposit__stale_asset_feed(dep, chain, admin, alice):
     chain.mine(deltatime=dep.vault.max_asset_oracle_age() + 60)
-    feeder.push_price(dep, operator, Decimal(3_000))  # the base oracle is fresh again
+    feeder.push_price(dep, admin, Decimal(3_000))  # the base oracle is fresh again
     refused(
         r"the asset's USD feed is stale: last update 25h 01m ago, the vault accepts 25h 00m; .*"
         r"`ape run market asset-price 1`",
@@ -356,8 +349,8 @@ def test_deposit__stale_asset_feed(dep, chain, operator, alice):
     )
 
 
-def test_withdraw__de_pegged_asset_stops_exits_too(hedged, chain, operator, alice):
-    feeder.push_asset_price(hedged, operator, Decimal("1.02"))
+def test_withdraw__de_pegged_asset_stops_exits_too(hedged, chain, admin, alice):
+    feeder.push_asset_price(hedged, admin, Decimal("1.02"))
     refused(
         "the asset is de-pegged: its USD feed reads 1.0200, 200 bps",
         actions.withdraw,
@@ -379,11 +372,11 @@ def test_withdraw__exact_amount_while_hedged_unwinds_a_slice(hedged, chain, alic
     assert hedged.hedge.spot_base() < spot and hedged.hedge.short_size() < short
 
 
-def test_status__liquidation_is_shown_then_booked_by_sync(hedged, chain, operator, stranger):
+def test_status__liquidation_is_shown_then_booked_by_sync(hedged, chain, admin, stranger):
     """ETH +48 %: the 2x short's equity falls under maintenance and the venue liquidates it."""
     dep = hedged
     booked = dep.hedge.booked_short()
-    feeder.push_price(dep, operator, Decimal(4_440))
+    feeder.push_price(dep, admin, Decimal(4_440))
     dep.perp_market.liquidate(dep.hedge, sender=stranger)
     s = actions.status(dep, chain)
     assert s["liquidated"] and s["short_size_e18"] == 0 and s["booked_short_e18"] == booked
@@ -417,12 +410,12 @@ def test_status__a_node_that_refuses_the_log_range(dep, chain, monkeypatch):
     assert "the node would not serve the hedge's LiquidationBooked logs" in actions.format_status(s)
 
 
-def test_withdraw__exact_amount_under_negative_funding(hedged, chain, operator, alice):
+def test_withdraw__exact_amount_under_negative_funding(hedged, chain, admin, alice):
     """First-run issue, item 7: under negative funding every second costs the short a little,
     so the shares 500 USDC need grow between the quote and the block that mines it (here two
     minutes: a slow confirmation). Bound exactly at the quote (the old behaviour) it fails;
     with the default tolerance it works every time."""
-    feeder.set_funding(hedged, operator, Decimal("-0.001"), "1h")  # shorts pay 0.1 %/h
+    feeder.set_funding(hedged, admin, Decimal("-0.001"), "1h")  # shorts pay 0.1 %/h
     chain.mine(deltatime=3_600)
 
     def later() -> None:  # the next block comes two minutes after the quote

@@ -2,7 +2,7 @@ import ape
 import pytest
 
 from keeper.model.markets import FUNDING_DENOMINATOR, rate_per_second
-from tests.conftest import E8, SIZE, USDC
+from tests.units import E8, SIZE, USDC
 
 HOURLY_1BP = rate_per_second(0.0001)  # 0.01 % per hour
 

@@ -2,7 +2,7 @@ import ape
 import pytest
 
 from keeper.core.fixed import value
-from tests.conftest import E8, SIZE, USDC
+from tests.units import E8, SIZE, USDC
 
 
 @pytest.fixture

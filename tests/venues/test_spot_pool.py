@@ -2,7 +2,7 @@ import ape
 import pytest
 
 from keeper.model.markets import SpotPoolModel
-from tests.conftest import E8, USDC, WETH
+from tests.units import E8, USDC, WETH
 
 
 @pytest.fixture(scope="module")
