@@ -94,20 +94,12 @@ class Stack:
             self.rpc, self.addresses.perp_market, self.manifest.deploy_block
         )
         return Keeper(
-            self.rpc,
-            self.addresses,
-            self.static,
-            reference,
-            s.strategy,
-            executor=executor,
-            other_venues=venue_fetchers(s),
-            metrics=metrics,
-            deadline_seconds=s.deadline_seconds,
+            self.rpc, self.addresses, self.static, reference, s.strategy,
+            executor=executor, other_venues=venue_fetchers(s), metrics=metrics,
+            deadline_seconds=s.deadline_seconds, stuck_tx_seconds=s.stuck_tx_seconds,
             max_failures=s.max_failures,
-            cooldown=s.cooldown_seconds,
-            urgent_cooldown=s.urgent_cooldown_seconds,
-            stuck_tx_seconds=s.stuck_tx_seconds,
-        )
+            cooldown=s.cooldown_seconds, urgent_cooldown=s.urgent_cooldown_seconds,
+        )  # fmt: skip
 
 
 def addresses_of(rpc: Rpc, manifest: Manifest, keeper: str) -> Addresses:

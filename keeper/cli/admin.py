@@ -111,9 +111,8 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
 @click.argument("address")
 @click.option("--revoke", is_flag=True, help="take the keeper role away instead of granting it")
 def _set_keeper(session: Session, account: Any, address: str, revoke: bool) -> None:
-    dep = session.deployment()
     keeper = _address(address, "keeper")
-    receipt = actions.set_keeper(dep, account, keeper, not revoke)
+    receipt = actions.set_keeper(session.deployment(), account, keeper, not revoke)
     if receipt is None:
         _sent(None, f"{keeper} {'is not' if revoke else 'is already'} a keeper")
     else:
@@ -165,9 +164,8 @@ def _set_deposit_cap(session: Session, account: Any, units: str) -> None:
 
 @click.argument("address")
 def _transfer_ownership(session: Session, account: Any, address: str) -> None:
-    dep = session.deployment()
     new_owner = _address(address, "new owner", allow_none=True)
-    receipt = actions.transfer_ownership(dep, account, new_owner)
+    receipt = actions.transfer_ownership(session.deployment(), account, new_owner)
     if new_owner == actions.ZERO_ADDRESS:
         _sent(receipt, "the pending ownership offer is cancelled")
     else:

@@ -4,6 +4,7 @@ the reference venue."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,13 @@ from keeper.core.units import FUNDING_INTERVALS, parse_decimal, parse_rate
 from keeper.ops import feeder
 
 PER = click.Choice(sorted(FUNDING_INTERVALS))
+
+
+def _at_least(
+    name: str, minimum: int, default: int, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An integer option of at least `minimum`, its default shown."""
+    return click.option(name, type=click.IntRange(min=minimum), default=default, show_default=True, help=help)
 
 
 @click.argument("usd")
@@ -133,20 +141,8 @@ def _warmup(session: Session, account: Any, hours: int) -> None:
     "--polls", type=click.IntRange(min=1), help="stop after this many polls (default: run until Ctrl-C)"
 )
 @click.option("--once", is_flag=True, help="poll once and stop (same as --polls 1)")
-@click.option(
-    "--deviation-bps",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="push the price when it moved this much",
-)
-@click.option(
-    "--heartbeat",
-    type=click.IntRange(min=1),
-    default=3_600,
-    show_default=True,
-    help="push the price at least this often (seconds)",
-)
+@_at_least("--deviation-bps", 0, 10, "push the price when it moved this much")
+@_at_least("--heartbeat", 1, 3_600, "push the price at least this often (seconds)")
 @click.option(
     "--arb/--no-arb", "do_arb", default=True, show_default=True, help="arbitrage the pool after a push"
 )

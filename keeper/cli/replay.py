@@ -233,13 +233,9 @@ def run_replay(
     if deposit < depositors:
         raise UserError(f"--deposit {deposit} is less than one unit per depositor")
     config = ReplayConfig(
-        deposit=deposit,
-        depositors=depositors,
-        gas_gwei=gas_gwei,
-        eth_price_usd=eth_price,
-        management_fee_bps=management_fee_bps,
-        performance_fee_bps=performance_fee_bps,
-    )
+        deposit=deposit, depositors=depositors, gas_gwei=gas_gwei, eth_price_usd=eth_price,
+        management_fee_bps=management_fee_bps, performance_fee_bps=performance_fee_bps,
+    )  # fmt: skip
     cap = config.rules.deposit_cap_ceiling
     if config.venue.asset_wei(deposit) > cap:
         raise UserError(

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keeper.core.fixed import PRICE_DECIMALS, PRICE_UNIT
+from keeper.core.fixed import PRICE_DECIMALS, PRICE_UNIT, TokenUnits
 
 
 @dataclass(frozen=True)
-class VenueParams:
+class VenueParams(TokenUnits):
     """What the reference venue is deployed with. Money in whole token units unless `_wei`."""
 
     asset_name: str = "USD Coin (test)"
@@ -39,14 +39,6 @@ class VenueParams:
     # A $1M trade fills 2 bps from the index.
     depth_asset: int = 5_000_000_000
     perp_pool_seed_asset: int = 50_000_000
-
-    @property
-    def asset_unit(self) -> int:
-        return int(10**self.asset_decimals)
-
-    @property
-    def base_unit(self) -> int:
-        return int(10**self.base_decimals)
 
     def asset_wei(self, units: int) -> int:
         return units * self.asset_unit

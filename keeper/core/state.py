@@ -10,41 +10,14 @@ The derived values are computed once per state (`cached_property`: the state is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, mul_div, value
+from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, TokenUnits, cached_property, mul_div, value
 from keeper.core.rules import VaultRules
 
 
-class _Once:
-    """`functools.cached_property` without its lock (Python 3.11 takes one on every first
-    read, which costs more than most of these values): computed on first read, then a
-    plain attribute of the (frozen, dict-backed) instance."""
-
-    def __init__(self, func: Callable[[Any], Any]) -> None:
-        self.func = func
-        self.name = func.__name__
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = obj.__dict__[self.name] = self.func(obj)
-        return value
-
-
-if TYPE_CHECKING:
-    from functools import cached_property
-else:
-    cached_property = _Once
-
-
 @dataclass(frozen=True)
-class VaultState:
+class VaultState(TokenUnits):
     # -- chain
     block_timestamp: int  # the block the reads were made at
     asset_decimals: int  # asset.decimals()
@@ -122,16 +95,6 @@ class VaultState:
             raise ValueError("VaultState.oracle_price_e8 must be positive")
         if self.perp_depth <= 0:
             raise ValueError("VaultState.perp_depth must be positive")
-
-    # -- units
-
-    @cached_property
-    def asset_unit(self) -> int:
-        return int(10**self.asset_decimals)
-
-    @cached_property
-    def base_unit(self) -> int:
-        return int(10**self.base_decimals)
 
     # -- oracle
 

@@ -209,17 +209,10 @@ def check_slippage(bps: int) -> int:
 
 
 def deposit(
-    dep: Deployment,
-    chain: Any,
-    account: Any,
-    assets: int,
-    *,
-    receiver: str | None = None,
-    min_shares: int | None = None,
-    use_faucet: bool = False,
-    approve: bool = True,
-    max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
-) -> DepositResult:
+    dep: Deployment, chain: Any, account: Any, assets: int,
+    *, receiver: str | None = None, min_shares: int | None = None,
+    max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS, use_faucet: bool = False, approve: bool = True,
+) -> DepositResult:  # fmt: skip
     """Deposits exactly `assets` wei for at least `min_shares`, enforced by the vault in the
     same transaction (default: the quote less `max_slippage_bps`, room for the share price
     to move by a few seconds of funding between the quote and the block)."""
@@ -304,19 +297,11 @@ class WithdrawResult:
 
 
 def withdraw(
-    dep: Deployment,
-    chain: Any,
-    account: Any,
-    *,
-    assets: int | None = None,
-    shares: int | None = None,
-    everything: bool = False,
-    min_out: int | None = None,
-    max_shares: int | None = None,
-    receiver: str | None = None,
-    owner: str | None = None,
-    max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
-) -> WithdrawResult:
+    dep: Deployment, chain: Any, account: Any,
+    *, assets: int | None = None, shares: int | None = None, everything: bool = False,
+    min_out: int | None = None, max_shares: int | None = None, max_slippage_bps: int = DEFAULT_SLIPPAGE_BPS,
+    receiver: str | None = None, owner: str | None = None,
+) -> WithdrawResult:  # fmt: skip
     """Exits through the slippage-protected calls: `withdraw(assets, .., max_shares)` for an
     exact amount (bound: `max_shares`, else the quote plus `max_slippage_bps`, at most the
     balance), `redeem(shares, .., min_assets)` for shares or everything (bound: `min_out`,
@@ -735,15 +720,9 @@ def hedge_targets(dep: Deployment, leverage: Decimal = Decimal(2)) -> tuple[int,
 
 
 def rebalance(
-    dep: Deployment,
-    chain: Any,
-    keeper: Any,
-    target_short: int,
-    target_margin: int,
-    *,
-    max_slippage_bps: int | None = None,
-    deadline_seconds: int = 600,
-) -> Any:
+    dep: Deployment, chain: Any, keeper: Any, target_short: int, target_margin: int,
+    *, max_slippage_bps: int | None = None, deadline_seconds: int = 600,
+) -> Any:  # fmt: skip
     """One keeper rebalance to the targets, checked first (role, shutdown, oracle)."""
     vault, hedge = dep.vault, dep.hedge
     if not vault.is_keeper(keeper.address):
@@ -1050,15 +1029,9 @@ def check_unwind(dep: Deployment, chain: Any) -> None:
 
 
 def unwind(
-    dep: Deployment,
-    chain: Any,
-    account: Any,
-    *,
-    step: int | None = None,
-    max_steps: int | None = None,
-    arb_between: bool = False,
-    on_step: Any = None,
-) -> list[UnwindStep]:
+    dep: Deployment, chain: Any, account: Any,
+    *, step: int | None = None, max_steps: int | None = None, arb_between: bool = False, on_step: Any = None,
+) -> list[UnwindStep]:  # fmt: skip
     """Calls `hedge.unwind(step)` until the hedge is flat (`active()` false), or
     `max_steps`. `step` None = `auto_unwind_step` before each call. `arb_between` trades
     the reference venue's pool back to the oracle before each step (test tokens)."""

@@ -102,19 +102,11 @@ ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def deploy_vault(
-    project: Any,
-    deployer: Any,
-    venue: Venue,
-    rules: VaultRules | None = None,
-    *,
-    owner: str | None = None,
-    guardian: str = ZERO_ADDRESS,
-    keeper: str = ZERO_ADDRESS,
-    fee_recipient: str = ZERO_ADDRESS,
-    name: str = "Basis Vault USDC",
-    symbol: str = "bvUSD",
+    project: Any, deployer: Any, venue: Venue, rules: VaultRules | None = None,
+    *, owner: str | None = None, guardian: str = ZERO_ADDRESS, keeper: str = ZERO_ADDRESS,
+    fee_recipient: str = ZERO_ADDRESS, name: str = "Basis Vault USDC", symbol: str = "bvUSD",
     hedge_blueprint: str | None = None,
-) -> Any:
+) -> Any:  # fmt: skip
     """Deploys a BasisVault on `venue` (two transactions: the BasisHedge blueprint, unless
     `hedge_blueprint` names one already on chain, then the vault, which creates its hedge);
     the deployer keeps no role unless it is `owner`. `hedge_of(project, vault)` is the hedge."""
