@@ -92,16 +92,11 @@ def test_deposit__shut_down_vault(dep, chain, admin, alice):
 
 def test_deposit__stale_oracle(dep, chain, alice):
     chain.mine(deltatime=dep.vault.max_oracle_age() + 60)
-    refused(
+    message = (
         r"the oracle price is stale: last update 3h 01m ago, the vault accepts 3h 00m; "
-        r".*ape run market price",
-        actions.deposit,
-        dep,
-        chain,
-        alice,
-        USDC,
-        use_faucet=True,
+        r".*ape run market price"
     )
+    refused(message, actions.deposit, dep, chain, alice, USDC, use_faucet=True)
 
 
 def test_deposit__above_the_cap(dep, chain, admin, alice):
@@ -337,16 +332,11 @@ def test_deposit__de_pegged_asset_is_refused_before_sending(dep, chain, admin, a
 def test_deposit__stale_asset_feed(dep, chain, admin, alice):
     chain.mine(deltatime=dep.vault.max_asset_oracle_age() + 60)
     feeder.push_price(dep, admin, Decimal(3_000))  # the base oracle is fresh again
-    refused(
+    message = (
         r"the asset's USD feed is stale: last update 25h 01m ago, the vault accepts 25h 00m; .*"
-        r"`ape run market asset-price 1`",
-        actions.deposit,
-        dep,
-        chain,
-        alice,
-        USDC,
-        use_faucet=True,
+        r"`ape run market asset-price 1`"
     )
+    refused(message, actions.deposit, dep, chain, alice, USDC, use_faucet=True)
 
 
 def test_withdraw__de_pegged_asset_stops_exits_too(hedged, chain, admin, alice):
