@@ -27,6 +27,7 @@ from keeper.core.fixed import (
 from keeper.core.rules import VenueParams
 
 MINIMUM_LIQUIDITY = 1_000
+REFERENCE = VenueParams()  # the reference venue as deployed by default
 FUNDING_DENOMINATOR = SIZE_UNIT * RATE_UNIT * PRICE_UNIT
 
 
@@ -139,12 +140,13 @@ class PerpModel:
     asset_unit: int
     price_e8: int
     now: int
-    taker_fee_ppm: int = 450
-    initial_margin_bps: int = 500
-    maintenance_margin_bps: int = 250
-    liquidation_fee_bps: int = 50
+    # the market's parameters, by default the reference venue's (`VenueParams`)
+    taker_fee_ppm: int = REFERENCE.taker_fee_ppm
+    initial_margin_bps: int = REFERENCE.initial_margin_bps
+    maintenance_margin_bps: int = REFERENCE.maintenance_margin_bps
+    liquidation_fee_bps: int = REFERENCE.liquidation_fee_bps
     depth: int = 0
-    max_oracle_age: int = 86_400
+    max_oracle_age: int = REFERENCE.max_oracle_age
     price_updated_at: int = 0
     funding_rate: int = 0
     funding_index: int = 0
