@@ -113,7 +113,7 @@ def test_redeem__margin_ratio_between_mm_250_and_im_500__pro_rata_exit_works_rat
     assert log.short_closed > 0 and log.margin_withdrawn > 0
     after = perp.margin_ratio_bps(hedge)
     assert hedge.short_size() == short - log.short_closed
-    print("MM-IM window: ratio", ratio, "->", after, "bps; fish paid", tx.return_value / USDC)
+    print("MM-IM window: ratio", ratio, "->", after, "bps; alice paid", tx.return_value / USDC)
     assert after >= ratio
     # and a withdraw of a slice too (maxWithdraw reports what can be taken)
     amount = vault.maxWithdraw(bob) // 10

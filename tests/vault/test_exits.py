@@ -6,7 +6,7 @@ from tests.units import E8, USDC
 
 @pytest.fixture
 def hedged(hedged_vault):
-    """fish 100k and whale 900k in, hedged at 2x; about 0.1 % of NAV left idle."""
+    """alice 100k and bob 900k in, hedged at 2x; about 0.1 % of NAV left idle."""
     return hedged_vault(100_000, 900_000, 2.0)
 
 
@@ -47,12 +47,12 @@ def test_redeem__beyond_idle__unwinds_pro_rata_and_stayers_do_not_pay(hedged, he
     tx = vault.redeem(shares, alice, alice, sender=alice)
     paid = usdc.balanceOf(alice) - before
     assert paid == tx.return_value >= preview
-    # fish held ~10 %: about 10 % of each leg was unwound
+    # alice held ~10 %: about 10 % of each leg was unwound
     assert hedge.short_size() == pytest.approx(short_before * 0.9, rel=1e-3)
     assert hedge.spot_base() == pytest.approx(spot_before * 0.9, rel=1e-3)
     (log,) = tx.events.filter(hedge.ExitUnwound)
     assert log.short_closed > 0 and log.spot_sold > 0 and log.margin_withdrawn > 0
-    # the exit's costs fell on fish alone
+    # the exit's costs fell on alice alone
     assert vault.convertToAssets(10**18) >= price_before - 1
     assert paid < 100_000 * USDC
 

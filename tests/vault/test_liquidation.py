@@ -78,7 +78,7 @@ def test_liquidation__then_price_back__exits_pay_pro_rata_and_never_open_a_long(
 ):
     vault, _ = liquidated
     move_price(venue, feeder, arb, START)
-    for who in (alice, bob, alice):  # two 10 % exits by fish (v1: +44 ETH long) and one by whale
+    for who in (alice, bob, alice):  # two 10 % exits by alice (v1: +44 ETH long) and one by bob
         shares = vault.balanceOf(who) // 10
         nav_share = vault.convertToAssets(shares)
         pps = vault.convertToAssets(10**18)

@@ -15,7 +15,7 @@ STEP = 500 * 10**18  # 500 ETH (~1.5M) per step
 
 @pytest.fixture
 def at_cap(vault, hedge, venue, perp, keeper, alice, bob, usdc, rules, chain, arb):
-    fund(usdc, vault, bob, 4_000_000 * USDC)  # whale: 9M in all
+    fund(usdc, vault, bob, 4_000_000 * USDC)  # bob: 9M in all
     vault.deposit(1_000_000 * USDC, alice, sender=alice)
     vault.deposit(9_000_000 * USDC, bob, sender=bob)
     assert vault.totalAssets() == rules.deposit_cap_ceiling == 10_000_000 * USDC
@@ -50,7 +50,7 @@ def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reac
             assert fill.size_delta > 0
             assert fill.fill_price_e8 * 10_000 <= price * (10_000 + rules.max_slippage_bps)
         if steps == 2:
-            # exits work between steps: fish leaves with its pro-rata slice
+            # exits work between steps: alice leaves with its pro-rata slice
             shares = vault.balanceOf(alice)
             nav_share = vault.convertToAssets(shares)
             pps = vault.convertToAssets(10**18)
@@ -63,4 +63,4 @@ def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reac
     assert max(gas) < 700_000, gas
     assert not hedge.active() and perp.position(hedge).margin == 0
     assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
-    assert vault.totalAssets() > 9_000_000 * USDC * 9_950 // 10_000  # fish took ~1M out
+    assert vault.totalAssets() > 9_000_000 * USDC * 9_950 // 10_000  # alice took ~1M out

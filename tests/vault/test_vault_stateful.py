@@ -219,11 +219,11 @@ def run_machine(stateful):
             whale=st.integers(1, 2_000_000),
             leverage=st.sampled_from((0.0, 2.0, 3.0, 3.0)),
         )
-        def start(self, alice, bob, leverage):
+        def start(self, fish, whale, leverage):
             """Most histories start from a funded vault, often hedged."""
-            if alice:
-                self.deposit("fish", alice * USDC)
-            self.deposit("whale", bob * USDC)
+            if fish:
+                self.deposit("fish", fish * USDC)
+            self.deposit("whale", whale * USDC)
             if leverage:
                 self.rebalance(leverage, 50)
 
