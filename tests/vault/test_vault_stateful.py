@@ -105,7 +105,7 @@ def _model_from_chain(stateful, now: int) -> BasisModel:
     """The model of the freshly deployed vault and the venue as they are (read once)."""
     venue, vault, hedge = stateful["venue"], stateful["vault"], stateful["hedge"]
     perp, pool, feed = venue.perp_market, venue.spot_pool, venue.price_feed
-    perp_m = perp_model_of(perp, feed, now)
+    perp_m = perp_model_of(perp, feed, lambda: now)
     reserve_base, reserve_asset = pool.get_reserves()
     m = BasisModel(
         perp_m, SpotPoolModel(reserve_base, reserve_asset, pool.fee_bps()), VaultRules(), USDC, SIZE
