@@ -46,8 +46,11 @@ node_modules/.installed: package.json package-lock.json
 compile: setup ## compile the contracts
 	ape compile --force
 
-test: setup compile ## the whole suite: contracts + Python tests on anvil, ruff, mypy
-	ape test tests --network $(TEST_NETWORK) -p no:cacheprovider -q
+# Offline tests (none of their fixtures reach ape's chain: tests/fixtures/isolation.py) run
+# without ape's plugin and without a node; the chain tests on ape's anvil.
+test: setup compile ## the whole suite: offline tests (no node), chain tests on anvil, then make lint
+	pytest tests -p no:ape_test -m "not chain" -p no:cacheprovider -q
+	ape test tests -m chain --network $(TEST_NETWORK) -p no:cacheprovider -q
 	$(MAKE) --no-print-directory lint
 
 # SOAK=<factor> multiplies the examples of the chain property tests and state machines.
@@ -58,10 +61,11 @@ soak: setup compile ## the property tests and state machines with SOAK x the exa
 	  tests/venues/test_spot_hypothesis.py tests/keeper/test_strategy_properties.py \
 	  tests/scripts/test_demo_ops.py --network $(TEST_NETWORK) -p no:cacheprovider -q
 
-lint: setup ## ruff (lint + format check) and mypy on keeper/
+lint: setup ## ruff (lint + format check), mypy on keeper/ and its layers (import-linter, pyproject.toml)
 	ruff check .
 	ruff format --check .
 	mypy keeper
+	lint-imports --no-cache
 
 format: setup ## apply ruff's formatting and safe fixes
 	ruff check --fix .

@@ -14,7 +14,8 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
-from keeper.venue import VaultRules, VenueParams, arb_to_oracle, deploy_vault, deploy_venue, hedge_of
+from keeper.core.rules import VaultRules, VenueParams
+from keeper.ops.contracts import arb_to_oracle, deploy_vault, deploy_venue, hedge_of
 
 REPORT = Path("reports/bench.json")
 E8 = 10**8
@@ -120,12 +121,12 @@ def bench_keeper(v, params: VenueParams) -> dict[str, float]:
     nothing to do (RPC round trips and process CPU time, the node's own time excluded)."""
     from eth_account import Account
 
-    from keeper.bot import Keeper
-    from keeper.chain import Addresses, read_static
-    from keeper.executor import Executor
-    from keeper.reference import ReferenceHistory
-    from keeper.rpc import Rpc
-    from keeper.strategy import Settings
+    from keeper.bot.reference import ReferenceHistory
+    from keeper.bot.runtime import Keeper
+    from keeper.bot.strategy import Settings
+    from keeper.chain.executor import Executor
+    from keeper.chain.reader import Addresses, read_static
+    from keeper.net.rpc import Rpc
 
     deployer, keeper_acct, holder = (
         accounts.test_accounts[0],
@@ -304,11 +305,11 @@ def bench_replay() -> dict[str, object]:
     import time
     import tracemalloc
 
-    from keeper.history import synthetic_history
-    from keeper.replay.chain import run_chain_steps
-    from keeper.replay.cli import data_dir, load_inputs
+    from keeper.cli.replay import data_dir, load_inputs
+    from keeper.data.files import synthetic_history
+    from keeper.replay.anvil import run_chain_steps
     from keeper.replay.driver import ReplayConfig, history_steps
-    from keeper.replay.model import run_steps
+    from keeper.replay.exact import run_steps
 
     config = ReplayConfig(depositors=3)
     out: dict[str, object] = {}

@@ -17,11 +17,11 @@ import click
 from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 
-from keeper import market, ops
-from keeper.config import config_path, load_deploy_config
-from keeper.deploy import deploy
-from keeper.deployment import Deployment
-from keeper.units import fmt_units
+from keeper.core.units import fmt_units
+from keeper.ops import actions, feeder
+from keeper.ops.config import config_path, load_deploy_config
+from keeper.ops.deploy import deploy
+from keeper.ops.deployment import Deployment
 
 DAY = 86_400
 PRICES = [3_090, 2_950, 2_820, 2_990, 3_150, 3_060, 3_120]  # daily closes after day 0, USD
@@ -53,43 +53,43 @@ def main() -> None:
             f"{name} deposits {amount:,} USDC",
             f"ape run deposit {cfg} --account {acct} --amount {amount} --faucet",
         )
-        result = ops.deposit(dep, chain, who, amount * 10**6, use_faucet=True)
+        result = actions.deposit(dep, chain, who, amount * 10**6, use_faucet=True)
         print(f"   {name} received {fmt_units(result.shares, 12)} shares")
 
     step(
         "The keeper hedges: spot = NAV x 2/3, short the same, margin NAV/3",
         "(the keeper bot, basis-keeper, decides this itself; here by hand)",
     )
-    size, margin = ops.hedge_targets(dep, Decimal(2))
-    receipt = ops.rebalance(dep, chain, operator, size, margin)
+    size, margin = actions.hedge_targets(dep, Decimal(2))
+    receipt = actions.rebalance(dep, chain, operator, size, margin)
     print(f"   rebalance: short {size / 10**18:.4f} WETH, margin {usdc(margin)}, gas {receipt.gas_used:,}")
-    status = ops.status(dep, chain)
-    print(ops.format_status(status))
+    status = actions.status(dep, chain)
+    print(actions.format_status(status))
 
     step(
         "Funding at 0.01 % per 8h (Binance's baseline)",
         f"ape run market funding 0.01% --per 8h {cfg} --account TEST::0",
     )
-    _, new = market.set_funding(dep, operator, Decimal("0.0001"), "8h")
-    print(f"   funding {market.describe_rate(new)}")
+    _, new = feeder.set_funding(dep, operator, Decimal("0.0001"), "8h")
+    print(f"   funding {feeder.describe_rate(new)}")
 
     step(
         "A week of daily prices, the pool arbitraged after each",
         f"ape run market replay <a CSV of daily prices> {cfg} --account TEST::0",
     )
     start = chain.pending_timestamp
-    rows = [market.ReplayRow(start + (i + 1) * DAY, Decimal(p), None) for i, p in enumerate(PRICES)]
+    rows = [feeder.ReplayRow(start + (i + 1) * DAY, Decimal(p), None) for i, p in enumerate(PRICES)]
     nav_before = status["nav_wei"]
 
-    def show(s: market.ReplayStep) -> None:
+    def show(s: feeder.ReplayStep) -> None:
         nav = int(dep.vault.totalAssets())
         day = (s.timestamp - start) // DAY
-        print(f"   day {day}: ETH {market.describe_price(s.price_e8):>13}   NAV {usdc(nav):>18}")
+        print(f"   day {day}: ETH {feeder.describe_price(s.price_e8):>13}   NAV {usdc(nav):>18}")
 
-    market.replay(dep, chain, operator, [market.ReplayRow(start, Decimal(3_000), None), *rows], on_step=show)
-    status = ops.status(dep, chain)
+    feeder.replay(dep, chain, operator, [feeder.ReplayRow(start, Decimal(3_000), None), *rows], on_step=show)
+    status = actions.status(dep, chain)
     step("Status after the week", f"ape run status {cfg}")
-    print(ops.format_status(status))
+    print(actions.format_status(status))
     gain = status["nav_wei"] - nav_before
     print(
         f"\n   NAV moved {usdc(gain)} over the week while ETH went 3,000 -> {PRICES[-1]:,}: the hedge"
@@ -102,20 +102,20 @@ def main() -> None:
         "alice redeems half her shares (a pro-rata unwind, slippage-protected)",
         f"ape run withdraw {cfg} --account TEST::1 --shares {half / 10**12:.0f}",
     )
-    out = ops.withdraw(dep, chain, alice, shares=half)
+    out = actions.withdraw(dep, chain, alice, shares=half)
     print(f"   alice received {usdc(out.assets)} for {fmt_units(out.shares, 12)} shares")
 
     step(
         "The guardian shuts the vault down; anyone unwinds the hedge in bounded steps",
         f"ape run admin shutdown {cfg} --account TEST::0 && ape run admin unwind {cfg} --account TEST::0",
     )
-    ops.shutdown(dep, operator)
-    for s in ops.unwind(dep, chain, operator):
+    actions.shutdown(dep, operator)
+    for s in actions.unwind(dep, chain, operator):
         print(
             f"   unwind step {s.number}: sold {s.spot_sold / 10**18:.4f} WETH, closed "
             f"{s.short_closed / 10**18:.4f} short, {usdc(s.proceeds)} back to idle"
         )
-    out = ops.withdraw(dep, chain, bob, everything=True)
+    out = actions.withdraw(dep, chain, bob, everything=True)
     print(f"   the hedge is flat; bob exits from idle: {usdc(out.assets)}")
     print(
         "\nNext: the keeper bot deciding when to rebalance (`basis-keeper`, README section 3) and the"

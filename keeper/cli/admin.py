@@ -5,7 +5,7 @@ Same conventions as the other tools: `--network` (default `ethereum:local:node`)
 `--account`; the role and the state the contract checks are read first, so a call the chain
 would refuse ends with one `error:` line and exit status 1 before anything is sent (any
 other revert is caught by ape's gas estimate, a simulated call, and explained the same way).
-The logic is in `keeper/ops.py` (admin section).
+The logic is in `keeper/ops/actions.py` (admin section).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from keeper import ops
 from keeper.cli.common import Session, operator_command
-from keeper.errors import UserError
-from keeper.units import fmt_units, parse_amount, parse_decimal, to_wei
+from keeper.core.errors import UserError
+from keeper.core.units import fmt_units, parse_amount, parse_decimal, to_wei
+from keeper.ops import actions
 
 NONE_WORDS = ("none", "0x0", "zero")
 
@@ -26,7 +26,7 @@ def _address(value: str, what: str, allow_none: bool = False) -> str:
     from eth_utils.address import is_address, to_checksum_address
 
     if allow_none and value.lower() in NONE_WORDS:
-        return ops.ZERO_ADDRESS
+        return actions.ZERO_ADDRESS
     if not is_address(value):
         hint = " (or 'none')" if allow_none else ""
         raise UserError(f"{what} '{value}' is not an address{hint}")
@@ -42,17 +42,17 @@ def _sent(receipt: Any, what: str) -> None:
 
 def _pause(session: Session, account: Any) -> None:
     dep = session.deployment()
-    _sent(ops.pause(dep, account), "deposits paused (exits still work)")
+    _sent(actions.pause(dep, account), "deposits paused (exits still work)")
 
 
 def _unpause(session: Session, account: Any) -> None:
     dep = session.deployment()
-    _sent(ops.unpause(dep, account), "deposits reopened")
+    _sent(actions.unpause(dep, account), "deposits reopened")
 
 
 def _shutdown(session: Session, account: Any) -> None:
     dep = session.deployment()
-    receipt = ops.shutdown(dep, account)
+    receipt = actions.shutdown(dep, account)
     _sent(receipt, "the vault is shut down for good: deposits and rebalances stop, exits keep working")
     if dep.hedge.active():
         click.echo("next: `ape run admin unwind` (anyone may call it) until the hedge is flat")
@@ -78,7 +78,7 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
     dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
     size = None if step.strip().lower() == "auto" else parse_amount(step, 18, "--step")
 
-    def show(item: ops.UnwindStep) -> None:
+    def show(item: actions.UnwindStep) -> None:
         click.echo(
             f"  step {item.number}: max {fmt_units(item.max_size, 18, 4)} {base_sym}; sold "
             f"{fmt_units(item.spot_sold, base_dec, 4)} {base_sym} spot, closed "
@@ -89,7 +89,7 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
             f"(gas {item.gas_used:,})"
         )
 
-    steps = ops.unwind(
+    steps = actions.unwind(
         dep, session.chain, account, step=size, max_steps=max_steps, arb_between=arb_between, on_step=show
     )
     if not steps and not dep.hedge.active():
@@ -111,9 +111,8 @@ def _unwind(session: Session, account: Any, step: str, max_steps: int | None, ar
 @click.argument("address")
 @click.option("--revoke", is_flag=True, help="take the keeper role away instead of granting it")
 def _set_keeper(session: Session, account: Any, address: str, revoke: bool) -> None:
-    dep = session.deployment()
     keeper = _address(address, "keeper")
-    receipt = ops.set_keeper(dep, account, keeper, not revoke)
+    receipt = actions.set_keeper(session.deployment(), account, keeper, not revoke)
     if receipt is None:
         _sent(None, f"{keeper} {'is not' if revoke else 'is already'} a keeper")
     else:
@@ -124,8 +123,8 @@ def _set_keeper(session: Session, account: Any, address: str, revoke: bool) -> N
 def _set_guardian(session: Session, account: Any, address: str) -> None:
     dep = session.deployment()
     guardian = _address(address, "guardian", allow_none=True)
-    receipt = ops.set_guardian(dep, account, guardian)
-    who = "nobody" if guardian == ops.ZERO_ADDRESS else guardian
+    receipt = actions.set_guardian(dep, account, guardian)
+    who = "nobody" if guardian == actions.ZERO_ADDRESS else guardian
     _sent(receipt, f"guardian {'is already' if receipt is None else 'set to'} {who}")
 
 
@@ -135,7 +134,7 @@ def _set_guardian(session: Session, account: Any, address: str) -> None:
 )
 def _set_fees(session: Session, account: Any, management_bps: int, performance_bps: int) -> None:
     dep = session.deployment()
-    receipt = ops.set_fees(dep, session.chain, account, management_bps, performance_bps)
+    receipt = actions.set_fees(dep, session.chain, account, management_bps, performance_bps)
     fees = f"management {management_bps} bps/yr, performance {performance_bps} bps"
     _sent(receipt, f"fees {'are already' if receipt is None else 'set to'} {fees}")
     if int(str(dep.vault.fee_recipient()), 16) == 0:
@@ -146,8 +145,8 @@ def _set_fees(session: Session, account: Any, management_bps: int, performance_b
 def _set_fee_recipient(session: Session, account: Any, address: str) -> None:
     dep = session.deployment()
     recipient = _address(address, "fee recipient", allow_none=True)
-    receipt = ops.set_fee_recipient(dep, session.chain, account, recipient)
-    who = "nobody (no fees accrue)" if recipient == ops.ZERO_ADDRESS else recipient
+    receipt = actions.set_fee_recipient(dep, session.chain, account, recipient)
+    who = "nobody (no fees accrue)" if recipient == actions.ZERO_ADDRESS else recipient
     _sent(receipt, f"fee recipient {'is already' if receipt is None else 'set to'} {who}")
 
 
@@ -159,16 +158,15 @@ def _set_deposit_cap(session: Session, account: Any, units: str) -> None:
     if value < 0:
         raise UserError(f"the deposit cap must not be negative, got {units}")
     cap = to_wei(value, dec, "deposit cap")
-    receipt = ops.set_deposit_cap(dep, account, cap)
+    receipt = actions.set_deposit_cap(dep, account, cap)
     _sent(receipt, f"deposit cap {'is already' if receipt is None else 'set to'} {fmt_units(cap, dec)} {sym}")
 
 
 @click.argument("address")
 def _transfer_ownership(session: Session, account: Any, address: str) -> None:
-    dep = session.deployment()
     new_owner = _address(address, "new owner", allow_none=True)
-    receipt = ops.transfer_ownership(dep, account, new_owner)
-    if new_owner == ops.ZERO_ADDRESS:
+    receipt = actions.transfer_ownership(session.deployment(), account, new_owner)
+    if new_owner == actions.ZERO_ADDRESS:
         _sent(receipt, "the pending ownership offer is cancelled")
     else:
         _sent(receipt, f"ownership offered to {new_owner}")
@@ -177,13 +175,13 @@ def _transfer_ownership(session: Session, account: Any, address: str) -> None:
 
 def _accept_ownership(session: Session, account: Any) -> None:
     dep = session.deployment()
-    _sent(ops.accept_ownership(dep, account), f"{account.address} now owns the vault")
+    _sent(actions.accept_ownership(dep, account), f"{account.address} now owns the vault")
 
 
 def _sync(session: Session, account: Any) -> None:
     dep = session.deployment()
     dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
-    result = ops.sync(dep, account)
+    result = actions.sync(dep, account)
     if result.receipt is None:
         click.echo(
             f"the hedge's books match the venue (short {fmt_units(result.short_after, 18, 6)}); nothing sent"

@@ -30,10 +30,10 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from keeper.deployment import Deployment, chain_id_of
-from keeper.errors import UserError
-from keeper.rpc import basic_auth, redact, scrub
-from keeper.signer import exportable, passphrase_variable
+from keeper.chain.signer import exportable, passphrase_variable
+from keeper.core.errors import UserError
+from keeper.net.rpc import basic_auth, redact, scrub
+from keeper.ops.deployment import Deployment, chain_id_of
 
 DEFAULT_NETWORK = "ethereum:local:node"
 NETWORK_ENV = "BASIS_NETWORK"

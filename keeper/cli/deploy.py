@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
+from keeper.chain.manifest import ADDRESS_KEYS, check_can_write, manifest_path, write_manifest
 from keeper.cli.common import Session, operator_command
-from keeper.config import config_path, load_deploy_config
-from keeper.deploy import deploy
-from keeper.errors import UserError
-from keeper.manifest import ADDRESS_KEYS, check_can_write, manifest_path, write_manifest
+from keeper.core.errors import UserError
+from keeper.ops.config import config_path, load_deploy_config
+from keeper.ops.deploy import deploy
 
 # Chains the reference venue (an open faucet, an oracle its feeder sets) may go to without
 # --force-mainnet: local anvils and public testnets.

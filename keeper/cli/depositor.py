@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from keeper import ops
 from keeper.cli.common import Session, operator_command
-from keeper.errors import UserError
-from keeper.ops import DEFAULT_SLIPPAGE_BPS
-from keeper.units import fmt_units, parse_amount
+from keeper.core.errors import UserError
+from keeper.core.units import fmt_units, parse_amount
+from keeper.ops import actions
+from keeper.ops.actions import DEFAULT_SLIPPAGE_BPS
 
 
 def _address(value: str | None, what: str) -> str | None:
@@ -24,6 +24,15 @@ def _address(value: str | None, what: str) -> str | None:
     return str(to_checksum_address(value))
 
 
+_max_slippage = click.option(
+    "--max-slippage-bps",
+    type=int,
+    default=DEFAULT_SLIPPAGE_BPS,
+    show_default=True,
+    help="how far the share price may move against you between the quote and the block",
+)
+
+
 @click.option("--amount", required=True, help="asset to deposit, in whole units (e.g. 1000 or 12.5)")
 @click.option("--receiver", help="who gets the shares (default: the signing account)")
 @click.option(
@@ -31,13 +40,7 @@ def _address(value: str | None, what: str) -> str | None:
     help="fewest shares to accept, in whole shares (e.g. 999.5), enforced on chain "
     "(default: the quote less --max-slippage-bps)",
 )
-@click.option(
-    "--max-slippage-bps",
-    type=int,
-    default=DEFAULT_SLIPPAGE_BPS,
-    show_default=True,
-    help="how far the share price may move against you between the quote and the block",
-)
+@_max_slippage
 @click.option(
     "--faucet", "use_faucet", is_flag=True, help="mint missing test asset first (reference venue only)"
 )
@@ -57,7 +60,7 @@ def _deposit(
     assets = parse_amount(amount, dec)
     share_dec = int(dep.vault.decimals())
     floor = None if min_shares is None else parse_amount(min_shares, share_dec, "--min-shares")
-    result = ops.deposit(
+    result = actions.deposit(
         dep,
         session.chain,
         account,
@@ -94,13 +97,7 @@ deposit_cli = operator_command(name="deposit", help="Deposit asset into the vaul
     "--max-shares",
     help="most shares --amount may burn, in whole shares (default: the quote plus --max-slippage-bps)",
 )
-@click.option(
-    "--max-slippage-bps",
-    type=int,
-    default=DEFAULT_SLIPPAGE_BPS,
-    show_default=True,
-    help="how far the share price may move against you between the quote and the block",
-)
+@_max_slippage
 @click.option("--receiver", help="who gets the asset (default: the signing account)")
 @click.option("--owner", help="whose shares (default: the signing account; needs its share approval)")
 def _withdraw(
@@ -118,7 +115,7 @@ def _withdraw(
     dep = session.deployment()
     dec, sym = int(dep.asset.decimals()), str(dep.asset.symbol())
     share_dec = int(dep.vault.decimals())
-    result = ops.withdraw(
+    result = actions.withdraw(
         dep,
         session.chain,
         account,
@@ -151,8 +148,8 @@ withdraw_cli = operator_command(name="withdraw", help="Withdraw from the vault (
 @click.option("--holder", help="also show this address's position")
 def _status(session: Session, as_json: bool, holder: str | None) -> None:
     dep = session.deployment()
-    result = ops.status(dep, session.chain, holder=_address(holder, "--holder"))
-    click.echo(json.dumps(result, indent=2) if as_json else ops.format_status(result))
+    result = actions.status(dep, session.chain, holder=_address(holder, "--holder"))
+    click.echo(json.dumps(result, indent=2) if as_json else actions.format_status(result))
 
 
 status_cli = operator_command(signs=False, name="status", help="Show the vault's state, rules and roles.")(

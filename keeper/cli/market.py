@@ -4,25 +4,33 @@ the reference venue."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from keeper import market
 from keeper.cli.common import Session, operator_command
-from keeper.errors import UserError
-from keeper.units import FUNDING_INTERVALS, parse_decimal, parse_rate
+from keeper.core.errors import UserError
+from keeper.core.units import FUNDING_INTERVALS, parse_decimal, parse_rate
+from keeper.ops import feeder
 
 PER = click.Choice(sorted(FUNDING_INTERVALS))
+
+
+def _at_least(
+    name: str, minimum: int, default: int, help: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An integer option of at least `minimum`, its default shown."""
+    return click.option(name, type=click.IntRange(min=minimum), default=default, show_default=True, help=help)
 
 
 @click.argument("usd")
 def _price(session: Session, account: Any, usd: str) -> None:
     dep = session.deployment()
-    push = market.push_price(dep, account, parse_decimal(usd, "price"))
+    push = feeder.push_price(dep, account, parse_decimal(usd, "price"))
     click.echo(
-        f"oracle {market.describe_price(push.old_e8)} -> {market.describe_price(push.new_e8)} "
+        f"oracle {feeder.describe_price(push.old_e8)} -> {feeder.describe_price(push.new_e8)} "
         f"({push.move_bps:+.1f} bps); funding accrued first"
     )
     _asset_feed_note(session, dep)
@@ -30,8 +38,8 @@ def _price(session: Session, account: Any, usd: str) -> None:
 
 def _asset_feed_note(session: Session, dep: Any) -> None:
     """A reminder when the asset's USD feed nears the vault's `max_asset_oracle_age`."""
-    age = market.asset_feed_age(dep, session.chain)
-    if age >= market.ASSET_HEARTBEAT_SECONDS:
+    age = feeder.asset_feed_age(dep, session.chain)
+    if age >= feeder.ASSET_HEARTBEAT_SECONDS:
         limit = int(dep.vault.max_asset_oracle_age())
         click.echo(
             f"note: the asset's USD feed is {age // 3_600} h old (the vault refuses entries and exits after "
@@ -42,11 +50,11 @@ def _asset_feed_note(session: Session, dep: Any) -> None:
 @click.argument("usd")
 def _asset_price(session: Session, account: Any, usd: str) -> None:
     dep = session.deployment()
-    push = market.push_asset_price(dep, account, parse_decimal(usd, "asset price"))
+    push = feeder.push_asset_price(dep, account, parse_decimal(usd, "asset price"))
     bound = int(dep.vault.max_depeg_bps())
     off = abs(push.new_e8 - 10**8) * 10_000 > 10**8 * bound
     click.echo(
-        f"asset feed {market.describe_asset_price(push.old_e8)} -> {market.describe_asset_price(push.new_e8)}"
+        f"asset feed {feeder.describe_asset_price(push.old_e8)} -> {feeder.describe_asset_price(push.new_e8)}"
         + (
             f": beyond the vault's {bound} bps de-peg bound, entries and exits are closed until it is back"
             if off
@@ -59,17 +67,17 @@ def _asset_price(session: Session, account: Any, usd: str) -> None:
 @click.option("--per", type=PER, default="1h", show_default=True, help="the interval RATE is quoted for")
 def _funding(session: Session, account: Any, rate: str, per: str) -> None:
     dep = session.deployment()
-    old, new = market.set_funding(dep, account, parse_rate(rate), per)
-    click.echo(f"funding {market.describe_rate(old)} -> {market.describe_rate(new)}")
+    old, new = feeder.set_funding(dep, account, parse_rate(rate), per)
+    click.echo(f"funding {feeder.describe_rate(old)} -> {feeder.describe_rate(new)}")
 
 
 def _arb(session: Session, account: Any) -> None:
     dep = session.deployment()
-    before, after = market.arb(dep, account)
+    before, after = feeder.arb(dep, account)
     oracle = int(dep.price_feed.latestAnswer())
     click.echo(
-        f"spot pool {market.describe_price(before)} -> {market.describe_price(after)} "
-        f"(oracle {market.describe_price(oracle)})"
+        f"spot pool {feeder.describe_price(before)} -> {feeder.describe_price(after)} "
+        f"(oracle {feeder.describe_price(oracle)})"
     )
 
 
@@ -97,16 +105,16 @@ def _replay(
     factor = parse_decimal(speed, "--speed")
     if factor <= 0:
         raise UserError(f"--speed must be positive, got {speed}")
-    rows = market.load_replay(file, price_column=price_column, funding_column=funding_column, limit=limit)
-    mode = "warping the chain's clock" if market.is_local(session.chain) else f"waiting gap/{factor} per step"
+    rows = feeder.load_replay(file, price_column=price_column, funding_column=funding_column, limit=limit)
+    mode = "warping the chain's clock" if feeder.is_local(session.chain) else f"waiting gap/{factor} per step"
     click.echo(f"replaying {len(rows)} rows of {file} ({mode})")
 
-    def show(step: market.ReplayStep) -> None:
-        rate = "" if step.funding_e18 is None else f", funding {market.describe_rate(step.funding_e18)}"
+    def show(step: feeder.ReplayStep) -> None:
+        rate = "" if step.funding_e18 is None else f", funding {feeder.describe_rate(step.funding_e18)}"
         asset = ", asset feed 1 USD re-pushed" if step.asset_pushed else ""
-        click.echo(f"  +{step.waited_seconds:>6}s  {market.describe_price(step.price_e8)}{rate}{asset}")
+        click.echo(f"  +{step.waited_seconds:>6}s  {feeder.describe_price(step.price_e8)}{rate}{asset}")
 
-    market.replay(dep, session.chain, account, rows, interval=per, do_arb=do_arb, speed=factor, on_step=show)
+    feeder.replay(dep, session.chain, account, rows, interval=per, do_arb=do_arb, speed=factor, on_step=show)
 
 
 @click.option(
@@ -117,9 +125,9 @@ def _warmup(session: Session, account: Any, hours: int) -> None:
     rate = int(dep.perp_market.funding_rate())
     if rate == 0:
         click.echo("note: the funding rate is 0: set one first (`ape run market funding 0.01% --per 8h`)")
-    steps = market.warmup(dep, session.chain, account, hours)
+    steps = feeder.warmup(dep, session.chain, account, hours)
     click.echo(
-        f"warped {hours} h ahead at funding {market.describe_rate(rate)}: {len(steps)} price pushes; "
+        f"warped {hours} h ahead at funding {feeder.describe_rate(rate)}: {len(steps)} price pushes; "
         "the keeper now has the funding history it acts on"
     )
 
@@ -133,20 +141,8 @@ def _warmup(session: Session, account: Any, hours: int) -> None:
     "--polls", type=click.IntRange(min=1), help="stop after this many polls (default: run until Ctrl-C)"
 )
 @click.option("--once", is_flag=True, help="poll once and stop (same as --polls 1)")
-@click.option(
-    "--deviation-bps",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="push the price when it moved this much",
-)
-@click.option(
-    "--heartbeat",
-    type=click.IntRange(min=1),
-    default=3_600,
-    show_default=True,
-    help="push the price at least this often (seconds)",
-)
+@_at_least("--deviation-bps", 0, 10, "push the price when it moved this much")
+@_at_least("--heartbeat", 1, 3_600, "push the price at least this often (seconds)")
 @click.option(
     "--arb/--no-arb", "do_arb", default=True, show_default=True, help="arbitrage the pool after a push"
 )
@@ -170,13 +166,13 @@ def _mirror(
 ) -> None:
     dep = session.deployment()
     if from_file:
-        read = market.recorded_reading(from_file, coin)
+        read = feeder.recorded_reading(from_file, coin)
     else:
-        read = market.hyperliquid_reading(coin, os.environ.get("HYPERLIQUID_INFO_URL") or None)
+        read = feeder.hyperliquid_reading(coin, os.environ.get("HYPERLIQUID_INFO_URL") or None)
     source = str(from_file) if from_file else venue
     click.echo(f"mirroring {coin} from {source} every {interval:g}s onto {dep.manifest.perp_market}")
 
-    def show(poll: market.MirrorPoll) -> None:
+    def show(poll: feeder.MirrorPoll) -> None:
         did = [
             x
             for x, yes in (
@@ -191,7 +187,7 @@ def _mirror(
             f"{', '.join(did) or 'no change'}"
         )
 
-    market.mirror(
+    feeder.mirror(
         dep,
         session.chain,
         account,

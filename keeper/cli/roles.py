@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from keeper.cli.common import Session, operator_command
-from keeper.errors import UserError
+from keeper.core.errors import UserError
 
 
 @click.argument("address")

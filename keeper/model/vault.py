@@ -1,7 +1,7 @@
 """The one exact model of a vault: `BasisVault.vy` (shares, fees, entries, exits) and its
 `BasisHedge.vy` (spot leg, perp account, rebalance, emergency deleverage, unwind steps,
 exit slices, liquidation booking, the keeper's loss budget), on the venue models of
-`keeper.model.venue`.
+`keeper.model.markets`.
 
 Transcribed call by call from the two contracts with the same integer rounding and the
 same revert reasons ("vault: ...", "hedge: ...", and the venue's "perp: ..."). A call
@@ -24,21 +24,10 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from keeper.model.venue import (
-    BPS,
-    FUNDING_DENOMINATOR,
-    PPM,
-    PRICE_UNIT,
-    SIZE_UNIT,
-    ModelRevert,
-    PerpModel,
-    SpotPoolModel,
-    mul_div,
-    mul_div_signed,
-    value,
-)
-from keeper.state import VaultState
-from keeper.venue import VaultRules, arb_trade
+from keeper.core.fixed import BPS, PPM, PRICE_UNIT, SIZE_UNIT, mul_div, mul_div_signed, value
+from keeper.core.rules import VaultRules
+from keeper.core.state import VaultState
+from keeper.model.markets import FUNDING_DENOMINATOR, ModelRevert, PerpModel, SpotPoolModel, arb_trade
 
 HEDGE = "hedge"  # the hedge's account at the perp model
 EMERGENCY_BUFFER_BPS = 200  # BasisHedge.EMERGENCY_BUFFER_BPS
@@ -169,7 +158,7 @@ class BasisModel:
         taker_fee_ppm: int = 450,
         rules: VaultRules | None = None,
     ) -> BasisModel:
-        """A fresh vault on the reference venue (`keeper.venue.VenueParams`'s shape)."""
+        """A fresh vault on the reference venue (`keeper.core.rules.VenueParams`'s shape)."""
         perp = PerpModel(
             asset_unit=10**6,
             price_e8=price_e8,
@@ -304,42 +293,27 @@ class BasisModel:
             self.idle + self._base_value(self.spot_base, price) + (equity if self.account_open else 0), 0
         )
         _, management, performance = self._pending_fees(gross, self.supply)
+        # one line a group of `VaultState`'s fields: chain, vault, hedge, oracles, perp account,
+        # perp market, spot pool
         return VaultState(
             block_timestamp=perp.now,
-            asset_decimals=len(str(self.asset_unit)) - 1,
-            base_decimals=len(str(self.base_unit)) - 1,
-            rules=self.rules,
-            paused=self.paused if paused is None else paused,
-            shutdown=self.is_shutdown,
-            last_rebalance_time=self.last_rebalance_time,
-            nav=gross - management - performance,
-            idle=self.idle,
-            spot_base=self.spot_base,
-            short_size=self._venue_short(),
-            booked_short=self.booked_short,
+            asset_decimals=len(str(self.asset_unit)) - 1, base_decimals=len(str(self.base_unit)) - 1,
+            rules=self.rules, paused=self.paused if paused is None else paused, shutdown=self.is_shutdown,
+            nav=gross - management - performance, idle=self.idle,
+            last_rebalance_time=self.last_rebalance_time, spot_base=self.spot_base,
+            short_size=self._venue_short(), booked_short=self.booked_short,
             budget_window_start=self.budget_window_start,
-            budget_nav=self.budget_nav,
-            budget_spent=self.budget_spent,
-            oracle_price_e8=price,
-            oracle_updated_at=perp.price_updated_at,
-            asset_price_e8=self.asset_price_e8,
-            asset_updated_at=self.asset_updated_at,
-            perp_size=size,
-            perp_margin=acct.margin,
-            perp_accrued_funding=accrued,
-            perp_unrealized_pnl=pnl,
-            perp_equity=equity,
-            margin_ratio_bps=ratio,
-            funding_rate=perp.funding_rate,
-            taker_fee_ppm=perp.taker_fee_ppm,
-            initial_margin_bps=perp.initial_margin_bps,
-            maintenance_margin_bps=perp.maintenance_margin_bps,
-            perp_depth=perp.depth,
-            perp_mark_price_e8=price,
-            pool_reserve_base=pool.reserve_base,
-            pool_reserve_asset=pool.reserve_asset,
+            budget_nav=self.budget_nav, budget_spent=self.budget_spent,
+            oracle_price_e8=price, oracle_updated_at=perp.price_updated_at,
+            asset_price_e8=self.asset_price_e8, asset_updated_at=self.asset_updated_at,
+            perp_size=size, perp_margin=acct.margin, perp_accrued_funding=accrued,
+            perp_unrealized_pnl=pnl, perp_equity=equity, margin_ratio_bps=ratio,
+            funding_rate=perp.funding_rate, taker_fee_ppm=perp.taker_fee_ppm,
+            initial_margin_bps=perp.initial_margin_bps, maintenance_margin_bps=perp.maintenance_margin_bps,
+            perp_depth=perp.depth, perp_mark_price_e8=price,
+            pool_reserve_base=pool.reserve_base, pool_reserve_asset=pool.reserve_asset,
             pool_fee_bps=pool.fee_bps,
-        )
+        )  # fmt: skip
 
     def outcome(
         self,

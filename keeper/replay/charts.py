@@ -121,6 +121,20 @@ def _shade_parked(ax: Any, t: Any, ends: Any, parked: Any) -> None:
             label = "_nolegend_"
 
 
+def _save(
+    fig: Figure, axes: list[Any], ylabel: str | None, report: dict[str, Any], what: str, path: Path
+) -> None:
+    """Dates on every axis (`ylabel` and a legend on a single one), the title, the PNG."""
+    if ylabel is not None:
+        axes[0].set_ylabel(ylabel)
+        axes[0].legend(loc="upper left")
+    for ax in axes:
+        _date_axis(ax)
+    _title(fig, report, what)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Writes the three PNGs into `out_dir` (created if missing); returns their paths."""
     out = Path(out_dir)
@@ -137,12 +151,7 @@ def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Pa
     ax.plot(_times(np.append(t[0], xs)), np.append(1.0, ys), label="share price (net)", lw=1.2)
     xc, yc = thin(ends, s["carry"])
     ax.plot(np.append(x0, _times(xc)), np.append(1.0, yc), label="gross carry (always hedged)", lw=1.2)
-    ax.set_ylabel("growth of 1")
-    ax.legend(loc="upper left")
-    _date_axis(ax)
-    _title(fig, report, "share price vs cumulative gross carry")
-    fig.savefig(paths[0], dpi=100)
-    plt.close(fig)
+    _save(fig, [ax], "growth of 1", report, "share price vs cumulative gross carry", paths[0])
 
     # funding rate, annualised, parked shaded
     fig, ax = plt.subplots(figsize=(10, 5), layout="constrained")
@@ -150,12 +159,7 @@ def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Pa
     ax.step(_times(xf), yf, where="post", lw=0.8, label="funding rate (annualised)")
     ax.axhline(0, color="black", lw=0.6)
     _shade_parked(ax, t, ends, s["parked"])
-    ax.set_ylabel("% per year")
-    ax.legend(loc="upper left")
-    _date_axis(ax)
-    _title(fig, report, "funding rate per step, parked periods shaded")
-    fig.savefig(paths[1], dpi=100)
-    plt.close(fig)
+    _save(fig, [ax], "% per year", report, "funding rate per step, parked periods shaded", paths[1])
 
     # margin ratio and delta
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True, layout="constrained")
@@ -170,9 +174,5 @@ def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Pa
     bottom.ticklabel_format(axis="y", useOffset=False, style="plain")
     low, high = bottom.get_ylim()
     bottom.set_ylim(min(low, -DELTA_MIN_SPAN_BPS), max(high, DELTA_MIN_SPAN_BPS))
-    _date_axis(top)
-    _date_axis(bottom)
-    _title(fig, report, "margin ratio and delta (margin absent while parked)")
-    fig.savefig(paths[2], dpi=100)
-    plt.close(fig)
+    _save(fig, [top, bottom], None, report, "margin ratio and delta (margin absent while parked)", paths[2])
     return paths

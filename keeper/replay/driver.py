@@ -8,8 +8,8 @@ the keeper ticks. What a step does can be switched off or bent by a stress scena
 oracle, the keeper down, the asset off its peg, a depositor probing whether entries and
 exits are refused (and what a newcomer's round trip does to the other holders).
 
-A `Backend` carries the steps out: `keeper.replay.model.ModelBackend` on the exact Python
-models, `keeper.replay.chain.ChainBackend` on anvil with the deployed contracts and the
+A `Backend` carries the steps out: `keeper.replay.exact.ModelBackend` on the exact Python
+models, `keeper.replay.anvil.ChainBackend` on anvil with the deployed contracts and the
 real keeper tick. The loop here is the same for both, so the two modes can only differ
 where their backends do, and the test that runs both on one input says they do not.
 
@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
-from keeper.history import FundingPrint, PricePoint, SeriesReport, price_at
+from keeper.bot.strategy import Settings
+from keeper.core.fixed import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
+from keeper.core.rules import VaultRules, VenueParams
+from keeper.data.files import FundingPrint, PricePoint, SeriesReport, price_at
 from keeper.model.vault import DECIMALS_OFFSET
-from keeper.model.venue import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, value
-from keeper.strategy import Settings
-from keeper.venue import VaultRules, VenueParams
 
 YEAR = 365 * 86_400
 # Gas per keeper call on BasisHedge (rebalance open / adjust / park, emergency_deleverage,
@@ -370,23 +371,49 @@ def end_price(prints: list[FundingPrint], prices: list[PricePoint] | None, confi
 Progress = Callable[[int, int], None]
 
 
+class ReplayOptions(TypedDict, total=False):
+    """What a replay may be given besides its steps: the loaders' reports and notes (kept
+    in the result), a progress callback, the stress scenario's name, and the price the last
+    interval ends at."""
+
+    reports: list[SeriesReport] | None
+    notes: list[str] | None
+    progress: Progress | None
+    scenario: str | None
+    end_price_e8: int | None
+
+
+OpenBackend = Callable[["ReplayConfig", MarketStep], AbstractContextManager[Backend]]
+
+
 def replay(
+    open_backend: OpenBackend,
+    steps: list[MarketStep],
+    config: ReplayConfig | None = None,
+    *,
+    mode: str,
+    **options: Unpack[ReplayOptions],
+) -> ReplayResult:
+    """Runs `steps` (oldest first) on the backend `open_backend` opens (holding the deposits
+    at `steps[0].time`), and a last market move to the end of the last interval."""
+    config = config or ReplayConfig()
+    if not steps:
+        raise ValueError("no funding prints in the window")
+    began = time.perf_counter()
+    with open_backend(config, steps[0]) as backend:
+        setup_seconds = time.perf_counter() - began
+        return _run(backend, steps, config, mode, setup_seconds, options)
+
+
+def _run(
     backend: Backend,
     steps: list[MarketStep],
     config: ReplayConfig,
-    *,
     mode: str,
-    reports: list[SeriesReport] | None = None,
-    notes: list[str] | None = None,
-    progress: Progress | None = None,
-    setup_seconds: float = 0.0,
-    scenario: str | None = None,
-    end_price_e8: int | None = None,
+    setup_seconds: float,
+    options: ReplayOptions,
 ) -> ReplayResult:
-    """Runs `steps` (oldest first) on `backend`, which already holds the deposits at
-    `steps[0].time`, and a last market move to the end of the last interval."""
-    if not steps:
-        raise ValueError("no steps to replay")
+    progress, end_price_e8 = options.get("progress"), options.get("end_price_e8")
     began = time.perf_counter()
     steps = with_asset_pushes(steps, steps[0].time)
     first = backend.observe()
@@ -445,28 +472,14 @@ def replay(
     backend.advance(with_asset_pushes([*steps, final], steps[0].time)[-1])
     o = backend.observe()
     return ReplayResult(
-        config=config,
-        mode=mode,
-        steps=records,
-        costs=backend.costs,
-        trades=list(backend.trades),
-        start=steps[0].time,
-        end=end,
-        nav_start=first.nav,
-        nav_end=o.nav,
-        net_nav_end=o.net_nav,
-        supply_start=first.supply,
-        supply_end=o.supply,
-        carry_growth=carry_growth,
-        carry_simple=carry_simple,
-        rebalances=rebalances,
-        reverts=list(backend.reverts),
-        liquidations=list(backend.liquidations),
-        capped_prints=capped,
-        parked_seconds=parked_seconds,
-        reports=list(reports or []),
-        notes=list(notes or []),
-        seconds=time.perf_counter() - began,
-        setup_seconds=setup_seconds,
-        scenario=scenario,
-    )
+        config=config, mode=mode, scenario=options.get("scenario"),
+        steps=records, costs=backend.costs, trades=list(backend.trades),
+        start=steps[0].time, end=end,
+        nav_start=first.nav, nav_end=o.nav, net_nav_end=o.net_nav,
+        supply_start=first.supply, supply_end=o.supply,
+        carry_growth=carry_growth, carry_simple=carry_simple,
+        rebalances=rebalances, reverts=list(backend.reverts), liquidations=list(backend.liquidations),
+        capped_prints=capped, parked_seconds=parked_seconds,
+        reports=list(options.get("reports") or []), notes=list(options.get("notes") or []),
+        seconds=time.perf_counter() - began, setup_seconds=setup_seconds,
+    )  # fmt: skip

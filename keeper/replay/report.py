@@ -40,7 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from keeper.model.venue import PRICE_UNIT, SIZE_UNIT
+from keeper.core.fixed import PRICE_UNIT, SIZE_UNIT
 from keeper.replay.driver import YEAR, ReplayResult, Trade
 
 RECONCILE_TOLERANCE_BPS = 1.0

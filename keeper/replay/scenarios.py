@@ -32,9 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
-from keeper.model.venue import PRICE_UNIT, RATE_UNIT
+from keeper.bot.strategy import Settings
+from keeper.core.fixed import PRICE_UNIT, RATE_UNIT
 from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, Step
-from keeper.strategy import Settings
 
 HOUR = 3_600
 DAY = 24 * HOUR

@@ -9,8 +9,9 @@ from decimal import Decimal
 from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
-from keeper.model.venue import BPS, PRICE_UNIT, ModelRevert
-from keeper.strategy import Settings
+from keeper.bot.strategy import Settings
+from keeper.core.fixed import BPS, PRICE_UNIT
+from keeper.model.markets import ModelRevert
 from tests.keeper.world import World, flat_view
 
 USDC = 10**6

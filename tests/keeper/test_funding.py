@@ -3,10 +3,10 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.funding import estimate, estimate_venue, smooth
-from keeper.sources.base import FundingInfo, FundingPoint, FundingView
-from keeper.sources.hyperliquid import parse_funding_history
-from tests.keeper.conftest import recorded_json
+from keeper.bot.funding import estimate, estimate_venue, smooth
+from keeper.data.hyperliquid import parse_funding_history
+from keeper.data.records import FundingInfo, FundingPoint, FundingView
+from tests.fixtures.data import recorded_json
 
 NOW = datetime(2025, 1, 10, 12, tzinfo=UTC)
 DAY = timedelta(hours=24)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keeper.history import HOUR, HistoryError, load_funding, load_prices, price_at
+from keeper.data.files import HOUR, HistoryError, load_funding, load_prices, price_at
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "history"
 DATA = Path(os.environ.get("BASIS_DATA_DIR", Path(__file__).parents[2] / ".." / "shared" / "data"))
@@ -168,7 +168,7 @@ def test_real__every_funding_file_loads(name):
 
 
 def test_synthetic__seeded_plausible_and_switching_regimes():
-    from keeper.history import synthetic_history
+    from keeper.data.files import synthetic_history
 
     prints, points = synthetic_history(seed=3, days=365)
     again, _ = synthetic_history(seed=3, days=365)

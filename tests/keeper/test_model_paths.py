@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT
+from keeper.model.markets import ModelRevert
 from keeper.model.vault import HEDGE, BasisModel, simulate_unwind
-from keeper.model.venue import BPS, PRICE_UNIT, SIZE_UNIT, ModelRevert
 from tests.keeper.world import LP, World
 
 USDC = 10**6

@@ -9,13 +9,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keeper.core.fixed import BPS
+from keeper.model.markets import ModelRevert
 from keeper.model.vault import (
     emergency_allowed,
     rule_violations,
     simulate_emergency_deleverage,
     simulate_rebalance,
 )
-from keeper.model.venue import BPS, ModelRevert
 from tests.keeper.generators import PROPERTY, near_critical, worlds
 from tests.keeper.world import HEDGE, World
 
@@ -52,6 +53,13 @@ def _same_books(outcome, world: World) -> None:
     )
 
 
+def _agree(reason, outcome, expected_reason, after: World) -> None:
+    """The model refuses with the transcription's reason, or ends with the same books."""
+    assert reason == expected_reason
+    if reason is None:
+        _same_books(outcome, after)
+
+
 @PROPERTY
 @given(data=st.data())
 def test_model_rebalance__matches_the_contract_transcription(data):
@@ -69,9 +77,7 @@ def test_model_rebalance__matches_the_contract_transcription(data):
     if reason is None:
         violations = rule_violations(outcome, state)
         reason = violations[0] if violations else None
-    assert reason == expected_reason
-    if reason is None:
-        _same_books(outcome, after)
+    _agree(reason, outcome, expected_reason, after)
 
 
 @PROPERTY
@@ -79,11 +85,8 @@ def test_model_rebalance__matches_the_contract_transcription(data):
 def test_model_emergency_deleverage__matches_the_contract_transcription(world):
     state = world.state()
     expected_reason, after = _world_result(world, World.emergency_deleverage)
-    reason, outcome = _model_result(lambda: simulate_emergency_deleverage(state))
-    assert reason == expected_reason
     assert emergency_allowed(state) == (expected_reason != "hedge: deleverage not allowed")
-    if reason is None:
-        _same_books(outcome, after)
+    _agree(*_model_result(lambda: simulate_emergency_deleverage(state)), expected_reason, after)
 
 
 @PROPERTY

@@ -13,11 +13,12 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.funding import smooth
-from keeper.model.venue import MAX_FUNDING_RATE
-from keeper.reference import ReferenceHistory
-from keeper.sources.base import FundingView, Limits, SourceError
-from keeper.sources.onchain import history_from_rate_updates, onchain_funding_info
+from keeper.bot.funding import smooth
+from keeper.bot.reference import ReferenceHistory
+from keeper.core.errors import SourceError
+from keeper.core.fixed import MAX_FUNDING_RATE
+from keeper.data.onchain import history_from_rate_updates, onchain_funding_info
+from keeper.data.records import FundingView, Limits
 from tests.keeper.generators import PROPERTY
 
 START = 1_700_000_000

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from keeper.rpc import Rpc, RpcError, RpcUnavailable, redact
-from keeper.sources.http import HttpResponse, TransportError
+from keeper.net.http import HttpResponse, TransportError
+from keeper.net.rpc import Rpc, RpcError, RpcUnavailable, redact
 
 
 class Script:

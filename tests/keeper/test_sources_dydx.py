@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.sources import SourceError
-from keeper.sources.dydx import parse_historical_funding, parse_perpetual_markets
-from tests.keeper.conftest import fixture_json, mutated, recorded_json
+from keeper.core.errors import SourceError
+from keeper.data.dydx import parse_historical_funding, parse_perpetual_markets
+from tests.fixtures.data import fixture_json, mutated, recorded_json
 
 NOW = datetime(2025, 12, 9, 12, 5, tzinfo=UTC)
 

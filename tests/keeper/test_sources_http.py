@@ -7,17 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.sources import (
-    DydxSource,
-    HttpClient,
-    HttpResponse,
-    HyperliquidSource,
-    SourceError,
-    TransportError,
-    dydx,
-    hyperliquid,
-)
-from tests.keeper.conftest import FIXTURES
+from keeper.core.errors import SourceError
+from keeper.data import dydx, hyperliquid
+from keeper.data.dydx import DydxSource
+from keeper.data.hyperliquid import HyperliquidSource
+from keeper.net.http import HttpClient, HttpResponse, TransportError
+from tests.fixtures.data import API_FIXTURES
 
 
 @dataclass
@@ -143,7 +138,7 @@ NOW = datetime(2023, 6, 8, 3, 20, tzinfo=UTC)
 
 
 def fixture_reply(name: str) -> HttpResponse:
-    return HttpResponse(200, (FIXTURES / name).read_bytes())
+    return HttpResponse(200, (API_FIXTURES / name).read_bytes())
 
 
 def test_hyperliquid_source__view_from_fixtures():
@@ -170,7 +165,7 @@ def test_hyperliquid_source__view_from_fixtures():
 
 def test_hyperliquid_source__history_pages(monkeypatch):
     monkeypatch.setattr(hyperliquid, "PAGE_ROWS", 4)
-    rows = json.loads((FIXTURES / "hyperliquid_fundingHistory_switch.json").read_text())
+    rows = json.loads((API_FIXTURES / "hyperliquid_fundingHistory_switch.json").read_text())
     transport = FakeTransport([ok(rows[:4]), ok(rows[4:])])
     source = HyperliquidSource(HttpClient("hyperliquid", transport), clock=lambda: NOW)
     points = source.funding_history("ETH", NOW - timedelta(days=2), NOW)
@@ -211,7 +206,7 @@ def test_dydx_source__view_from_fixtures():
 
 def test_dydx_source__history_pages_backwards_and_trims_to_start(monkeypatch):
     monkeypatch.setattr(dydx, "PAGE_ROWS", 2)
-    body = json.loads((FIXTURES / "dydx_historicalFunding.json").read_text())
+    body = json.loads((API_FIXTURES / "dydx_historicalFunding.json").read_text())
     rows = body["historicalFunding"]
     transport = FakeTransport([ok({"historicalFunding": rows[:2]}), ok({"historicalFunding": rows[2:]})])
     source = DydxSource(HttpClient("dydx", transport), clock=lambda: DYDX_NOW)

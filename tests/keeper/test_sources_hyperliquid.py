@@ -4,15 +4,16 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.sources import Limits, SourceError
-from keeper.sources.hyperliquid import (
+from keeper.core.errors import SourceError
+from keeper.data.hyperliquid import (
     HOURLY_SINCE,
     native_interval_at,
     parse_all_dexs_asset_ctxs,
     parse_funding_history,
     parse_meta_and_asset_ctxs,
 )
-from tests.keeper.conftest import fixture_json, mutated, recorded_json
+from keeper.data.records import Limits
+from tests.fixtures.data import fixture_json, mutated, recorded_json
 
 NOW = datetime(2025, 12, 9, 12, 20, 5, tzinfo=UTC)
 

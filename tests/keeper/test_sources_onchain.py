@@ -3,9 +3,10 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.model.venue import MAX_FUNDING_RATE, rate_per_second
-from keeper.sources import SourceError
-from keeper.sources.onchain import history_from_rate_updates, onchain_funding_info, rate_per_hour_from_chain
+from keeper.core.errors import SourceError
+from keeper.core.fixed import MAX_FUNDING_RATE
+from keeper.data.onchain import history_from_rate_updates, onchain_funding_info, rate_per_hour_from_chain
+from keeper.model.markets import rate_per_second
 
 T0 = 1_765_000_000
 

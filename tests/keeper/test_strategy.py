@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.model.venue import BPS, PRICE_UNIT
-from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, Unwind, decide
-from keeper.venue import VaultRules
+from keeper.bot.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, Unwind, decide
+from keeper.core.fixed import BPS, PRICE_UNIT
+from keeper.core.rules import VaultRules
 from tests.keeper.world import World, apply, flat_view
 
 USDC = 10**6

@@ -7,8 +7,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.model.venue import BPS, PRICE_UNIT
-from keeper.strategy import Hold, Intent, Rebalance, Settings, decide
+from keeper.bot.strategy import Hold, Intent, Rebalance, Settings, decide
+from keeper.core.fixed import BPS, PRICE_UNIT
 from tests.keeper.generators import PROPERTY_EPISODES
 from tests.keeper.world import World, apply, flat_view
 

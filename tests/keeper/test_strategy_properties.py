@@ -15,9 +15,10 @@ from decimal import Decimal
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from keeper.model.venue import BPS, ModelRevert
-from keeper.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
-from keeper.venue import VaultRules
+from keeper.bot.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, decide
+from keeper.core.fixed import BPS
+from keeper.core.rules import VaultRules
+from keeper.model.markets import ModelRevert
 from tests.keeper.generators import PROPERTY, SETTINGS, near_critical, views_for, worlds
 from tests.keeper.world import World, apply, flat_view
 
@@ -32,6 +33,17 @@ REVERSE = {
 }
 
 
+def drawn_decision(data):
+    """A random world, its venues' views and settings, and the action `decide` takes there
+    (its kind recorded as a hypothesis event)."""
+    world = data.draw(worlds())
+    views = data.draw(views_for(world))
+    config = data.draw(st.sampled_from(SETTINGS))
+    action = decide(world.state(), views, config).action
+    event(type(action).__name__)
+    return world, views, config, action
+
+
 def accepted(world: World, action) -> bool:
     try:
         apply(world.copy(), action)
@@ -43,11 +55,7 @@ def accepted(world: World, action) -> bool:
 @PROPERTY
 @given(data=st.data())
 def test_every_proposal_passes_the_vaults_rules(data):
-    world = data.draw(worlds())
-    views = data.draw(views_for(world))
-    config = data.draw(st.sampled_from(SETTINGS))
-    action = decide(world.state(), views, config).action
-    event(type(action).__name__)
+    world, _, _, action = drawn_decision(data)
     if isinstance(action, Hold):
         return
     apply(world.copy(), action)  # raises the vault's revert reason if the rules refuse it
@@ -62,11 +70,7 @@ def test_every_proposal_passes_the_vaults_rules(data):
 @PROPERTY
 @given(data=st.data())
 def test_no_flapping__the_next_decision_is_never_the_reverse_move(data):
-    world = data.draw(worlds())
-    views = data.draw(views_for(world))
-    config = data.draw(st.sampled_from(SETTINGS))
-    first = decide(world.state(), views, config).action
-    event(type(first).__name__)
+    world, views, config, first = drawn_decision(data)
     if not isinstance(first, Rebalance):
         return
     after = world.copy()

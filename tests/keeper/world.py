@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from keeper.bot.strategy import Action, EmergencyDeleverage, Rebalance, Unwind
+from keeper.data.records import FundingInfo, FundingPoint, FundingView
 from keeper.model.vault import EMERGENCY_BUFFER_BPS, HEDGE, BasisModel, require
-from keeper.sources.base import FundingInfo, FundingPoint, FundingView
-from keeper.strategy import Action, EmergencyDeleverage, Rebalance, Unwind
 
 __all__ = ["EMERGENCY_BUFFER_BPS", "HEDGE", "LP", "World", "apply", "flat_view", "require"]
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.market import set_funding
+from keeper.ops.feeder import set_funding
 from tests.keeper_chain.test_keeper_process import REPO, fund_and_wait_for_history
 
 
@@ -24,14 +24,18 @@ def keeper_cli(chain, stack, keystore_dir, *args, **env):
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-m", "keeper.main", *args], env=full_env, capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-m", "keeper.cli.keeper", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
 
 
-def test_once__exit_code_says_whether_it_acted(chain, stack, keystore_dir, deployer, depositor):
+def test_once__exit_code_says_whether_it_acted(chain, stack, keystore_dir, deployer, alice):
     quiet = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
     assert quiet.returncode == 2 and "Hold" in quiet.stdout and "2 round trips" in quiet.stdout
-    fund_and_wait_for_history(stack[0], chain, deployer, depositor)
+    fund_and_wait_for_history(stack[0], chain, deployer, alice)
     dry = keeper_cli(chain, stack, keystore_dir, "once", "--dry-run")
     assert dry.returncode == 2 and "Rebalance" in dry.stdout and "dry run, not sending" in dry.stderr
     acted = keeper_cli(chain, stack, keystore_dir, "once", "--account", "bot")
@@ -92,11 +96,11 @@ def test_bad_input__one_clear_line_and_a_nonzero_exit(chain, stack, keystore_dir
     assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, depositor):
+def test_status__whole_units_for_people_and_json_logs(chain, stack, keystore_dir, alice):
     dep = stack[0]
-    dep.asset.mint(depositor, 2_500_500_000, sender=depositor)
-    dep.asset.approve(dep.vault, 2_500_500_000, sender=depositor)
-    dep.vault.deposit(2_500_500_000, depositor, sender=depositor)
+    dep.asset.mint(alice, 2_500_500_000, sender=alice)
+    dep.asset.approve(dep.vault, 2_500_500_000, sender=alice)
+    dep.vault.deposit(2_500_500_000, alice, sender=alice)
     out = keeper_cli(chain, stack, keystore_dir, "status", LOG_FORMAT="json", BASIS_KEEPER_LOG_FORMAT="json")
     assert out.returncode == 0, out.stderr
     assert "NAV  2,500.50 asset" in out.stdout and "2500500000" not in out.stdout
@@ -123,7 +127,7 @@ def test_dotenv__read_from_the_working_directory__the_environment_wins(chain, st
 
     def status(**extra: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "keeper.main", "status", "--json"],
+            [sys.executable, "-m", "keeper.cli.keeper", "status", "--json"],
             env={**env, **extra},
             capture_output=True,
             text=True,

@@ -94,11 +94,11 @@ def test_run__waits_for_a_node_down_at_start__and_sends_url_credentials_as_basic
 def test_run__a_stuck_transaction_alerts_and_is_replaced(
     chain,
     stack,
-    keeper_account,
+    keeper,
     keeper_process,  # noqa: F811
 ):
     url = chain.provider.uri
-    me = keeper_account.address
+    me = keeper.address
     nonce = int(rpc(url, "eth_getTransactionCount", [me, "latest"]), 16)
     base_fee = int(rpc(url, "eth_getBlockByNumber", ["latest", False])["baseFeePerGas"], 16)
     stuck = Account.sign_transaction(
@@ -112,7 +112,7 @@ def test_run__a_stuck_transaction_alerts_and_is_replaced(
             "maxFeePerGas": 2 * base_fee + 10**9,
             "maxPriorityFeePerGas": 1,
         },
-        keeper_account.private_key,
+        keeper.private_key,
     )
     rpc(url, "evm_setAutomine", [False])  # nothing is mined: the keeper's transaction stays pending
     try:
@@ -135,11 +135,11 @@ def test_run__an_outage_with_a_thin_margin_is_probed_at_the_urgent_pace_not_the_
     chain,
     stack,
     deployer,
-    depositor,
+    alice,
     keeper_process,  # noqa: F811
 ):
     dep = stack[0]
-    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    fund_and_wait_for_history(dep, chain, deployer, alice)
     first = keeper_process(log_name="deploy.log")
     settle(first, chain)  # the deposit hedged at 2x
     first.stop()

@@ -1,6 +1,6 @@
-"""The keeper as operators run it: `python -m keeper.main run` in its own process, against a
-stack deployed by `keeper.deploy` (what `ape run deploy` runs), while the test moves the
-world with the market feeder's functions (`keeper.market`) and warps anvil's clock.
+"""The keeper as operators run it: `python -m keeper.cli.keeper run` in its own process, against a
+stack deployed by `keeper.ops.deploy` (what `ape run deploy` runs), while the test moves the
+world with the market feeder's functions (`keeper.ops.feeder`) and warps anvil's clock.
 
 Each test starts its own keeper process and waits on what it logs ("block N: Hold: ..."
 once it has seen block N and has nothing to do), never on sleeps alone.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from keeper.market import arb, push_price, set_funding
+from keeper.ops.feeder import arb, push_price, set_funding
 
 REPO = Path(__file__).resolve().parents[2]
 USDC = 10**6
@@ -54,7 +54,11 @@ class KeeperProcess:
     def start(self) -> KeeperProcess:
         handle = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "keeper.main", "run"], env=self.env, stdout=handle, stderr=handle, cwd=REPO
+            [sys.executable, "-m", "keeper.cli.keeper", "run"],
+            env=self.env,
+            stdout=handle,
+            stderr=handle,
+            cwd=REPO,
         )
         return self
 
@@ -104,11 +108,11 @@ def settle(kp: KeeperProcess, chain, timeout: float = 60.0) -> int:
     return chain.blocks.head.number
 
 
-def fund_and_wait_for_history(dep, chain, deployer, depositor, rate_per_hour="0.00002"):
+def fund_and_wait_for_history(dep, chain, deployer, alice, rate_per_hour="0.00002"):
     set_funding(dep, deployer, Decimal(rate_per_hour), "1h")
-    dep.asset.mint(depositor, 1_000_000 * USDC, sender=depositor)
-    dep.asset.approve(dep.vault, 1_000_000 * USDC, sender=depositor)
-    dep.vault.deposit(1_000_000 * USDC, depositor, sender=depositor)
+    dep.asset.mint(alice, 1_000_000 * USDC, sender=alice)
+    dep.asset.approve(dep.vault, 1_000_000 * USDC, sender=alice)
+    dep.vault.deposit(1_000_000 * USDC, alice, sender=alice)
     move(dep, chain, deployer, 0, HOUR)  # an hour of funding history, the oracle kept fresh
 
 
@@ -124,11 +128,9 @@ def margin_ratio(dep) -> int:
     return dep.perp_market.margin_ratio_bps(dep.hedge)
 
 
-def test_keeper__deploys_deposits_and_rides_out_30pct_moves(
-    chain, stack, deployer, depositor, keeper_process
-):
+def test_keeper__deploys_deposits_and_rides_out_30pct_moves(chain, stack, deployer, alice, keeper_process):
     dep = stack[0]
-    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    fund_and_wait_for_history(dep, chain, deployer, alice)
     kp = keeper_process()
     settle(kp, chain)
     assert dep.hedge.short_size() > 0, "deposits were not deployed"
@@ -150,10 +152,10 @@ def test_keeper__deploys_deposits_and_rides_out_30pct_moves(
 
 
 def test_keeper__parks_on_sustained_negative_funding_and_reenters(
-    chain, stack, deployer, depositor, keeper_process
+    chain, stack, deployer, alice, keeper_process
 ):
     dep = stack[0]
-    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    fund_and_wait_for_history(dep, chain, deployer, alice)
     kp = keeper_process()
     settle(kp, chain)
     assert dep.hedge.short_size() > 0
@@ -173,14 +175,14 @@ def test_keeper__parks_on_sustained_negative_funding_and_reenters(
 
 
 def test_keeper__liquidated_while_down__alerts_once_and_restores_the_hedge(
-    chain, stack, deployer, depositor, keeper_process, liquidator
+    chain, stack, deployer, alice, keeper_process, liquidator
 ):
     """Issue 10: the keeper is down, ETH jumps +60 % (past the 2x short's bankruptcy) and a
     liquidator closes the short. The keeper comes back, alerts once (log and
     basis_keeper_liquidations_total), does not hold: its first call books the liquidation
     and the hedge is back within the rules."""
     dep = stack[0]
-    fund_and_wait_for_history(dep, chain, deployer, depositor)
+    fund_and_wait_for_history(dep, chain, deployer, alice)
     kp = keeper_process(log_name="before.log")
     settle(kp, chain)
     short = dep.hedge.short_size()
@@ -254,7 +256,7 @@ class Proxy:
 
 
 def test_keeper__node_unreachable__keeps_running_alerts_resumes_and_acts_once(
-    chain, stack, deployer, depositor, keeper_process, keeper_account
+    chain, stack, deployer, alice, keeper_process, keeper
 ):
     dep = stack[0]
     proxy = Proxy(chain.provider.uri)
@@ -270,19 +272,19 @@ def test_keeper__node_unreachable__keeps_running_alerts_resumes_and_acts_once(
         )
         settle(kp, chain)
         proxy.up = False
-        fund_and_wait_for_history(dep, chain, deployer, depositor)  # work piles up while the node is away
-        nonce = keeper_account.nonce
+        fund_and_wait_for_history(dep, chain, deployer, alice)  # work piles up while the node is away
+        nonce = keeper.nonce
         kp.wait_for(lambda: "circuit breaker open" in kp.log(), "the circuit breaker to open")
         metrics = (
             urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
         )
         assert "basis_keeper_circuit_open 1.0" in metrics
         assert re.search(r'basis_keeper_errors_total\{kind="RpcUnavailable"\} [1-9]', metrics)
-        assert keeper_account.nonce == nonce
+        assert keeper.nonce == nonce
         proxy.up = True
         kp.wait_for(lambda: "circuit breaker closed" in kp.log(), "the keeper to resume")
         settle(kp, chain)
-        assert keeper_account.nonce == nonce + 1, f"acted more (or less) than once:\n{kp.log()[-4000:]}"
+        assert keeper.nonce == nonce + 1, f"acted more (or less) than once:\n{kp.log()[-4000:]}"
         assert dep.hedge.short_size() > 0
         metrics = (
             urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
@@ -293,11 +295,11 @@ def test_keeper__node_unreachable__keeps_running_alerts_resumes_and_acts_once(
 
 
 def test_keeper__killed_after_sending__restart_waits_for_it_never_repeats(
-    chain, stack, deployer, depositor, keeper_process, keeper_account
+    chain, stack, deployer, alice, keeper_process, keeper
 ):
     dep = stack[0]
-    fund_and_wait_for_history(dep, chain, deployer, depositor)
-    nonce = keeper_account.nonce
+    fund_and_wait_for_history(dep, chain, deployer, alice)
+    nonce = keeper.nonce
     chain.provider.make_request("evm_setAutomine", [False])
     try:
         first = keeper_process(log_name="first.log")
@@ -311,6 +313,6 @@ def test_keeper__killed_after_sending__restart_waits_for_it_never_repeats(
     finally:
         chain.provider.make_request("evm_setAutomine", [True])
     settle(second, chain)
-    assert keeper_account.nonce == nonce + 1
+    assert keeper.nonce == nonce + 1
     assert "sent 0x" not in second.log()
     assert dep.hedge.short_size() > 0

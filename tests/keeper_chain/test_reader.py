@@ -1,8 +1,8 @@
 import pytest
 
-from keeper.chain import Addresses, ChainReadError, read_snapshot, read_static
-from keeper.rpc import Rpc, RpcError, RpcUnavailable
-from keeper.venue import VaultRules
+from keeper.chain.reader import Addresses, ChainReadError, read_snapshot, read_static
+from keeper.core.rules import VaultRules
+from keeper.net.rpc import Rpc, RpcError, RpcUnavailable
 
 
 def test_read_static__rules_from_both_contracts_decimals_fees_and_role(rpc, addresses, stranger):
@@ -18,13 +18,13 @@ def test_read_static__rules_from_both_contracts_decimals_fees_and_role(rpc, addr
 
 
 def test_read_snapshot__two_round_trips_same_values_as_the_chain(
-    rpc, addresses, vault, hedge, venue, depositor, keeper_account, chain
+    rpc, addresses, vault, hedge, venue, alice, keeper, chain
 ):
-    vault.deposit(300_000 * 10**6, depositor, sender=depositor)
+    vault.deposit(300_000 * 10**6, alice, sender=alice)
     price = venue.perp_market.index_price()
     nav = vault.totalAssets()
     size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
-    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
+    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper)
 
     snap = read_snapshot(rpc, addresses)
     assert rpc.round_trips == 2
@@ -51,19 +51,19 @@ def test_read_snapshot__two_round_trips_same_values_as_the_chain(
     assert snap.perp_depth == venue.perp_market.depth()
     assert (snap.reserve_base, snap.reserve_asset) == venue.spot_pool.get_reserves()
     assert snap.last_rebalance_time == head.timestamp and not snap.paused and not snap.is_shutdown
-    assert snap.nonce_latest == snap.nonce_pending == keeper_account.nonce and not snap.tx_in_flight
+    assert snap.nonce_latest == snap.nonce_pending == keeper.nonce and not snap.tx_in_flight
 
 
 def test_read_snapshot__after_a_liquidation__venue_short_below_the_books(
-    rpc, addresses, vault, hedge, venue, depositor, keeper_account, chain, deployer, stranger
+    rpc, addresses, vault, hedge, venue, alice, keeper, chain, deployer, stranger
 ):
     """The venue is the truth: a liquidation shows at once as short_size 0 while
     booked_short keeps the old size until the hedge is touched (`sync`)."""
-    vault.deposit(300_000 * 10**6, depositor, sender=depositor)
+    vault.deposit(300_000 * 10**6, alice, sender=alice)
     price = venue.perp_market.index_price()
     nav = vault.totalAssets()
     size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
-    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper_account)
+    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper)
     venue.price_feed.set_price(price * 16 // 10, sender=deployer)  # +60 %: past the short's bankruptcy
     venue.perp_market.liquidate(hedge, sender=stranger)
 

@@ -12,14 +12,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from keeper.history import synthetic_history
-from keeper.main import cli
-from keeper.replay.chain import run_chain_steps
-from keeper.replay.cli import _moment, load_inputs
+from keeper.cli.keeper import cli
+from keeper.cli.replay import _moment, load_inputs
+from keeper.data.files import synthetic_history
+from keeper.replay.anvil import run_chain_steps
 from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps
-from keeper.replay.model import run_steps
+from keeper.replay.exact import run_steps
 from keeper.replay.scenarios import SCENARIOS
-from tests.replay.conftest import data_file
+from tests.fixtures.data import data_file
+
+# starts its own anvil: a chain test though it asks for none of ape's fixtures
+pytestmark = pytest.mark.chain
 
 BP = 1e-4
 

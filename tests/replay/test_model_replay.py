@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 
-from keeper.history import FundingPrint, PricePoint, load_funding, load_prices, synthetic_history
-from keeper.main import cli
-from keeper.replay.model import run_model
+from keeper.bot.strategy import Settings
+from keeper.cli.keeper import cli
+from keeper.data.files import FundingPrint, PricePoint, load_funding, load_prices, synthetic_history
+from keeper.replay.exact import run_model
 from keeper.replay.report import build_report, table
-from keeper.strategy import Settings
-from tests.replay.conftest import data_file
+from tests.fixtures.data import data_file
 
 HOUR = 3_600
 
@@ -51,7 +51,7 @@ def test_costs__non_negative_and_borrow_zero(synthetic_report: dict) -> None:
 
 
 def test_reconciliation__holds_with_vault_fees() -> None:
-    from keeper.replay.model import ReplayConfig
+    from keeper.replay.exact import ReplayConfig
 
     prints, prices = synthetic_history(seed=3, days=45)
     config = ReplayConfig(management_fee_bps=200, performance_fee_bps=1_000)

@@ -10,11 +10,11 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from keeper.history import synthetic_history
-from keeper.main import cli
+from keeper.cli.keeper import cli
+from keeper.data.files import synthetic_history
 from keeper.replay.charts import DELTA_MIN_SPAN_BPS, FILES, _series, no_local_paths, thin, write_charts
 from keeper.replay.driver import Costs, Fill, Liquidation, ReplayConfig, ReplayResult, Step, Swap, Trade
-from keeper.replay.model import run_model
+from keeper.replay.exact import run_model
 from keeper.replay.report import basis_spread, build_report, cost_basis, entry_basis, table, to_json
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

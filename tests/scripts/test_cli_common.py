@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from keeper.cli import common
-from keeper.errors import UserError
+from keeper.core.errors import UserError
 from tests.scripts.test_cli_e2e import free_port
 
 
@@ -23,7 +23,7 @@ def test_error_boundary__bugs_keep_their_traceback():
 
 
 def test_redact__hides_keys_in_rpc_urls():
-    """keeper.rpc's redact, which the scripts share with the keeper."""
+    """keeper.net.rpc's redact, which the scripts share with the keeper."""
     assert common.redact("https://eth-sepolia.g.alchemy.com/v2/s3cr3t") == "https://eth-sepolia.g.alchemy.com"
     assert common.redact("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
     assert "s3cr3t" not in common.redact("https://user:s3cr3t@rpc.example.org?key=s3cr3t")

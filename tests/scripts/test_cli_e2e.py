@@ -21,7 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.scripts.conftest import FIXTURES, REPO
+from tests.fixtures.data import FIXTURES, REPO
+
+# starts its own anvil: a chain test though it asks for none of ape's fixtures
+pytestmark = pytest.mark.chain
 
 APE = str(REPO / ".venv" / "bin" / "ape")
 ANVIL = str(REPO / "node_modules" / ".bin" / "anvil")
@@ -140,12 +143,12 @@ def standin_deploy(sepolia):
 
 
 def test_e2e__testnet_path_with_a_keystore_account(sepolia, standin_deploy):
-    env, operator = sepolia
+    env, admin = sepolia
     account = ["--account", "operator"]
 
     out, wall = standin_deploy
     manifest = json.loads((REPO / env["BASIS_DEPLOYMENTS_DIR"] / "11155111.json").read_text())
-    assert manifest["network"] == "ethereum:sepolia:node" and manifest["deployer"] == operator
+    assert manifest["network"] == "ethereum:sepolia:node" and manifest["deployer"] == admin
     assert f"manifest written: {env['BASIS_DEPLOYMENTS_DIR']}/11155111.json" in out
     # For the record (the issue's closing note): the whole command, ape's start-up included.
     print(
@@ -158,9 +161,9 @@ def test_e2e__testnet_path_with_a_keystore_account(sepolia, standin_deploy):
     out = ok(run(env, "deposit", *SEPOLIA, *account, "--amount", "2500.5", "--faucet"))
     assert "approved the vault for exactly 2,500.50 USDC" in out and "received 2,500.500000 bvUSD" in out
 
-    status = json.loads(ok(run(env, "status", *SEPOLIA, "--json", "--holder", operator)))
+    status = json.loads(ok(run(env, "status", *SEPOLIA, "--json", "--holder", admin)))
     assert status["nav_wei"] == 2_500_500_000 == status["holder"]["value_wei"]
-    assert status["chain_id"] == 11_155_111 and status["roles"]["owner"] == operator
+    assert status["chain_id"] == 11_155_111 and status["roles"]["owner"] == admin
 
     out = ok(run(env, "market", "funding", "-0.01%", "--per", "8h", *SEPOLIA, *account))
     assert "-> -0.001250 %/h" in out
@@ -192,25 +195,25 @@ def bad_runs(sepolia, standin_deploy, tmp_path_factory):
     dead = {**env, "BASIS_RPC_URL": f"http://127.0.0.1:{free_port()}"}
     secret = {**env, "SEPOLIA_RPC_URL": f"http://user:hunter2@127.0.0.1:{free_port()}/key"}
     confirming = {k: v for k, v in env.items() if k != "APE_ETHEREUM_SEPOLIA"}
-    operator = ["--account", "operator"]
+    admin = ["--account", "operator"]
     cases = {
         "unknown network": (env, ["status", "--network", "ethereum:nowhere"]),
         "rpc unreachable": (dead, ["status", "--network", "ethereum:local:node"]),
         "no manifest": (empty, ["status", *SEPOLIA]),
-        "locked account": (locked, ["deposit", *SEPOLIA, *operator, "--amount", "1"]),
-        "wrong passphrase": (wrong, ["deposit", *SEPOLIA, *operator, "--amount", "1"]),
-        "zero amount": (env, ["deposit", *SEPOLIA, *operator, "--amount", "0"]),
-        "negative amount": (env, ["withdraw", *SEPOLIA, *operator, "--amount", "-5"]),
-        "more than the balance": (env, ["deposit", *SEPOLIA, *operator, "--amount", "500000"]),
-        "mainnet deploy": (env, ["deploy", "--network", "ethereum:mainnet:node", *operator]),
+        "locked account": (locked, ["deposit", *SEPOLIA, *admin, "--amount", "1"]),
+        "wrong passphrase": (wrong, ["deposit", *SEPOLIA, *admin, "--amount", "1"]),
+        "zero amount": (env, ["deposit", *SEPOLIA, *admin, "--amount", "0"]),
+        "negative amount": (env, ["withdraw", *SEPOLIA, *admin, "--amount", "-5"]),
+        "more than the balance": (env, ["deposit", *SEPOLIA, *admin, "--amount", "500000"]),
+        "mainnet deploy": (env, ["deploy", "--network", "ethereum:mainnet:node", *admin]),
         "credentials in the URL": (secret, ["status", *SEPOLIA]),
         "confirmations on anvil": (confirming, ["status", *SEPOLIA]),
         "missing approval": (
             env,
-            ["deposit", *SEPOLIA, *operator, "--amount", "10", "--faucet", "--no-approve"],
+            ["deposit", *SEPOLIA, *admin, "--amount", "10", "--faucet", "--no-approve"],
         ),
-        "accept without an offer": (env, ["admin", "accept-ownership", *SEPOLIA, *operator]),
-        "unwind before shutdown": (env, ["admin", "unwind", *SEPOLIA, *operator]),
+        "accept without an offer": (env, ["admin", "accept-ownership", *SEPOLIA, *admin]),
+        "unwind before shutdown": (env, ["admin", "unwind", *SEPOLIA, *admin]),
     }
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(run, case_env, *args) for name, (case_env, args) in cases.items()}
@@ -265,7 +268,7 @@ def test_e2e__paused_vault_stale_oracle_and_shutdown(sepolia, standin_deploy, ba
     owner shuts the vault down; its hedge holds nothing, so there is nothing to unwind."""
     from eth_utils import function_signature_to_4byte_selector
 
-    env, operator = sepolia
+    env, admin = sepolia
     url = env["SEPOLIA_RPC_URL"]
     vault = json.loads((REPO / env["BASIS_DEPLOYMENTS_DIR"] / "11155111.json").read_text())["vault"]
     account = ["--account", "operator"]
@@ -273,10 +276,10 @@ def test_e2e__paused_vault_stale_oracle_and_shutdown(sepolia, standin_deploy, ba
 
     assert "deposits paused (exits still work) (tx 0x" in ok(run(env, "admin", "pause", *SEPOLIA, *account))
     assert error_line(run(env, *deposit)) == "error: deposits are paused by the guardian (exits still work)"
-    rpc(url, "anvil_impersonateAccount", [operator])
+    rpc(url, "anvil_impersonateAccount", [admin])
     data = "0x" + function_signature_to_4byte_selector("unpause()").hex()
-    rpc(url, "eth_sendTransaction", [{"from": operator, "to": vault, "data": data}])
-    rpc(url, "anvil_stopImpersonatingAccount", [operator])
+    rpc(url, "eth_sendTransaction", [{"from": admin, "to": vault, "data": data}])
+    rpc(url, "anvil_stopImpersonatingAccount", [admin])
     rpc(url, "evm_increaseTime", [4 * 3_600])
     rpc(url, "evm_mine", [])
     line = error_line(run(env, *deposit))

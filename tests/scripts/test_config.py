@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 import yaml
 
-from keeper.config import config_path, load_deploy_config, parse_deploy_config
-from keeper.errors import UserError
-from keeper.venue import VaultRules, VenueParams
-from tests.scripts.conftest import REPO
+from keeper.core.errors import UserError
+from keeper.core.rules import VaultRules, VenueParams
+from keeper.ops.config import config_path, load_deploy_config, parse_deploy_config
+from tests.fixtures.data import REPO
 
 RULES = dataclasses.asdict(VaultRules())
 GOOD = {"rules": RULES}

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import SOAK
 from tests.scripts.conftest import REPO
+from tests.units import SOAK
 
 NETWORK = "ethereum:local:foundry"
 

@@ -1,29 +1,29 @@
-"""`keeper.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
+"""`keeper.ops.deploy.deploy` (what `ape run deploy` runs) on ape's local test network."""
 
 import dataclasses
 import json
 
 import pytest
 
-from keeper import deploy as deploy_module
-from keeper.config import parse_deploy_config
-from keeper.deploy import deploy, verify
-from keeper.deployment import Deployment, genesis_hash_of
-from keeper.errors import UserError
-from keeper.manifest import manifest_path, write_manifest
-from keeper.venue import VaultRules
+from keeper.chain.manifest import manifest_path, write_manifest
+from keeper.core.errors import UserError
+from keeper.core.rules import VaultRules
+from keeper.ops import deploy as deploy_module
+from keeper.ops.config import parse_deploy_config
+from keeper.ops.deploy import deploy, verify
+from keeper.ops.deployment import Deployment, genesis_hash_of
 
 
-def test_deploy__manifest_matches_the_chain(project, chain, deployed, operator, local_config):
+def test_deploy__manifest_matches_the_chain(project, chain, deployed, admin, local_config):
     manifest, stats = deployed
     dep = verify(project, manifest)  # every rule read back from the vault
     assert manifest.chain_id == 31337
     assert manifest.genesis_hash == genesis_hash_of(chain)
     assert manifest.rules == dataclasses.asdict(VaultRules())
     assert len(manifest.rules) == 14
-    assert manifest.owner == manifest.keeper == manifest.guardian == manifest.feeder == operator.address
+    assert manifest.owner == manifest.keeper == manifest.guardian == manifest.feeder == admin.address
     assert manifest.pending_owner is None and manifest.venue_deployed
-    assert dep.vault.owner() == operator.address and dep.vault.is_keeper(operator)
+    assert dep.vault.owner() == admin.address and dep.vault.is_keeper(admin)
     assert dep.vault.asset() == manifest.asset and dep.hedge.perp_market() == manifest.perp_market
     assert dep.vault.hedge() == manifest.hedge == dep.hedge.address and dep.hedge.vault() == manifest.vault
     assert dep.vault.asset_oracle() == manifest.asset_feed and dep.asset_feed.latestAnswer() == 10**8
@@ -64,20 +64,20 @@ def test_deploy__load_checks_the_chain(project, chain, deployed, manifests):
         Deployment.load(project, chain)
 
 
-def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, operator, alice, bob, local_config):
+def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, admin, alice, bob, local_config):
     data = local_config.model_dump(mode="json")
     data["vault"].update(management_fee_bps=100, performance_fee_bps=1_000, deposit_cap=5 * 10**12)
     data["roles"].update(owner=alice.address, keeper=bob.address, guardian=None, feeder=bob.address)
-    manifest, stats = deploy(project, chain, operator, parse_deploy_config(data), network="test")
+    manifest, stats = deploy(project, chain, admin, parse_deploy_config(data), network="test")
     vault = project.BasisVault.at(manifest.vault)
-    assert vault.owner() == operator.address and vault.pending_owner() == alice.address
-    assert manifest.owner == operator.address and manifest.pending_owner == alice.address
+    assert vault.owner() == admin.address and vault.pending_owner() == alice.address
+    assert manifest.owner == admin.address and manifest.pending_owner == alice.address
     assert (vault.management_fee_bps(), vault.performance_fee_bps(), vault.deposit_cap()) == (
         100,
         1_000,
         5 * 10**12,
     )
-    assert vault.is_keeper(bob) and not vault.is_keeper(operator) and manifest.guardian is None
+    assert vault.is_keeper(bob) and not vault.is_keeper(admin) and manifest.guardian is None
     feed, perp = project.PriceFeed.at(manifest.price_feed), project.PerpMarket.at(manifest.perp_market)
     assert feed.hasRole(feed.FEEDER_ROLE(), bob) and perp.hasRole(perp.OPERATOR_ROLE(), bob)
     assert feed.hasRole(feed.FEEDER_ROLE(), bob)
@@ -87,7 +87,7 @@ def test_deploy__owner_with_fees_gets_a_two_step_offer(project, chain, operator,
     assert stats.transactions == 13 + 3 + 2 + 1
 
 
-def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain, operator, alice, deployed):
+def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain, admin, alice, deployed):
     """Reuses the first deploy's venue (`mode: existing`) and hands the vault to alice in its constructor."""
     manifest, _ = deployed
     data = {
@@ -97,7 +97,7 @@ def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain
     }
     for key in ("vault", "hedge", "hedge_blueprint"):
         data["venue"]["existing"].pop(key)
-    second, stats = deploy(project, chain, operator, parse_deploy_config(data), network="test")
+    second, stats = deploy(project, chain, admin, parse_deploy_config(data), network="test")
     assert second.asset == manifest.asset and second.vault != manifest.vault
     assert second.asset_feed == manifest.asset_feed and second.hedge != manifest.hedge
     assert not second.venue_deployed and second.feeder is None
@@ -107,7 +107,7 @@ def test_deploy__owner_without_owner_calls_is_handed_over_at_once(project, chain
     verify(project, second)
 
 
-def test_deploy__existing_venue_is_checked_first(project, chain, operator, deployed):
+def test_deploy__existing_venue_is_checked_first(project, chain, admin, deployed):
     manifest, _ = deployed
     existing = {
         k: v for k, v in manifest.addresses().items() if k not in ("vault", "hedge", "hedge_blueprint")
@@ -116,28 +116,28 @@ def test_deploy__existing_venue_is_checked_first(project, chain, operator, deplo
     config = parse_deploy_config(
         {"rules": manifest.rules, "venue": {"mode": "existing", "existing": swapped}}
     )
-    nonce = operator.nonce
+    nonce = admin.nonce
     with pytest.raises(UserError, match=r"venue.existing: perp_market.asset\(\) is 0x.*, not the configured"):
-        deploy(project, chain, operator, config, network="test")
+        deploy(project, chain, admin, config, network="test")
     empty = {**existing, "spot_pool": "0x000000000000000000000000000000000000dEaD"}
     config = parse_deploy_config({"rules": manifest.rules, "venue": {"mode": "existing", "existing": empty}})
     with pytest.raises(UserError, match=r"venue\.existing\.spot_pool: no contract at 0x0+dEaD"):
-        deploy(project, chain, operator, config, network="test")
+        deploy(project, chain, admin, config, network="test")
     same = {**existing, "asset_feed": existing["price_feed"]}
     config = parse_deploy_config({"rules": manifest.rules, "venue": {"mode": "existing", "existing": same}})
     with pytest.raises(UserError, match=r"venue.existing.asset_feed is the price_feed"):
-        deploy(project, chain, operator, config, network="test")
+        deploy(project, chain, admin, config, network="test")
     feed = project.PriceFeed.at(existing["asset_feed"])
-    feed.set_price(88_000_000, sender=operator)  # a de-pegged asset: every deposit would be refused
+    feed.set_price(88_000_000, sender=admin)  # a de-pegged asset: every deposit would be refused
     config = parse_deploy_config(
         {"rules": manifest.rules, "venue": {"mode": "existing", "existing": existing}}
     )
     with pytest.raises(
         UserError, match=r"asset_feed answers 0.8800 USD, more than rules.max_depeg_bps \(100\)"
     ):
-        deploy(project, chain, operator, config, network="test")
-    feed.set_price(10**8, sender=operator)
-    assert operator.nonce == nonce + 2  # the two feed pushes above, nothing else
+        deploy(project, chain, admin, config, network="test")
+    feed.set_price(10**8, sender=admin)
+    assert admin.nonce == nonce + 2  # the two feed pushes above, nothing else
 
 
 def test_deploy__refuses_without_gas_money(project, chain, accounts, local_config):
@@ -149,13 +149,13 @@ def test_deploy__refuses_without_gas_money(project, chain, accounts, local_confi
     assert poor.nonce == 0
 
 
-def test_deploy__failure_half_way_records_nothing(project, chain, operator, local_config, monkeypatch):
+def test_deploy__failure_half_way_records_nothing(project, chain, admin, local_config, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("node went away")
 
     monkeypatch.setattr(deploy_module, "deploy_vault", broken)
     with pytest.raises(UserError) as info:
-        deploy(project, chain, operator, local_config, network="test")
+        deploy(project, chain, admin, local_config, network="test")
     message = str(info.value)
     assert message.startswith("deploy failed at 'deploy the vault': node went away; no manifest was written")
     assert "now abandoned: asset 0x" in message and "perp_market 0x" in message
@@ -163,7 +163,7 @@ def test_deploy__failure_half_way_records_nothing(project, chain, operator, loca
 
 
 def test_deploy__interrupted_half_way__records_what_it_left(
-    project, chain, operator, local_config, monkeypatch, tmp_path
+    project, chain, admin, local_config, monkeypatch, tmp_path
 ):
     # item 10 of the first-run issue: Ctrl-C at a confirmation prompt left contracts and no record
     from keeper.cli.deploy import _record_partial
@@ -175,14 +175,14 @@ def test_deploy__interrupted_half_way__records_what_it_left(
     monkeypatch.setenv("BASIS_DEPLOYMENTS_DIR", str(tmp_path))
     with pytest.raises(UserError) as info:
         deploy(
-            project, chain, operator, local_config, network="test", record=lambda r: _record_partial(31337, r)
+            project, chain, admin, local_config, network="test", record=lambda r: _record_partial(31337, r)
         )
     partial = tmp_path / "31337.partial.json"
     assert str(info.value).startswith("deploy failed at 'deploy the vault': KeyboardInterrupt")
     assert str(info.value).endswith(f"; recorded in {partial})")
     record = json.loads(partial.read_text())
     assert record["chain_id"] == 31337 and record["failed_at"] == "deploy the vault"
-    assert record["deployer"] == operator.address and record["reason"] == "KeyboardInterrupt"
+    assert record["deployer"] == admin.address and record["reason"] == "KeyboardInterrupt"
     assert {"asset", "base", "perp_market", "spot_pool", "hedge_blueprint"} <= set(record["contracts"])
     for address in record["contracts"].values():
         assert len(chain.provider.get_code(address)) > 0  # each one is really on chain

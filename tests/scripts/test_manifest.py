@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from keeper.errors import UserError
-from keeper.manifest import Manifest, load_manifest, manifest_path, write_manifest
+from keeper.chain.manifest import Manifest, load_manifest, manifest_path, write_manifest
+from keeper.core.errors import UserError
 
 A = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 B = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
@@ -76,7 +76,7 @@ def test_manifest__refuses_to_overwrite_unless_forced(manifests):
 
 
 def test_manifest__unwritable_folder_is_refused_before_a_deploy(tmp_path):
-    from keeper.manifest import check_can_write
+    from keeper.chain.manifest import check_can_write
 
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -6,20 +6,20 @@ from decimal import Decimal
 
 import pytest
 
-from keeper import market
-from keeper.errors import UserError
-from keeper.sources.hyperliquid import parse_meta_and_asset_ctxs
-from keeper.units import rate_per_second_e18
-from tests.scripts.conftest import FIXTURES
+from keeper.core.errors import UserError
+from keeper.core.units import rate_per_second_e18
+from keeper.data.hyperliquid import parse_meta_and_asset_ctxs
+from keeper.ops import feeder
+from tests.fixtures.data import FIXTURES
 
 E8 = 10**8
 HL_FIXTURE = FIXTURES / "api" / "hyperliquid_metaAndAssetCtxs.json"
 
 
-def test_price__accrues_funding_then_starts_a_round(dep, chain, operator):
-    market.set_funding(dep, operator, Decimal("0.0001"), "1h")
+def test_price__accrues_funding_then_starts_a_round(dep, chain, admin):
+    feeder.set_funding(dep, admin, Decimal("0.0001"), "1h")
     chain.mine(deltatime=3_600)
-    push = market.push_price(dep, operator, Decimal("3100.5"))
+    push = feeder.push_price(dep, admin, Decimal("3100.5"))
     assert (push.old_e8, push.new_e8) == (3_000 * E8, 310_050_000_000)
     assert push.move_bps == pytest.approx(Decimal("335"), abs=1)
     # The hour at the old price was charged before the new price existed.
@@ -29,38 +29,38 @@ def test_price__accrues_funding_then_starts_a_round(dep, chain, operator):
 
 def test_price__needs_the_feeder_role(dep, alice):
     with pytest.raises(UserError, match=r"cannot push prices: it lacks FEEDER_ROLE on 0x.* grant the role"):
-        market.push_price(dep, alice, Decimal(3_000))
+        feeder.push_price(dep, alice, Decimal(3_000))
 
 
-def test_funding__per_8h_and_negative(dep, operator):
-    old, new = market.set_funding(dep, operator, Decimal("0.0001"), "8h")
+def test_funding__per_8h_and_negative(dep, admin):
+    old, new = feeder.set_funding(dep, admin, Decimal("0.0001"), "8h")
     assert old == 0 and new == dep.perp_market.funding_rate() == rate_per_second_e18(
         Decimal("0.0001"), 28_800
     )
-    _, new = market.set_funding(dep, operator, Decimal("-0.00005"), "1h")
+    _, new = feeder.set_funding(dep, admin, Decimal("-0.00005"), "1h")
     assert new == dep.perp_market.funding_rate() < 0
-    assert "-0.005000 %/h" in market.describe_rate(new)
+    assert "-0.005000 %/h" in feeder.describe_rate(new)
 
 
-def test_funding__beyond_the_cap_is_refused_before_sending(dep, operator):
-    nonce = operator.nonce
+def test_funding__beyond_the_cap_is_refused_before_sending(dep, admin):
+    nonce = admin.nonce
     with pytest.raises(
         UserError, match=r"funding 5.000000 % per 1h is 5.0000 %/h, beyond the market's cap of 4.00 %/h"
     ):
-        market.set_funding(dep, operator, Decimal("0.05"), "1h")
+        feeder.set_funding(dep, admin, Decimal("0.05"), "1h")
     with pytest.raises(UserError, match="--per must be one of 1h, 8h"):
-        market.set_funding(dep, operator, Decimal("0.0001"), "4h")
-    assert operator.nonce == nonce
+        feeder.set_funding(dep, admin, Decimal("0.0001"), "4h")
+    assert admin.nonce == nonce
 
 
 def test_funding__needs_the_operator_role(dep, alice):
     with pytest.raises(UserError, match="cannot set the funding rate: it lacks OPERATOR_ROLE"):
-        market.set_funding(dep, alice, Decimal("0.0001"))
+        feeder.set_funding(dep, alice, Decimal("0.0001"))
 
 
-def test_arb__brings_the_pool_to_the_oracle(dep, operator, stranger):
-    market.push_price(dep, operator, Decimal(3_150))
-    before, after = market.arb(dep, stranger)  # anyone may arbitrage
+def test_arb__brings_the_pool_to_the_oracle(dep, admin, stranger):
+    feeder.push_price(dep, admin, Decimal(3_150))
+    before, after = feeder.arb(dep, stranger)  # anyone may arbitrage
     assert before == pytest.approx(3_000 * E8, rel=1e-5)
     assert after == pytest.approx(3_150 * E8, rel=1e-4)
 
@@ -74,7 +74,7 @@ def write_csv(tmp_path, text):
     return path
 
 
-def test_replay__warps_the_chain_by_each_gap(dep, chain, operator, tmp_path):
+def test_replay__warps_the_chain_by_each_gap(dep, chain, admin, tmp_path):
     path = write_csv(
         tmp_path,
         "timestamp,price,funding_rate\n"
@@ -82,11 +82,11 @@ def test_replay__warps_the_chain_by_each_gap(dep, chain, operator, tmp_path):
         "2024-01-01T08:00:00Z,3100.25,0.0002\n"
         "1704124800,2950,\n",  # 16:00 as epoch seconds; no funding change
     )
-    rows = market.load_replay(path)
+    rows = feeder.load_replay(path)
     assert [r.timestamp - rows[0].timestamp for r in rows] == [0, 28_800, 57_600]
     start = chain.pending_timestamp
     seen = []
-    steps = market.replay(dep, chain, operator, rows, interval="8h", on_step=seen.append)
+    steps = feeder.replay(dep, chain, admin, rows, interval="8h", on_step=seen.append)
     assert steps == seen and [s.waited_seconds for s in steps] == [0, 28_800, 28_800]
     assert chain.blocks.head.timestamp - start >= 57_600
     assert dep.price_feed.latestAnswer() == 2_950 * E8
@@ -94,23 +94,23 @@ def test_replay__warps_the_chain_by_each_gap(dep, chain, operator, tmp_path):
     assert dep.spot_pool.price_e8() == pytest.approx(2_950 * E8, rel=1e-4)  # arbitraged each step
 
 
-def test_replay__live_network_waits_instead_of_warping(dep, chain, operator, tmp_path, monkeypatch):
-    monkeypatch.setattr(market, "is_local", lambda chain: False)
+def test_replay__live_network_waits_instead_of_warping(dep, chain, admin, tmp_path, monkeypatch):
+    monkeypatch.setattr(feeder, "is_local", lambda chain: False)
     path = write_csv(tmp_path, "time,close\n1700000000,3000\n1700003600,3010\n")
     waits = []
-    market.replay(
-        dep, chain, operator, market.load_replay(path), speed=Decimal(60), sleep=waits.append, do_arb=False
+    feeder.replay(
+        dep, chain, admin, feeder.load_replay(path), speed=Decimal(60), sleep=waits.append, do_arb=False
     )
     assert waits == [60.0]
 
 
-def test_replay__real_binance_8h_bars(dep, chain, operator, data_dir):
+def test_replay__real_binance_8h_bars(dep, chain, admin, data_dir):
     path = data_dir / "prices" / "binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv"
-    rows = market.load_replay(path, price_column="close", limit=3)
+    rows = feeder.load_replay(path, price_column="close", limit=3)
     assert [r.price_usd for r in rows] == [Decimal("130.24"), Decimal("132.08"), Decimal("130.77")]
     # ETH at $130 is 96 % below the venue's $3,000 seed: arbitraging the pool that far takes
     # a thousand faucet calls, so this replay leaves the pool alone.
-    market.replay(dep, chain, operator, rows, do_arb=False)
+    feeder.replay(dep, chain, admin, rows, do_arb=False)
     assert dep.price_feed.latestAnswer() == 13_077_000_000
 
 
@@ -129,24 +129,24 @@ def test_replay__real_binance_8h_bars(dep, chain, operator, data_dir):
 )
 def test_replay__bad_files_name_the_line(tmp_path, text, message):
     with pytest.raises(UserError, match=message):
-        market.load_replay(write_csv(tmp_path, text))
+        feeder.load_replay(write_csv(tmp_path, text))
 
 
 def test_replay__unknown_column(tmp_path):
     path = write_csv(tmp_path, "timestamp,close\n2024-01-01,1\n")
     with pytest.raises(UserError, match="no column 'mark' for the price"):
-        market.load_replay(path, price_column="mark")
+        feeder.load_replay(path, price_column="mark")
 
 
-def test_replay__funding_beyond_the_cap_is_refused_before_any_push(dep, chain, operator, tmp_path):
+def test_replay__funding_beyond_the_cap_is_refused_before_any_push(dep, chain, admin, tmp_path):
     path = write_csv(tmp_path, "timestamp,price,funding_rate\n2024-01-01,3000,0\n2024-01-02,3100,0.5\n")
     with pytest.raises(UserError, match="beyond the market's cap"):
-        market.replay(dep, chain, operator, market.load_replay(path), interval="8h")
+        feeder.replay(dep, chain, admin, feeder.load_replay(path), interval="8h")
     assert dep.price_feed.latestAnswer() == 3_000 * E8
 
 
 # ----------------------------------------------------------------------------- mirror
-# Readings come from keeper.sources.hyperliquid (tested on its own in tests/keeper); these
+# Readings come from keeper.data.hyperliquid (tested on its own in tests/keeper); these
 # tests feed it the project's recorded-shape fixture: ETH oracle 3600.5, funding -0.0000031/h.
 
 
@@ -158,9 +158,9 @@ def no_sleep(seconds):
     pass
 
 
-def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, operator):
-    polls = market.mirror(
-        dep, chain, operator, market.recorded_reading(HL_FIXTURE, "ETH"), polls=2, sleep=no_sleep
+def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, admin):
+    polls = feeder.mirror(
+        dep, chain, admin, feeder.recorded_reading(HL_FIXTURE, "ETH"), polls=2, sleep=no_sleep
     )
     first, second = polls
     assert first.pushed_price and first.set_funding
@@ -171,7 +171,7 @@ def test_mirror__pushes_price_and_funding_then_only_changes(dep, chain, operator
     assert dep.spot_pool.price_e8() == pytest.approx(360_050_000_000, rel=1e-4)
 
 
-def test_mirror__heartbeat_and_deviation(dep, chain, operator):
+def test_mirror__heartbeat_and_deviation(dep, chain, admin):
     answers = iter(["3000.5", "3000.5", "3010"])
     body = json.loads(HL_FIXTURE.read_text())
 
@@ -179,10 +179,10 @@ def test_mirror__heartbeat_and_deviation(dep, chain, operator):
         body[1][1]["oraclePx"] = next(answers)
         return reading(body)()
 
-    polls = market.mirror(
+    polls = feeder.mirror(
         dep,
         chain,
-        operator,
+        admin,
         read,
         polls=3,
         deviation_bps=10,
@@ -195,79 +195,75 @@ def test_mirror__heartbeat_and_deviation(dep, chain, operator):
     assert [p.pushed_price for p in polls] == [False, True, True]
 
 
-def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, operator, tmp_path):
+def test_mirror__survives_a_bad_poll_and_stops_after_too_many(dep, chain, admin, tmp_path):
     good = json.loads(HL_FIXTURE.read_text())
     answers = iter([[], good])
-    polls = market.mirror(dep, chain, operator, lambda: reading(next(answers))(), polls=2, sleep=no_sleep)
+    polls = feeder.mirror(dep, chain, admin, lambda: reading(next(answers))(), polls=2, sleep=no_sleep)
     assert "metaAndAssetCtxs must be [meta, assetCtxs]" in (polls[0].error or "")
     assert polls[1].pushed_price
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
     with pytest.raises(UserError, match=r"mirror stopped after 3 failed polls in a row: hyperliquid: "):
-        market.mirror(
-            dep, chain, operator, market.recorded_reading(bad, "ETH"), max_failures=3, sleep=no_sleep
-        )
+        feeder.mirror(dep, chain, admin, feeder.recorded_reading(bad, "ETH"), max_failures=3, sleep=no_sleep)
 
 
-def test_mirror__a_single_failed_poll_is_an_error(dep, chain, operator, tmp_path):
+def test_mirror__a_single_failed_poll_is_an_error(dep, chain, admin, tmp_path):
     with pytest.raises(UserError, match=r"mirror: no poll succeeded \(recorded: cannot read .*missing.json"):
-        market.mirror(
-            dep, chain, operator, market.recorded_reading(tmp_path / "missing.json", "ETH"), polls=1
-        )
+        feeder.mirror(dep, chain, admin, feeder.recorded_reading(tmp_path / "missing.json", "ETH"), polls=1)
 
 
-def test_mirror__a_host_that_does_not_resolve_stops_at_once(dep, chain, operator):
+def test_mirror__a_host_that_does_not_resolve_stops_at_once(dep, chain, admin):
     # item 9 of the first-run issue: no network used to mean 4 min 22 s of retries on DNS.
     # `.invalid` never resolves (RFC 2606); the real urllib transport, no sleep before the error.
     slept: list[float] = []
-    read = market.hyperliquid_reading("ETH", url="http://basis-test.invalid/info")
+    read = feeder.hyperliquid_reading("ETH", url="http://basis-test.invalid/info")
     with pytest.raises(UserError, match=r"mirror: .*host name 'basis-test.invalid' does not resolve"):
-        market.mirror(dep, chain, operator, read, sleep=slept.append)
+        feeder.mirror(dep, chain, admin, read, sleep=slept.append)
     assert slept == []
 
 
-def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, operator):
+def test_mirror__an_answer_without_an_oracle_price_is_a_failed_poll(dep, chain, admin):
     body = json.loads(HL_FIXTURE.read_text())
     body[1][1]["oraclePx"] = None
     with pytest.raises(UserError, match="ETH: no oracle price in the answer"):
-        market.mirror(dep, chain, operator, reading(body), polls=1)
+        feeder.mirror(dep, chain, admin, reading(body), polls=1)
 
 
 def test_mirror__needs_both_roles(dep, chain, alice):
     with pytest.raises(UserError, match="lacks FEEDER_ROLE"):
-        market.mirror(dep, chain, alice, market.recorded_reading(HL_FIXTURE, "ETH"), polls=1)
+        feeder.mirror(dep, chain, alice, feeder.recorded_reading(HL_FIXTURE, "ETH"), polls=1)
 
 
 # ----------------------------------------------------------------------------- the asset feed
 
 
-def test_asset_price__a_de_peg_drill_and_back(dep, operator, alice):
-    push = market.push_asset_price(dep, operator, Decimal("0.88"))
+def test_asset_price__a_de_peg_drill_and_back(dep, admin, alice):
+    push = feeder.push_asset_price(dep, admin, Decimal("0.88"))
     assert (push.old_e8, push.new_e8) == (E8, 88_000_000) and dep.asset_feed.latestAnswer() == 88_000_000
     assert dep.vault.maxDeposit(alice) == 0  # the vault's de-peg guard closed entries
-    market.push_asset_price(dep, operator, Decimal(1))
+    feeder.push_asset_price(dep, admin, Decimal(1))
     assert dep.vault.maxDeposit(alice) > 0
     with pytest.raises(UserError, match="cannot push asset prices: it lacks FEEDER_ROLE on 0x"):
-        market.push_asset_price(dep, alice, Decimal(1))
+        feeder.push_asset_price(dep, alice, Decimal(1))
 
 
-def test_replay__keeps_the_asset_feed_fresh(dep, chain, operator, tmp_path):
+def test_replay__keeps_the_asset_feed_fresh(dep, chain, admin, tmp_path):
     """Four days of 8h rows: the vault's 25 h asset-feed limit would lapse without re-pushes."""
     rows = "".join(f"{1_704_067_200 + i * 28_800},{3_000 + i}\n" for i in range(12))
-    steps = market.replay(
-        dep, chain, operator, market.load_replay(write_csv(tmp_path, "timestamp,price\n" + rows))
+    steps = feeder.replay(
+        dep, chain, admin, feeder.load_replay(write_csv(tmp_path, "timestamp,price\n" + rows))
     )
     assert sum(s.asset_pushed for s in steps) == 11  # every row after the first: 8 h >= the 4 h heartbeat
-    assert market.asset_feed_age(dep, chain) < market.ASSET_HEARTBEAT_SECONDS
-    assert dep.vault.maxDeposit(operator) > 0
+    assert feeder.asset_feed_age(dep, chain) < feeder.ASSET_HEARTBEAT_SECONDS
+    assert dep.vault.maxDeposit(admin) > 0
 
 
-def test_mirror__refreshes_the_asset_feed_on_its_heartbeat(dep, chain, operator):
-    polls = market.mirror(
+def test_mirror__refreshes_the_asset_feed_on_its_heartbeat(dep, chain, admin):
+    polls = feeder.mirror(
         dep,
         chain,
-        operator,
-        market.recorded_reading(HL_FIXTURE, "ETH"),
+        admin,
+        feeder.recorded_reading(HL_FIXTURE, "ETH"),
         polls=3,
         sleep=lambda s: chain.mine(deltatime=2 * 3_600),
         do_arb=False,

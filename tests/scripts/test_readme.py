@@ -22,10 +22,14 @@ import os
 import re
 import subprocess
 
+import pytest
 from eth_account import Account
 
-from tests.scripts.conftest import REPO
+from tests.fixtures.data import REPO
 from tests.scripts.test_cli_e2e import start_anvil, stop
+
+# starts its own anvil: a chain test though it asks for none of ape's fixtures
+pytestmark = pytest.mark.chain
 
 KEEPER_BOT_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"  # TEST::9
 RUN_SECONDS = 7

@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.errors import UserError
-from keeper.model.venue import MAX_FUNDING_RATE
-from keeper.units import (
+from keeper.core.errors import UserError
+from keeper.core.fixed import MAX_FUNDING_RATE
+from keeper.core.units import (
     apr,
     fmt_units,
     parse_amount,

@@ -1,17 +1,17 @@
 import ape
 import pytest
 
-from keeper.venue import VaultRules
+from keeper.core.rules import VaultRules
 
 CODE_SIZE_LIMIT = 24_576  # EIP-170
 CODE_SIZE_BUDGET = 22_000  # issue 10: each contract keeps >= 2.5k bytes of headroom
 
 
-def test_deploy__rules_and_roles(vault, hedge, rules, gov, keeper, guardian, treasury, deployer, usdc, venue):
+def test_deploy__rules_and_roles(vault, hedge, rules, gov, keeper, guardian, stranger, deployer, usdc, venue):
     assert vault.owner() == gov.address
     assert vault.is_keeper(keeper)
     assert vault.guardian() == guardian.address
-    assert vault.fee_recipient() == treasury.address
+    assert vault.fee_recipient() == stranger.address
     assert not vault.is_keeper(deployer)
     assert vault.decimals() == usdc.decimals() + vault.DECIMALS_OFFSET() == 12
     assert vault.asset() == usdc.address and vault.base() == venue.base.address

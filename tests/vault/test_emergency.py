@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from tests.conftest import E8, USDC
+from tests.units import E8, USDC
 
 
 @pytest.fixture
@@ -15,15 +15,15 @@ def squeeze(venue, feeder, arb, price_e8):
     arb(venue)
 
 
-def test_pause__guardian_or_owner_only_and_never_blocks_exits(vault, guardian, gov, fish, stranger, keeper):
-    vault.deposit(1_000 * USDC, fish, sender=fish)
-    for who in (fish, stranger, keeper):
+def test_pause__guardian_or_owner_only_and_never_blocks_exits(vault, guardian, gov, alice, stranger, keeper):
+    vault.deposit(1_000 * USDC, alice, sender=alice)
+    for who in (alice, stranger, keeper):
         with ape.reverts("vault: not owner or guardian"):
             vault.pause(sender=who)
     tx = vault.pause(sender=guardian)
     assert vault.paused()
     assert len(tx.events.filter(vault.Paused)) == 1
-    vault.redeem(vault.balanceOf(fish), fish, fish, sender=fish)  # exits keep working
+    vault.redeem(vault.balanceOf(alice), alice, alice, sender=alice)  # exits keep working
     with ape.reverts("vault: not owner or guardian"):
         vault.unpause(sender=stranger)
     vault.unpause(sender=gov)
@@ -31,7 +31,7 @@ def test_pause__guardian_or_owner_only_and_never_blocks_exits(vault, guardian, g
 
 
 def test_shutdown__sets_the_flag_then_unwind_steps_park_everything_in_idle(
-    hedged, hedge, perp, guardian, keeper, fish, whale, stranger, usdc, deadline
+    hedged, hedge, perp, guardian, keeper, alice, bob, stranger, usdc, deadline
 ):
     """v2 (issue 10, bullet 5): `shutdown()` only sets the flag (it used to sell the whole
     hedge in the same call, which reverted on slippage near the cap); anyone then unwinds
@@ -44,9 +44,9 @@ def test_shutdown__sets_the_flag_then_unwind_steps_park_everything_in_idle(
     assert vault.is_shutdown()
     assert len(tx.events.filter(vault.Shutdown)) == 1
     assert hedge.active() and hedge.short_size() > 0  # nothing traded yet
-    assert vault.maxDeposit(fish) == 0
+    assert vault.maxDeposit(alice) == 0
     with ape.reverts("vault: shut down"):
-        vault.deposit(USDC, fish, sender=fish)
+        vault.deposit(USDC, alice, sender=alice)
     with ape.reverts("hedge: shut down"):
         hedge.rebalance(0, 0, 50, deadline, sender=keeper)
     with ape.reverts("vault: shut down"):
@@ -62,7 +62,7 @@ def test_shutdown__sets_the_flag_then_unwind_steps_park_everything_in_idle(
     assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
     assert vault.totalAssets() > nav * 9_980 // 10_000
     # everyone gets out, all from idle
-    for who in (fish, whale):
+    for who in (alice, bob):
         vault.redeem(vault.balanceOf(who), who, who, sender=who)
     assert vault.totalSupply() == vault.balanceOf(vault.fee_recipient())
 
@@ -73,8 +73,8 @@ def test_unwind__max_uint__unwinds_everything(hedged, hedge, guardian, stranger)
     assert not hedge.active()
 
 
-def test_shutdown__only_owner_or_guardian(hedged, keeper, fish):
-    for who in (keeper, fish):
+def test_shutdown__only_owner_or_guardian(hedged, keeper, alice):
+    for who in (keeper, alice):
         with ape.reverts("vault: not owner or guardian"):
             hedged.shutdown(sender=who)
 
@@ -121,8 +121,8 @@ def test_emergency_deleverage__dead_man__only_when_below_min(
     assert perp.margin_ratio_bps(hedge) >= rules.min_margin_ratio_bps
 
 
-def test_roles__owner_only_setters(vault, gov, fish, keeper, guardian):
-    for who in (fish, keeper, guardian):
+def test_roles__owner_only_setters(vault, gov, alice, keeper, guardian):
+    for who in (alice, keeper, guardian):
         with ape.reverts("ownable: caller is not the owner"):
             vault.set_keeper(who, True, sender=who)
         with ape.reverts("ownable: caller is not the owner"):
@@ -135,13 +135,13 @@ def test_roles__owner_only_setters(vault, gov, fish, keeper, guardian):
             vault.set_fee_recipient(who, sender=who)
 
 
-def test_roles__setters_log(vault, gov, fish, rules):
-    tx = vault.set_keeper(fish, True, sender=gov)
+def test_roles__setters_log(vault, gov, alice, rules):
+    tx = vault.set_keeper(alice, True, sender=gov)
     (log,) = tx.events.filter(vault.KeeperUpdated)
-    assert (log.account, log.status) == (fish.address, True)
-    tx = vault.set_guardian(fish, sender=gov)
+    assert (log.account, log.status) == (alice.address, True)
+    tx = vault.set_guardian(alice, sender=gov)
     (log,) = tx.events.filter(vault.GuardianUpdated)
-    assert log.new_guardian == fish.address
+    assert log.new_guardian == alice.address
     tx = vault.set_deposit_cap(5 * USDC, sender=gov)
     (log,) = tx.events.filter(vault.DepositCapUpdated)
     assert log.new_cap == 5 * USDC
@@ -151,8 +151,8 @@ def test_roles__setters_log(vault, gov, fish, rules):
         vault.set_keeper(ape.utils.ZERO_ADDRESS, True, sender=gov)
 
 
-def test_ownership__two_step(vault, gov, fish):
-    vault.transfer_ownership(fish, sender=gov)
-    assert vault.owner() == gov.address and vault.pending_owner() == fish.address
-    vault.accept_ownership(sender=fish)
-    assert vault.owner() == fish.address
+def test_ownership__two_step(vault, gov, alice):
+    vault.transfer_ownership(alice, sender=gov)
+    assert vault.owner() == gov.address and vault.pending_owner() == alice.address
+    vault.accept_ownership(sender=alice)
+    assert vault.owner() == alice.address

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3.exceptions import ContractLogicError
 
-from keeper.venue import hedge_of
-from tests.conftest import E8, SIZE, SOAK, USDC
+from keeper.ops.contracts import hedge_of
+from tests.units import E8, SIZE, SOAK, USDC
 
 SETTINGS = settings(
     max_examples=12 * SOAK,  # each property runs idle and hedged; `make soak`: more
@@ -24,10 +24,10 @@ DUST = 0
 
 
 @pytest.fixture(scope="module", params=["idle", "hedged"])
-def prop_vault(request, project, create_vault, gov, keeper, perp, operator, usdc, accounts, chain):
+def prop_vault(request, project, create_vault, gov, keeper, perp, operator, usdc, alice, bob, chain):
     vault = create_vault()
     vault.set_fees(100, 1_000, sender=gov)
-    users = [accounts[3], accounts[4]]
+    users = [alice, bob]
     for u in users:
         for _ in range(2):
             usdc.mint(u, 1_000_000 * USDC, sender=u)

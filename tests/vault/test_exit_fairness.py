@@ -13,29 +13,29 @@
 import pytest
 from ape.utils import ZERO_ADDRESS
 
-from tests.conftest import USDC
-from tests.vault.conftest import MAX, build_hedge, fund, hedge_targets, keep_fresh
+from tests.fixtures.vault import MAX, build_hedge, fund, hedge_targets, keep_fresh
+from tests.units import USDC
 
 YEAR = 365 * 86_400
 V = 10**6  # virtual shares
 
 
 def test_exit__1m_from_a_hedged_10m_vault_with_idle__pays_its_slice_and_stayers_keep_their_price(
-    vault, hedge, perp, keeper, fish, whale, usdc, chain, arb, venue
+    vault, hedge, perp, keeper, alice, bob, usdc, chain, arb, venue
 ):
-    fund(usdc, vault, whale, 4_000_000 * USDC)
-    vault.deposit(1_000_000 * USDC, fish, sender=fish)
-    vault.deposit(7_000_000 * USDC, whale, sender=whale)
+    fund(usdc, vault, bob, 4_000_000 * USDC)
+    vault.deposit(1_000_000 * USDC, alice, sender=alice)
+    vault.deposit(7_000_000 * USDC, bob, sender=bob)
     build_hedge(vault, hedge, perp, keeper, chain, arb, venue, 2.0, steps=4)
-    vault.deposit(2_000_000 * USDC, whale, sender=whale)  # plenty of idle: ~2M
+    vault.deposit(2_000_000 * USDC, bob, sender=bob)  # plenty of idle: ~2M
     idle, supply = vault.idle(), vault.totalSupply()
     assert idle > 1_000_000 * USDC
-    shares = vault.balanceOf(fish)
+    shares = vault.balanceOf(alice)
     nav_share = vault.convertToAssets(shares)  # what v1 paid, from idle
     pps = vault.convertToAssets(10**18)
-    before = usdc.balanceOf(fish)
-    tx = vault.redeem(shares, fish, fish, sender=fish)
-    paid = usdc.balanceOf(fish) - before
+    before = usdc.balanceOf(alice)
+    tx = vault.redeem(shares, alice, alice, sender=alice)
+    paid = usdc.balanceOf(alice) - before
     # the slice's real proceeds: its idle part + what the hedge sent for its spot/short/margin
     idle_part = idle * shares // (supply + V)
     from_hedge = sum(log.value for log in tx.events.filter(usdc.Transfer) if log.sender == hedge.address)
@@ -52,15 +52,15 @@ def test_exit__1m_from_a_hedged_10m_vault_with_idle__pays_its_slice_and_stayers_
 
 @pytest.mark.parametrize("hedged", [False, True], ids=["idle", "hedged"])
 def test_fees__no_recipient__total_assets_equals_convert_to_assets_after_a_year(
-    create_vault, project, gov, fish, usdc, perp, keeper, venue, feeder, chain, hedged
+    create_vault, project, gov, alice, usdc, perp, keeper, venue, feeder, chain, hedged
 ):
-    from keeper.venue import hedge_of
+    from keeper.ops.contracts import hedge_of
 
     vault = create_vault(fee_recipient=ZERO_ADDRESS)
     hedge = hedge_of(project, vault)
-    usdc.approve(vault, MAX, sender=fish)
+    usdc.approve(vault, MAX, sender=alice)
     vault.set_fees(200, 2_000, sender=gov)  # the caps: 2 %/yr and 20 %, but no recipient
-    vault.deposit(1_000_000 * USDC, fish, sender=fish)
+    vault.deposit(1_000_000 * USDC, alice, sender=alice)
     if hedged:
         short, margin = hedge_targets(vault, perp, 2.0)
         hedge.rebalance(short, margin, 50, chain.pending_timestamp + 3_600, sender=keeper)
@@ -70,9 +70,9 @@ def test_fees__no_recipient__total_assets_equals_convert_to_assets_after_a_year(
     nav = vault.totalAssets()
     assert abs(nav - vault.convertToAssets(vault.totalSupply())) <= 2  # v1: 2 %/yr apart
     assert vault.totalSupply() == supply
-    preview = vault.previewRedeem(vault.balanceOf(fish))
+    preview = vault.previewRedeem(vault.balanceOf(alice))
     chain.pending_timestamp = chain.blocks.head.timestamp
-    paid = vault.redeem(vault.balanceOf(fish), fish, fish, sender=fish).return_value
+    paid = vault.redeem(vault.balanceOf(alice), alice, alice, sender=alice).return_value
     assert preview <= paid
     assert vault.totalSupply() == 0  # no fee shares were ever minted
     print(
@@ -96,7 +96,7 @@ def ratio_between_mm_and_im(venue, perp, hedge, feeder, arb, target_bps=375):
 
 
 def test_redeem__margin_ratio_between_mm_250_and_im_500__pro_rata_exit_works_ratio_kept(
-    hedged_vault, hedge, venue, perp, feeder, arb, fish, whale, usdc
+    hedged_vault, hedge, venue, perp, feeder, arb, alice, bob, usdc
 ):
     vault = hedged_vault(100_000, 900_000, 2.0)
     ratio = ratio_between_mm_and_im(venue, perp, hedge, feeder, arb)
@@ -104,20 +104,20 @@ def test_redeem__margin_ratio_between_mm_250_and_im_500__pro_rata_exit_works_rat
     assert 250 < ratio < 500, ratio
     assert not perp.is_liquidatable(hedge)
     short = hedge.short_size()
-    shares = vault.balanceOf(fish)
+    shares = vault.balanceOf(alice)
     preview = vault.previewRedeem(shares)
-    assert vault.maxWithdraw(fish) > 0
-    tx = vault.redeem(shares, fish, fish, sender=fish)
+    assert vault.maxWithdraw(alice) > 0
+    tx = vault.redeem(shares, alice, alice, sender=alice)
     assert tx.return_value >= preview
     (log,) = tx.events.filter(hedge.ExitUnwound)
     assert log.short_closed > 0 and log.margin_withdrawn > 0
     after = perp.margin_ratio_bps(hedge)
     assert hedge.short_size() == short - log.short_closed
-    print("MM-IM window: ratio", ratio, "->", after, "bps; fish paid", tx.return_value / USDC)
+    print("MM-IM window: ratio", ratio, "->", after, "bps; alice paid", tx.return_value / USDC)
     assert after >= ratio
     # and a withdraw of a slice too (maxWithdraw reports what can be taken)
-    amount = vault.maxWithdraw(whale) // 10
-    before = usdc.balanceOf(whale)
-    vault.withdraw(amount, whale, whale, sender=whale)
-    assert usdc.balanceOf(whale) - before == amount
+    amount = vault.maxWithdraw(bob) // 10
+    before = usdc.balanceOf(bob)
+    vault.withdraw(amount, bob, bob, sender=bob)
+    assert usdc.balanceOf(bob) - before == amount
     assert perp.margin_ratio_bps(hedge) >= after

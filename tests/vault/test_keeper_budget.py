@@ -9,8 +9,8 @@ liquidation is never blocked by the budget."""
 import ape
 import pytest
 
-from tests.conftest import E8, USDC
-from tests.vault.conftest import delta_bps, hedge_targets, keep_fresh
+from tests.fixtures.vault import delta_bps, hedge_targets, keep_fresh
+from tests.units import E8, USDC
 
 DAY = 86_400
 
@@ -51,8 +51,8 @@ def spend_budget(vault, hedge, perp, keeper, chain, arb, venue, rules):
 
 
 @pytest.fixture
-def funded(vault, whale):
-    vault.deposit(5_000_000 * USDC, whale, sender=whale)
+def funded(vault, bob):
+    vault.deposit(5_000_000 * USDC, bob, sender=bob)
     return vault
 
 

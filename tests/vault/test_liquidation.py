@@ -11,8 +11,8 @@ emergency_deleverage and large exits reverted, freezing ~1.33M of spot."""
 import ape
 import pytest
 
-from tests.conftest import E8, USDC
-from tests.vault.conftest import delta_bps, hedge_targets, usd
+from tests.fixtures.vault import delta_bps, hedge_targets, usd
+from tests.units import E8, USDC
 
 START = 3_000 * E8
 JUMP = 4_500 * E8  # +50 %
@@ -74,11 +74,11 @@ def test_liquidation__plus_50_pct__sync_books_it_and_nav_is_idle_spot_margin(
 
 
 def test_liquidation__then_price_back__exits_pay_pro_rata_and_never_open_a_long(
-    liquidated, hedge, venue, perp, feeder, arb, fish, whale, usdc
+    liquidated, hedge, venue, perp, feeder, arb, alice, bob, usdc
 ):
     vault, _ = liquidated
     move_price(venue, feeder, arb, START)
-    for who in (fish, whale, fish):  # two 10 % exits by fish (v1: +44 ETH long) and one by whale
+    for who in (alice, bob, alice):  # two 10 % exits by alice (v1: +44 ETH long) and one by bob
         shares = vault.balanceOf(who) // 10
         nav_share = vault.convertToAssets(shares)
         pps = vault.convertToAssets(10**18)
@@ -92,13 +92,13 @@ def test_liquidation__then_price_back__exits_pay_pro_rata_and_never_open_a_long(
         assert hedge.spot_base() == spot - spot * shares // (supply + 10**6)  # its pro-rata slice
         assert nav_share * 9_940 // 10_000 <= paid <= nav_share  # spot sold within 50 bps + fee
         assert vault.convertToAssets(10**18) >= pps - 1  # the stayers did not pay
-    assert vault.maxWithdraw(fish) > 0
-    vault.withdraw(vault.maxWithdraw(fish) // 2, fish, fish, sender=fish)
+    assert vault.maxWithdraw(alice) > 0
+    vault.withdraw(vault.maxWithdraw(alice) // 2, alice, alice, sender=alice)
     assert perp.position(hedge).size == 0
 
 
 def test_liquidation__then_shutdown__unwind_steps_park_everything(
-    liquidated, hedge, venue, perp, feeder, arb, guardian, stranger, fish, whale, usdc
+    liquidated, hedge, venue, perp, feeder, arb, guardian, stranger, alice, bob, usdc
 ):
     vault, before = liquidated
     move_price(venue, feeder, arb, START)
@@ -115,7 +115,7 @@ def test_liquidation__then_shutdown__unwind_steps_park_everything(
     assert steps == 3
     assert perp.position(hedge).size == 0 and perp.position(hedge).margin == 0
     assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
-    for who in (fish, whale):
+    for who in (alice, bob):
         vault.redeem(vault.balanceOf(who), who, who, sender=who)
     assert vault.totalSupply() == vault.balanceOf(vault.fee_recipient())
 

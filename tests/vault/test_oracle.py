@@ -16,7 +16,8 @@ without a reason string (still reverting, which is the guard's point).
 import ape
 import pytest
 
-from tests.conftest import USDC
+from tests.fixtures.vault import refuses_entries_and_exits
+from tests.units import USDC
 
 LATEST_SLOT = 2  # PriceFeed's `_latest` (vyper -f layout): answer | updated_at << 112 | round << 176
 ANSWER_MASK = 2**112 - 1
@@ -57,29 +58,22 @@ def hedged(hedged_vault):
 
 @pytest.mark.parametrize("broken", BROKEN)
 def test_oracle__broken__entries_exits_and_keeper_revert(
-    chain, hedged, hedge, feed, fish, keeper, deadline, broken
+    chain, hedged, hedge, feed, alice, keeper, deadline, broken
 ):
     vault = hedged
     BROKEN[broken](chain, feed)
     reason = "vault: oracle answer invalid"
-    with ape.reverts(reason):
-        vault.deposit(USDC, fish, sender=fish)
-    with ape.reverts(reason):
-        vault.mint(10**12, fish, sender=fish)
-    with ape.reverts(reason):
-        vault.withdraw(USDC, fish, fish, sender=fish)
-    with ape.reverts(reason):
-        vault.redeem(10**12, fish, fish, sender=fish)
+    refuses_entries_and_exits(vault, alice, reason)
     # the hedge reads its feed with a raw call, so every broken shape gets its own reason
     hedge_reason = "hedge: oracle answer invalid"
     with ape.reverts(hedge_reason):
         hedge.rebalance(0, 0, 50, deadline, sender=keeper)
     with ape.reverts(hedge_reason):
-        hedge.emergency_deleverage(sender=fish)
+        hedge.emergency_deleverage(sender=alice)
 
 
 @pytest.mark.parametrize("broken", BROKEN)
-def test_oracle__broken__views_keep_the_last_valid_valuation(chain, hedged, feed, perp, fish, broken):
+def test_oracle__broken__views_keep_the_last_valid_valuation(chain, hedged, feed, perp, alice, broken):
     vault = hedged
     nav, pps = vault.totalAssets(), vault.convertToAssets(10**12)
     assert vault.last_valid_price() == feed.latestAnswer()
@@ -88,20 +82,20 @@ def test_oracle__broken__views_keep_the_last_valid_valuation(chain, hedged, feed
     # business (here its oracle is the same broken feed, so the vault keeps its snapshot)
     assert vault.totalAssets() == nav
     assert vault.convertToAssets(10**12) == pps
-    assert vault.maxDeposit(fish) == vault.maxMint(fish) == 0
-    assert vault.maxWithdraw(fish) == vault.maxRedeem(fish) == 0
+    assert vault.maxDeposit(alice) == vault.maxMint(alice) == 0
+    assert vault.maxWithdraw(alice) == vault.maxRedeem(alice) == 0
     assert vault.previewDeposit(USDC) > 0 and vault.previewMint(10**12) > 0
     # v2: previewRedeem/previewWithdraw price the unwind from the venue's short, which the
     # market cannot report without its oracle; ERC-4626 lets a preview revert when the
     # exit itself would (and it does: exits are closed, maxRedeem is 0 above).
 
 
-def test_oracle__recovers__entries_work_again(chain, hedged, feed, feeder, fish):
+def test_oracle__recovers__entries_work_again(chain, hedged, feed, feeder, alice):
     vault = hedged
     _set_answer(chain, feed, 0)
     with ape.reverts("vault: oracle answer invalid"):
-        vault.deposit(USDC, fish, sender=fish)
+        vault.deposit(USDC, alice, sender=alice)
     feed.set_price(3_000 * 10**8, sender=feeder)
-    before = vault.balanceOf(fish)
-    shares = vault.deposit(USDC, fish, sender=fish).return_value
-    assert shares > 0 and vault.balanceOf(fish) == before + shares
+    before = vault.balanceOf(alice)
+    shares = vault.deposit(USDC, alice, sender=alice).return_value
+    assert shares > 0 and vault.balanceOf(alice) == before + shares

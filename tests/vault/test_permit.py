@@ -5,7 +5,7 @@ import ape
 import pytest
 from eth_account.messages import encode_typed_data
 
-from tests.conftest import USDC
+from tests.units import USDC
 
 PERMIT_TYPES = {
     "EIP712Domain": [
@@ -49,36 +49,36 @@ def sign_permit(vault, owner, spender, value, deadline, chain, nonce=None):
 
 
 @pytest.fixture
-def holder(vault, fish):
-    vault.deposit(1_000 * USDC, fish, sender=fish)
-    return fish
+def holder(vault, alice):
+    vault.deposit(1_000 * USDC, alice, sender=alice)
+    return alice
 
 
 def test_permit__signed_by_a_test_account__spender_redeems_and_replay_fails(
-    vault, holder, whale, stranger, usdc, chain
+    vault, holder, bob, stranger, usdc, chain
 ):
     shares = vault.balanceOf(holder) // 2
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = sign_permit(vault, holder, whale, shares, deadline, chain)
+    v, r, s = sign_permit(vault, holder, bob, shares, deadline, chain)
     assert vault.nonces(holder) == 0
-    tx = vault.permit(holder, whale, shares, deadline, v, r, s, sender=stranger)  # anyone submits
+    tx = vault.permit(holder, bob, shares, deadline, v, r, s, sender=stranger)  # anyone submits
     (log,) = tx.events.filter(vault.Approval)
-    assert (log.owner, log.spender, log.value) == (holder.address, whale.address, shares)
-    assert vault.allowance(holder, whale) == shares and vault.nonces(holder) == 1
-    before = usdc.balanceOf(whale)
-    vault.redeem(shares, whale, holder, sender=whale)
-    assert usdc.balanceOf(whale) - before == 500 * USDC
-    assert vault.allowance(holder, whale) == 0
+    assert (log.owner, log.spender, log.value) == (holder.address, bob.address, shares)
+    assert vault.allowance(holder, bob) == shares and vault.nonces(holder) == 1
+    before = usdc.balanceOf(bob)
+    vault.redeem(shares, bob, holder, sender=bob)
+    assert usdc.balanceOf(bob) - before == 500 * USDC
+    assert vault.allowance(holder, bob) == 0
     with ape.reverts("erc20: invalid signature"):  # replayed: the nonce moved on
-        vault.permit(holder, whale, shares, deadline, v, r, s, sender=stranger)
+        vault.permit(holder, bob, shares, deadline, v, r, s, sender=stranger)
 
 
-def test_permit__expired_or_wrong_signer__reverts(vault, holder, whale, stranger, chain):
+def test_permit__expired_or_wrong_signer__reverts(vault, holder, bob, stranger, chain):
     deadline = chain.pending_timestamp + 3_600
-    v, r, s = sign_permit(vault, stranger, whale, 1, deadline, chain, nonce=0)
+    v, r, s = sign_permit(vault, stranger, bob, 1, deadline, chain, nonce=0)
     with ape.reverts("erc20: invalid signature"):
-        vault.permit(holder, whale, 1, deadline, v, r, s, sender=stranger)
+        vault.permit(holder, bob, 1, deadline, v, r, s, sender=stranger)
     past = chain.blocks.head.timestamp - 1
-    v, r, s = sign_permit(vault, holder, whale, 1, past, chain)
+    v, r, s = sign_permit(vault, holder, bob, 1, past, chain)
     with ape.reverts("erc20: expired deadline"):
-        vault.permit(holder, whale, 1, past, v, r, s, sender=stranger)
+        vault.permit(holder, bob, 1, past, v, r, s, sender=stranger)

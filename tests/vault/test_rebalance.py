@@ -4,13 +4,16 @@ the short is the venue's, the cash the vault's idle lent for the call)."""
 import ape
 import pytest
 
-from keeper.venue import VaultRules, deploy_vault, hedge_of
-from tests.conftest import USDC
-from tests.vault.conftest import delta_bps, hedge_targets
+from keeper.core.rules import VaultRules
+from keeper.ops.contracts import deploy_vault, hedge_of
+from tests.fixtures.vault import delta_bps, hedge_targets
+from tests.units import USDC
 
 
-def test_rebalance__open__deploys_idle_into_a_neutral_hedge(vault, hedge, perp, keeper, fish, usdc, deadline):
-    vault.deposit(300_000 * USDC, fish, sender=fish)
+def test_rebalance__open__deploys_idle_into_a_neutral_hedge(
+    vault, hedge, perp, keeper, alice, usdc, deadline
+):
+    vault.deposit(300_000 * USDC, alice, sender=alice)
     nav_before = vault.totalAssets()
     short, margin = hedge_targets(vault, perp, 2.0)
     tx = hedge.rebalance(short, margin, 50, deadline, sender=keeper)
@@ -26,9 +29,9 @@ def test_rebalance__open__deploys_idle_into_a_neutral_hedge(vault, hedge, perp, 
 
 
 @pytest.fixture
-def funded_vault(vault, fish, whale):
-    vault.deposit(100_000 * USDC, fish, sender=fish)
-    vault.deposit(200_000 * USDC, whale, sender=whale)
+def funded_vault(vault, alice, bob):
+    vault.deposit(100_000 * USDC, alice, sender=alice)
+    vault.deposit(200_000 * USDC, bob, sender=bob)
     return vault
 
 
@@ -52,8 +55,8 @@ def test_rebalance__adjust_then_park(funded_vault, hedge, perp, keeper, deadline
     assert log.short_after == 0 and log.margin_after == 0
 
 
-def test_rebalance__only_keepers(funded_vault, hedge, gov, guardian, fish, deployer, deadline):
-    for who in (gov, guardian, fish, deployer):
+def test_rebalance__only_keepers(funded_vault, hedge, gov, guardian, alice, deployer, deadline):
+    for who in (gov, guardian, alice, deployer):
         with ape.reverts("hedge: not keeper"):
             hedge.rebalance(0, 0, 50, deadline, sender=who)
 
@@ -75,13 +78,13 @@ def test_rebalance__leverage_above_rule__reverts(funded_vault, hedge, perp, keep
         hedge.rebalance(short, margin, 50, deadline, sender=keeper)
 
 
-def test_rebalance__margin_ratio_below_rule__reverts(project, deployer, venue, keeper, fish, usdc, deadline):
+def test_rebalance__margin_ratio_below_rule__reverts(project, deployer, venue, keeper, alice, usdc, deadline):
     # leverage allowed up to 10x, but the margin ratio must stay >= 20 % (5x)
     loose = deploy_vault(
         project, deployer, venue, VaultRules(max_leverage_bps=100_000), keeper=keeper.address
     )
-    usdc.approve(loose, 2**256 - 1, sender=fish)
-    loose.deposit(100_000 * USDC, fish, sender=fish)
+    usdc.approve(loose, 2**256 - 1, sender=alice)
+    loose.deposit(100_000 * USDC, alice, sender=alice)
     short, margin = hedge_targets(loose, venue.perp_market, 6.0)
     with ape.reverts("hedge: position rules"):
         hedge_of(project, loose).rebalance(short, margin, 50, deadline, sender=keeper)
@@ -99,12 +102,12 @@ def test_rebalance__tight_slippage__reverts_on_fill(funded_vault, hedge, perp, k
         hedge.rebalance(short, margin, 1, deadline, sender=keeper)
 
 
-def test_rebalance__nav_loss_rule(project, deployer, venue, gov, keeper, fish, usdc, deadline):
+def test_rebalance__nav_loss_rule(project, deployer, venue, gov, keeper, alice, usdc, deadline):
     strict = deploy_vault(
         project, deployer, venue, VaultRules(max_nav_loss_bps=1), owner=gov.address, keeper=keeper.address
     )
-    usdc.approve(strict, 2**256 - 1, sender=fish)
-    strict.deposit(100_000 * USDC, fish, sender=fish)
+    usdc.approve(strict, 2**256 - 1, sender=alice)
+    strict.deposit(100_000 * USDC, alice, sender=alice)
     short, margin = hedge_targets(strict, venue.perp_market, 2.0)
     with ape.reverts("hedge: nav loss rule"):
         hedge_of(project, strict).rebalance(short, margin, 50, deadline, sender=keeper)

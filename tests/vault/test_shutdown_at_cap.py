@@ -7,26 +7,26 @@ fill within `max_slippage_bps` of the oracle, reach a flat hedge; exits work bet
 import ape
 import pytest
 
-from tests.conftest import USDC
-from tests.vault.conftest import build_hedge, fund, usd
+from tests.fixtures.vault import build_hedge, fund, usd
+from tests.units import USDC
 
 STEP = 500 * 10**18  # 500 ETH (~1.5M) per step
 
 
 @pytest.fixture
-def at_cap(vault, hedge, venue, perp, keeper, fish, whale, usdc, rules, chain, arb):
-    fund(usdc, vault, whale, 4_000_000 * USDC)  # whale: 9M in all
-    vault.deposit(1_000_000 * USDC, fish, sender=fish)
-    vault.deposit(9_000_000 * USDC, whale, sender=whale)
+def at_cap(vault, hedge, venue, perp, keeper, alice, bob, usdc, rules, chain, arb):
+    fund(usdc, vault, bob, 4_000_000 * USDC)  # bob: 9M in all
+    vault.deposit(1_000_000 * USDC, alice, sender=alice)
+    vault.deposit(9_000_000 * USDC, bob, sender=bob)
     assert vault.totalAssets() == rules.deposit_cap_ceiling == 10_000_000 * USDC
-    assert vault.maxDeposit(fish) == 0
+    assert vault.maxDeposit(alice) == 0
     # the keeper builds it in 5 steps too (one 6.65M buy fills beyond 50 bps)
     build_hedge(vault, hedge, perp, keeper, chain, arb, venue, 2.0, steps=5)
     return vault
 
 
 def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reach_flat(
-    at_cap, hedge, venue, perp, guardian, stranger, fish, usdc, arb, rules
+    at_cap, hedge, venue, perp, guardian, stranger, alice, usdc, arb, rules
 ):
     vault = at_cap
     price = venue.price_feed.latestAnswer()
@@ -50,11 +50,11 @@ def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reac
             assert fill.size_delta > 0
             assert fill.fill_price_e8 * 10_000 <= price * (10_000 + rules.max_slippage_bps)
         if steps == 2:
-            # exits work between steps: fish leaves with its pro-rata slice
-            shares = vault.balanceOf(fish)
+            # exits work between steps: alice leaves with its pro-rata slice
+            shares = vault.balanceOf(alice)
             nav_share = vault.convertToAssets(shares)
             pps = vault.convertToAssets(10**18)
-            paid = vault.redeem(shares, fish, fish, sender=fish).return_value
+            paid = vault.redeem(shares, alice, alice, sender=alice).return_value
             assert nav_share * 9_940 // 10_000 <= paid <= nav_share
             assert vault.convertToAssets(10**18) >= pps - 1
         arb(venue)  # arbitrageurs bring the pool back to the oracle between steps
@@ -63,4 +63,4 @@ def test_shutdown__at_the_10m_cap_ceiling__one_unwind_reverts_500_eth_steps_reac
     assert max(gas) < 700_000, gas
     assert not hedge.active() and perp.position(hedge).margin == 0
     assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault)
-    assert vault.totalAssets() > 9_000_000 * USDC * 9_950 // 10_000  # fish took ~1M out
+    assert vault.totalAssets() > 9_000_000 * USDC * 9_950 // 10_000  # alice took ~1M out

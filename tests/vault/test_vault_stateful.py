@@ -30,12 +30,14 @@ from hypothesis.stateful import (
 )
 from web3.exceptions import ContractLogicError
 
-from keeper.chain import POSITION_TYPES, Call
+from keeper.chain.abi import Call, position_call, reserves_call
+from keeper.core.rules import VaultRules
+from keeper.model.markets import ModelRevert, SpotPoolModel, arb_trade
 from keeper.model.vault import HEDGE, BasisModel
-from keeper.model.venue import ModelRevert, PerpModel, SpotPoolModel
-from keeper.venue import VaultRules, arb_trade, faucet, hedge_of
-from tests.conftest import E8, SIZE, SOAK, USDC
+from keeper.ops.contracts import faucet, hedge_of
 from tests.fixtures.chain import BatchReader
+from tests.fixtures.perp_harness import perp_model_of
+from tests.units import E8, SIZE, SOAK, USDC
 
 USERS = ("fish", "whale", "shark")
 PPS_PROBE = 10**18  # shares whose value we watch (1e6 whole shares)
@@ -62,58 +64,55 @@ def _view(method, *args):
 
 
 @pytest.fixture(scope="module")
-def world(
-    chain, project, venue, create_vault, gov, keeper, guardian, treasury, feeder, operator, accounts, usdc
+def stateful(
+    chain,
+    project,
+    venue,
+    create_vault,
+    gov,
+    keeper,
+    guardian,
+    stranger,
+    feeder,
+    operator,
+    liquidator,
+    alice,
+    bob,
+    usdc,
 ):
     vault = create_vault()
     vault.set_fees(100, 1_000, sender=gov)
-    users = {"fish": accounts[3], "whale": accounts[4], "shark": accounts[2]}
+    users = {"fish": alice, "whale": bob, "shark": operator}
     for u in users.values():
         for _ in range(3):
             usdc.mint(u, 1_000_000 * USDC, sender=u)
         usdc.approve(vault, 2**256 - 1, sender=u)
     # the arbitrageur holds enough of both tokens for the oracle's range, approved once,
     # so each arbitrage is one swap
-    arbitrageur = accounts[6]
+    arbitrageur = stranger
     faucet(venue.asset, arbitrageur, 100_000_000 * USDC)
     faucet(venue.base, arbitrageur, 40_000 * SIZE)
     for token in (venue.asset, venue.base):
         token.approve(venue.spot_pool, 2**256 - 1, sender=arbitrageur)
     return dict(
         chain=chain, venue=venue, vault=vault, hedge=hedge_of(project, vault), users=users, keeper=keeper,
-        guardian=guardian, treasury=treasury, feeder=feeder, operator=operator, arbitrageur=accounts[6],
-        liquidator=accounts[7],
+        guardian=guardian, treasury=stranger, feeder=feeder, operator=operator, arbitrageur=stranger,
+        liquidator=liquidator,
     )  # fmt: skip
 
 
-def _model_from_chain(world, now: int) -> BasisModel:
+def _model_from_chain(stateful, now: int) -> BasisModel:
     """The model of the freshly deployed vault and the venue as they are (read once)."""
-    venue, vault, hedge = world["venue"], world["vault"], world["hedge"]
+    venue, vault, hedge = stateful["venue"], stateful["vault"], stateful["hedge"]
     perp, pool, feed = venue.perp_market, venue.spot_pool, venue.price_feed
-    _, answer, _, updated_at, _ = feed.latestRoundData()
-    perp_m = PerpModel(
-        asset_unit=USDC,
-        price_e8=answer,
-        now=now,
-        taker_fee_ppm=perp.taker_fee_ppm(),
-        initial_margin_bps=perp.initial_margin_bps(),
-        maintenance_margin_bps=perp.maintenance_margin_bps(),
-        liquidation_fee_bps=perp.liquidation_fee_bps(),
-        depth=perp.depth(),
-        max_oracle_age=perp.max_oracle_age(),
-        price_updated_at=updated_at,
-        funding_rate=perp.funding_rate(),
-        funding_index=perp.funding_index(),
-        last_funding_time=perp.last_funding_time(),
-        pool_liquidity=perp.pool_liquidity(),
-    )
+    perp_m = perp_model_of(perp, feed, lambda: now)
     reserve_base, reserve_asset = pool.get_reserves()
     m = BasisModel(
         perp_m, SpotPoolModel(reserve_base, reserve_asset, pool.fee_bps()), VaultRules(), USDC, SIZE
     )
     _, asset_answer, _, asset_updated_at, _ = venue.asset_feed.latestRoundData()
     m.asset_price_e8, m.asset_updated_at = asset_answer, asset_updated_at
-    m.fee_recipient = world["treasury"].address
+    m.fee_recipient = stateful["treasury"].address
     m.management_fee_bps, m.performance_fee_bps = vault.management_fee_bps(), vault.performance_fee_bps()
     m.last_fee_time, m.high_water_mark = vault.last_fee_time(), vault.high_water_mark()
     m.deposit_cap = vault.deposit_cap()
@@ -121,10 +120,10 @@ def _model_from_chain(world, now: int) -> BasisModel:
     return m
 
 
-def run_machine(world):
-    chain, venue, vault, hedge = world["chain"], world["venue"], world["vault"], world["hedge"]
+def run_machine(stateful):
+    chain, venue, vault, hedge = stateful["chain"], stateful["venue"], stateful["vault"], stateful["hedge"]
     perp, feed, asset_feed = venue.perp_market, venue.price_feed, venue.asset_feed
-    users = world["users"]
+    users = stateful["users"]
     provider = chain.provider
     v, h = vault.address, hedge.address
     reader = BatchReader(chain)
@@ -134,18 +133,18 @@ def run_machine(world):
             super().__init__()
             self.snapshot = chain.snapshot()
             self.ts = chain.blocks.head.timestamp
-            self.model = _model_from_chain(world, self.ts)
+            self.model = _model_from_chain(stateful, self.ts)
 
         def teardown(self):
             try:
                 self.pin()
-                asset_feed.set_price(E8, sender=world["feeder"])  # back on its peg
+                asset_feed.set_price(E8, sender=stateful["feeder"])  # back on its peg
                 if not self.model.is_shutdown:
-                    vault.shutdown(sender=world["guardian"])
+                    vault.shutdown(sender=stateful["guardian"])
                 for _ in range(8):
                     if not hedge.active():
                         break
-                    hedge.unwind(10**30, sender=world["liquidator"])
+                    hedge.unwind(10**30, sender=stateful["liquidator"])
                 for u in users.values():
                     # nothing is stuck: every balance worth at least a wei comes out
                     if vault.previewRedeem(vault.balanceOf(u)):
@@ -173,7 +172,7 @@ def run_machine(world):
                 return
             token = venue.base if base_in else venue.asset
             self.pin()
-            venue.spot_pool.swap(token, amount, 0, world["arbitrageur"], sender=world["arbitrageur"])
+            venue.spot_pool.swap(token, amount, 0, stateful["arbitrageur"], sender=stateful["arbitrageur"])
             pool_m.swap(base_in, amount)
 
         def both(self, call, method, args, sender, allowed=None):
@@ -203,11 +202,11 @@ def run_machine(world):
 
         def push_price(self, price, arbitrage=True):
             self.pin()
-            perp.accrue_funding(sender=world["feeder"])
+            perp.accrue_funding(sender=stateful["feeder"])
             self.pin()
-            feed.set_price(price, sender=world["feeder"])
+            feed.set_price(price, sender=stateful["feeder"])
             self.pin()
-            asset_feed.set_price(self.model.asset_price_e8, sender=world["feeder"])
+            asset_feed.set_price(self.model.asset_price_e8, sender=stateful["feeder"])
             self.model.push_price(price)
             self.model.push_asset_price(self.model.asset_price_e8)
             if arbitrage:
@@ -289,7 +288,7 @@ def run_machine(world):
                 lambda mm: mm.rebalance(size, margin, slippage),
                 hedge.rebalance,
                 (size, margin, slippage, deadline),
-                world["keeper"],
+                stateful["keeper"],
             )
 
         @rule(caller=st.sampled_from(USERS))
@@ -298,12 +297,12 @@ def run_machine(world):
 
         @rule()
         def sync(self):
-            self.both(lambda m: m.sync(), hedge.sync, (), world["liquidator"])
+            self.both(lambda m: m.sync(), hedge.sync, (), stateful["liquidator"])
 
         @rule(go=st.integers(0, 3))
         def shutdown(self, go):
             if go == 0:  # a quarter as often as the other rules
-                self.both(lambda m: m.shutdown(), vault.shutdown, (), world["guardian"])
+                self.both(lambda m: m.shutdown(), vault.shutdown, (), stateful["guardian"])
 
         @precondition(lambda self: self.model.is_shutdown)
         @rule(fraction=st.integers(1, 12_000))
@@ -311,7 +310,7 @@ def run_machine(world):
             m = self.model
             whole = max(m.short_size, m.spot_base * SIZE // m.base_unit, 1)
             size = max(whole * fraction // 10_000, 1)
-            self.both(lambda mm: mm.unwind(size), hedge.unwind, (size,), world["liquidator"])
+            self.both(lambda mm: mm.unwind(size), hedge.unwind, (size,), stateful["liquidator"])
 
         # ---------------------------------------------------------------- the market
 
@@ -330,7 +329,7 @@ def run_machine(world):
             assert perp.is_liquidatable(h) == liquidatable
             if liquidatable:
                 self.pin()
-                perp.liquidate(h, sender=world["liquidator"])
+                perp.liquidate(h, sender=stateful["liquidator"])
                 self.model.liquidate()
                 assert hedge.booked_short() > hedge.short_size() == 0
             self.push_price(price, arbitrage=False)
@@ -338,7 +337,7 @@ def run_machine(world):
         @rule(rate=st.integers(-55_555_555_555, 55_555_555_555))  # +-0.02 %/h
         def funding(self, rate):
             self.pin()
-            perp.set_funding_rate(rate, sender=world["operator"])
+            perp.set_funding_rate(rate, sender=stateful["operator"])
             self.model.set_funding_rate(rate)
 
         @rule(seconds=st.sampled_from((1, 600, 3_600, 7_200, 86_400)))
@@ -353,7 +352,7 @@ def run_machine(world):
             """The asset's own USD feed moves (beyond 100 bps: entries and exits stop)."""
             price = E8 * (10_000 + off_bps) // 10_000
             self.pin()
-            asset_feed.set_price(price, sender=world["feeder"])
+            asset_feed.set_price(price, sender=stateful["feeder"])
             self.model.push_asset_price(price)
 
         # ---------------------------------------------------------------- invariants
@@ -364,7 +363,7 @@ def run_machine(world):
         @invariant()
         def model_agrees_with_chain(self):
             m = self.model
-            holders = [*users.values(), world["treasury"]]
+            holders = [*users.values(), stateful["treasury"]]
             asset, base = venue.asset.address, venue.base.address
             head, values = reader.read(
                 [
@@ -384,8 +383,8 @@ def run_machine(world):
                     Call("budget_window_start", h, "budget_window_start()"),
                     Call("budget_nav", h, "budget_nav()"),
                     Call("budget_spent", h, "budget_spent()"),
-                    Call("position", perp.address, "position(address)", (h,), POSITION_TYPES),
-                    Call("reserves", venue.spot_pool.address, "get_reserves()", (), ("uint256", "uint256")),
+                    position_call(perp.address, h),
+                    reserves_call(venue.spot_pool.address),
                     Call("vault_asset", asset, "balanceOf(address)", (v,)),
                     Call("hedge_asset", asset, "balanceOf(address)", (h,)),
                     Call("hedge_base", base, "balanceOf(address)", (h,)),
@@ -432,12 +431,12 @@ def run_machine(world):
     )
 
 
-def test_vault_state_machine(world):
+def test_vault_state_machine(stateful):
     # Every block 12 s after the last, whatever the wall clock does: funding and fees then
     # accrue the same on every machine, so the derandomized examples are the same ones.
-    provider = world["chain"].provider
+    provider = stateful["chain"].provider
     provider.make_request("anvil_setBlockTimestampInterval", [12])
     try:
-        run_machine(world)
+        run_machine(stateful)
     finally:
         provider.make_request("anvil_removeBlockTimestampInterval", [])

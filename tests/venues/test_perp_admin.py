@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from tests.conftest import USDC
+from tests.units import USDC
 
 DEFAULTS = dict(taker=450, im=500, mm=250, liq=50, age=3_600, depth=10**15)
 

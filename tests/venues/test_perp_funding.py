@@ -1,8 +1,8 @@
 import ape
 import pytest
 
-from keeper.model.venue import FUNDING_DENOMINATOR, rate_per_second
-from tests.conftest import E8, SIZE, USDC
+from keeper.model.markets import FUNDING_DENOMINATOR, rate_per_second
+from tests.units import E8, SIZE, USDC
 
 HOURLY_1BP = rate_per_second(0.0001)  # 0.01 % per hour
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from keeper.model.venue import MAX_FUNDING_RATE
-from tests.conftest import E8, SIZE, SOAK, USDC
+from keeper.core.fixed import MAX_FUNDING_RATE
 from tests.fixtures.perp_harness import PerpHarness
+from tests.units import E8, SIZE, SOAK, USDC
 
 TRADERS = ("alice", "bob")
 

@@ -1,6 +1,6 @@
 import ape
 
-from tests.conftest import SIZE, USDC
+from tests.units import SIZE, USDC
 
 
 def test_deposit_margin__credits_account(funded, perp, usdc, alice):

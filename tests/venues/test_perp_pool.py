@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from tests.conftest import E8, SIZE, USDC
+from tests.units import E8, SIZE, USDC
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 import ape
 import pytest
 
-from keeper.model.venue import value
-from tests.conftest import E8, SIZE, USDC
+from keeper.core.fixed import value
+from tests.units import E8, SIZE, USDC
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from tests.conftest import E8
+from tests.units import E8
 
 
 @pytest.fixture(scope="module")

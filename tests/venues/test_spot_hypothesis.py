@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from keeper.chain import Call
-from keeper.model.venue import SpotPoolModel
-from tests.conftest import SOAK, USDC, WETH
+from keeper.chain.abi import Call
+from keeper.model.markets import SpotPoolModel
 from tests.fixtures.chain import BatchReader
+from tests.units import SOAK, USDC, WETH
 
 ops = st.one_of(
     st.tuples(st.just("swap"), st.booleans(), st.integers(1, 10**6)),  # ppm of the input reserve

@@ -1,8 +1,8 @@
 import ape
 import pytest
 
-from keeper.model.venue import SpotPoolModel
-from tests.conftest import E8, USDC, WETH
+from keeper.model.markets import SpotPoolModel
+from tests.units import E8, USDC, WETH
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 import ape
 import pytest
 
-from tests.conftest import USDC
+from tests.units import USDC
 
 
 @pytest.fixture(scope="module")
