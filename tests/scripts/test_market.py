@@ -70,6 +70,18 @@ def test_premium__percent_bps_or_plain_decimal_moves_the_mark(dep, operator):
     assert new == 10**15 and market.describe_premium(new) == "+0.1000 % (+10.0 bps)"
 
 
+def test_premium__status_shows_the_mark_and_the_premium(dep, chain, operator):
+    from keeper import ops
+
+    market.set_premium(dep, operator, Decimal("-0.0025"))
+    s = ops.status(dep, chain)
+    assert (s["perp_mark_price_e8"], s["perp_premium_e18"]) == (299_250_000_000, -25 * 10**14)
+    assert (s["perp_mark_price"], s["perp_premium_bps"]) == ("2992.50", "-25.0")
+    assert "perp mark       2992.50 USD, premium -25.0 bps over the oracle (the index)" in ops.format_status(
+        s
+    )
+
+
 def test_premium__the_command_prints_mark_and_index(dep, operator, capsys):
     """`ape run market premium -0.5%` without the process (its body, given the session)."""
     from types import SimpleNamespace
