@@ -117,6 +117,7 @@ class Snapshot:
     position: dict[str, int]
     funding_rate: int
     perp_depth: int
+    premium: int  # the mark's premium over the index, 1e18 = 100 %
     oracle_answer: int
     oracle_updated_at: int
     asset_answer: int  # the asset's own USD feed (the vault's de-peg guard)
@@ -205,6 +206,7 @@ def tick_calls(a: Addresses) -> list[Call]:
         Call("position", a.perp_market, "position(address)", (hedge,), POSITION_TYPES),
         Call("funding_rate", a.perp_market, "funding_rate()", returns=("int256",)),
         Call("depth", a.perp_market, "depth()"),
+        Call("premium", a.perp_market, "premium()", returns=("int256",)),
         Call("latestRoundData", a.price_feed, "latestRoundData()", returns=ROUND_TYPES),
         Call("asset latestRoundData", a.asset_feed, "latestRoundData()", returns=ROUND_TYPES),
         Call("get_reserves", a.spot_pool, "get_reserves()", returns=("uint256", "uint256")),
@@ -236,6 +238,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         position,
         funding_rate,
         perp_depth,
+        premium,
         round_data,
         asset_round,
         reserves,
@@ -259,6 +262,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         position=dict(zip(POSITION_FIELDS, position, strict=True)),
         funding_rate=funding_rate,
         perp_depth=perp_depth,
+        premium=premium,
         oracle_answer=round_data[1],
         oracle_updated_at=round_data[3],
         asset_answer=asset_round[1],

@@ -17,6 +17,9 @@ Three users, one code path:
 - the hypothesis state machine, which drives it beside the contracts on anvil.
 
 Units: asset wei, base wei (spot), sizes 1e18 = one whole base unit, prices 8 decimals.
+
+Prices: spot at the oracle (the perp model's index, `price`); the short at the venue's mark
+(`perp.mark_e8` = index x (1 + premium)): its equity in NAV, its fills bounded against it.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class Outcome:
     pool_reserve_base: int
     pool_reserve_asset: int
     perp_fees: int  # taker fees paid
-    worst_fill_bps: int  # the worst fill of any leg against the oracle, bps, rounded up
+    worst_fill_bps: int  # the worst fill of any leg against its reference (spot: oracle, perp: mark), bps
     risk_reducing: bool = False  # the call started outside the rules: not charged to the budget
     budget_left: int | None = None  # loss the budget still allowed before the call (None: a new window)
     perp_notional: int = 0  # the market's notional of the position after (what the leverage rule reads)
@@ -196,6 +199,7 @@ class BasisModel:
             max_oracle_age=10**12,
             price_updated_at=state.oracle_updated_at,
             funding_rate=state.funding_rate,
+            premium=state.perp_premium_e18,
             pool_liquidity=_UNLIMITED,
         )
         m = cls.__new__(cls)
@@ -259,6 +263,10 @@ class BasisModel:
     def set_funding_rate(self, rate: int) -> None:
         self.perp.set_funding_rate(rate)
 
+    def set_premium(self, premium: int) -> None:
+        """The operator moves the perp's mark off the index (1e18 = 100 %)."""
+        self.perp.set_premium(premium)
+
     def arb_pool(self, to_price_e8: int | None = None) -> None:
         """An arbitrageur trades the pool to `to_price_e8` (default: the oracle)."""
         base_in, amount = arb_trade(
@@ -294,7 +302,7 @@ class BasisModel:
             unit = perp.asset_unit
             index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
             accrued = mul_div_signed(-size, index - acct.funding_entry, FUNDING_DENOMINATOR // unit, False)
-            size_value = value(size, price, unit, False)
+            size_value = value(size, perp.mark_e8, unit, False)
             pnl = size_value - acct.cost
             notional = abs(size_value)
         equity = acct.margin + pnl + accrued
@@ -335,7 +343,7 @@ class BasisModel:
             initial_margin_bps=perp.initial_margin_bps,
             maintenance_margin_bps=perp.maintenance_margin_bps,
             perp_depth=perp.depth,
-            perp_mark_price_e8=price,
+            perp_premium_e18=perp.premium,
             pool_reserve_base=pool.reserve_base,
             pool_reserve_asset=pool.reserve_asset,
             pool_fee_bps=pool.fee_bps,
@@ -392,7 +400,7 @@ class BasisModel:
         price, unit = perp.price_e8, perp.asset_unit
         index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
         accrued = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
-        size_value = value(size, price, unit, False)
+        size_value = value(size, perp.mark_e8, unit, False)
         equity = a.margin + size_value - a.cost + accrued
         notional = abs(size_value)
         ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
@@ -498,7 +506,8 @@ class BasisModel:
         return self._venue_short()
 
     def exit_cost_bound(self, price: int) -> int:
-        short_value = self._size_value(self._venue_short(), price, True)
+        # the short at the mark: the venue's notional of it (rounded up for a short)
+        short_value = self._size_value(self._venue_short(), self.perp.mark_e8, True)
         spot_value = self._base_value(self.spot_base, price)
         fee_ppm = self.perp.taker_fee_ppm if short_value else 0
         slippage = (spot_value + short_value) * self.rules.max_slippage_bps // BPS + 1
@@ -510,13 +519,15 @@ class BasisModel:
         if self.deficit:
             raise ModelRevert("perp: loss exceeds margin")
 
-    def _perp_trade(self, size_delta: int, slippage: int, price: int) -> None:
+    def _perp_trade(self, size_delta: int, slippage: int) -> None:
+        """Bounded against the venue's mark: a premium is a price, not slippage."""
         self._touch_perp()
-        if size_delta > 0:
-            acceptable = mul_div(price, BPS + slippage, BPS, False)
-        else:
-            acceptable = mul_div(price, BPS - slippage, BPS, True)
         perp = self.perp
+        mark = perp.mark_e8
+        if size_delta > 0:
+            acceptable = mul_div(mark, BPS + slippage, BPS, False)
+        else:
+            acceptable = mul_div(mark, BPS - slippage, BPS, True)
         perp._fresh_price()
         fill = perp.fill_price(size_delta)
         if size_delta > 0:
@@ -525,8 +536,8 @@ class BasisModel:
             require(fill >= acceptable, "perp: price below acceptable")
         _, fee, _ = perp.modify_position(HEDGE, size_delta)
         self.perp_fees += fee
-        worse = fill - price if size_delta > 0 else price - fill
-        self.worst_fill_bps = max(self.worst_fill_bps, _adverse_bps(worse, price))
+        worse = fill - mark if size_delta > 0 else mark - fill
+        self.worst_fill_bps = max(self.worst_fill_bps, _adverse_bps(worse, mark))
 
     def _below_initial_margin(self, pos: tuple[int, int, int, int | None], withdrawal: int) -> bool:
         """Whether withdrawing `withdrawal` leaves the position below initial margin."""
@@ -596,7 +607,7 @@ class BasisModel:
             self._deposit_margin(early)
             pos = self._view()
         if target_short < short:
-            self._perp_trade(short - target_short, slippage, price)
+            self._perp_trade(short - target_short, slippage)
         if target_base < spot:
             held += self._sell_spot(spot - target_base, slippage, price)
         margin = pos[1]
@@ -625,7 +636,7 @@ class BasisModel:
             held -= buy_cost
             self._buy_spot(target_base - spot, buy_cost, slippage, price)
         if target_short > short:
-            self._perp_trade(-(target_short - short), slippage, price)
+            self._perp_trade(-(target_short - short), slippage)
         return idle - lent + held - early
 
     # ---------------------------------------------------------------- calls
@@ -719,13 +730,14 @@ class BasisModel:
                 "hedge: deleverage not allowed",
             )
             require(ratio < rules.min_margin_ratio_bps, "hedge: margin ratio healthy")
+            mark = self.perp.mark_e8  # the venue measures the ratio at its mark
             target = rules.min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
-            notional = self._size_value(short, price, False)
+            notional = self._size_value(short, mark, False)
             need = target * notional - BPS * pos[2]
             reduce_value = max(need, 0) // (BPS + target) + 1
-            reduce = min(short, mul_div(reduce_value, _SIZE_PRICE, price * self.asset_unit, True))
+            reduce = min(short, mul_div(reduce_value, _SIZE_PRICE, mark * self.asset_unit, True))
             base_amount = min(self.spot_base, reduce * self.base_unit // SIZE_UNIT)
-            self._perp_trade(reduce, rules.max_slippage_bps, price)
+            self._perp_trade(reduce, rules.max_slippage_bps)
             proceeds = self._sell_spot(base_amount, rules.max_slippage_bps, price)
             self._deposit_margin(proceeds)
             after = self._snapshot()
@@ -752,7 +764,7 @@ class BasisModel:
                 if closed < short:
                     keep = mul_div(pos[1], short - closed, short, True)
                 if closed != 0:
-                    self._perp_trade(closed, slippage, price)
+                    self._perp_trade(closed, slippage)
                 after = self._view()
                 margin_now = after[1]
                 if margin_now > keep:
@@ -786,7 +798,7 @@ class BasisModel:
         if self.account_open and (short_part != 0 or short == 0):
             keep = mul_div(pos[1], denominator - shares, denominator, True)
             if short_part != 0:
-                self._perp_trade(short_part, slippage, price)
+                self._perp_trade(short_part, slippage)
             after = self._view()
             margin_now = after[1]
             require(margin_now >= keep, "hedge: exit slice insolvent")

@@ -1,7 +1,7 @@
 """Exact models of the reference venue: `SpotPool.vy` and `PerpMarket.vy`.
 
 Units follow the contracts: sizes in 1e18 base units, prices with 8 decimals (`*_e8`),
-funding rates per second in 1e18 fixed point, money in asset wei. Every function
+funding rates per second and the mark's premium in 1e18 fixed point, money in asset wei. Every function
 reproduces the contract's rounding, so model and chain agree to the wei.
 """
 
@@ -15,6 +15,8 @@ RATE_UNIT = 10**18
 BPS = 10_000
 PPM = 1_000_000
 MAX_FUNDING_RATE = 11_111_111_111_111  # 4 %/hour per second, 1e18 scale
+PREMIUM_UNIT = 10**18  # the mark's premium: 1e18 = 100 %
+MAX_PREMIUM = 10**17  # |premium| <= 10 %
 MINIMUM_LIQUIDITY = 1_000
 FUNDING_DENOMINATOR = SIZE_UNIT * RATE_UNIT * PRICE_UNIT
 
@@ -44,6 +46,11 @@ def value(size: int, price_e8: int, asset_unit: int, round_up: bool) -> int:
     product = abs(size) * (price_e8 * asset_unit)  # `mul_div` inlined
     mag = -(-product // _SIZE_PRICE) if (size > 0) == round_up else product // _SIZE_PRICE
     return -mag if size < 0 else mag
+
+
+def mark_price(index_e8: int, premium: int) -> int:
+    """`PerpMarket._mark`: index x (1 + premium), rounded down, 8 decimals."""
+    return index_e8 * (PREMIUM_UNIT + premium) // PREMIUM_UNIT
 
 
 def rate_per_second(rate_per_hour: float | int) -> int:
@@ -115,7 +122,10 @@ class Account:
 
 @dataclass
 class PerpModel:
-    """`PerpMarket.vy` accounting: funding index, fills, PnL, fees, margin, liquidation."""
+    """`PerpMarket.vy` accounting: funding index, fills, PnL, fees, margin, liquidation.
+
+    `price_e8` is the index (the oracle): funding accrues on it. Fills, PnL, equity,
+    margin and liquidation are at the mark, `mark_e8` = index x (1 + `premium`)."""
 
     asset_unit: int
     price_e8: int
@@ -128,6 +138,7 @@ class PerpModel:
     max_oracle_age: int = 86_400
     price_updated_at: int = 0
     funding_rate: int = 0
+    premium: int = 0  # the mark's premium over the index, 1e18 = 100 %
     funding_index: int = 0
     last_funding_time: int = 0
     pool_liquidity: int = 0
@@ -174,6 +185,17 @@ class PerpModel:
         self.accrue()
         self.funding_rate = rate
 
+    def set_premium(self, premium: int) -> None:
+        """`set_premium`: the mark moves at once; funding (on the index) is not touched."""
+        if abs(premium) > MAX_PREMIUM:
+            raise ModelRevert("perp: premium out of range")
+        self.premium = premium
+
+    @property
+    def mark_e8(self) -> int:
+        """`mark_price()`: index x (1 + premium), rounded down, 8 decimals."""
+        return mark_price(self.price_e8, self.premium)
+
     # -- views
 
     def account(self, who: str) -> Account:
@@ -191,22 +213,24 @@ class PerpModel:
 
     def unrealized_pnl(self, who: str) -> int:
         a = self.account(who)
-        return value(a.size, self.price_e8, self.asset_unit, False) - a.cost if a.size else 0
+        return value(a.size, self.mark_e8, self.asset_unit, False) - a.cost if a.size else 0
 
     def equity(self, who: str) -> int:
-        """margin + unrealized_pnl + accrued_funding (one account lookup)."""
+        """margin + unrealized_pnl (at the mark) + accrued_funding (on the index), one
+        account lookup."""
         a = self.account(who)
         size = a.size
         if size == 0:  # no PnL, no funding accrues
             return a.margin
         unit = self.asset_unit
-        pnl = value(size, self.price_e8, unit, False) - a.cost
+        pnl = value(size, self.mark_e8, unit, False) - a.cost
         index = self.funding_index + self.funding_rate * (self.now - self.last_funding_time) * self.price_e8
         funding = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
         return a.margin + pnl + funding
 
     def notional(self, size: int) -> int:
-        return abs(value(size, self.price_e8, self.asset_unit, False))
+        """|size| at the mark, asset wei (what margin and leverage are measured on)."""
+        return abs(value(size, self.mark_e8, self.asset_unit, False))
 
     def margin_requirement(self, size: int, bps: int) -> int:
         return mul_div(self.notional(size), bps, BPS, True)
@@ -229,18 +253,20 @@ class PerpModel:
         net_size = sum(a.size for a in self.accounts.values())
         total_cost = sum(a.cost for a in self.accounts.values())
         sum_size_entry = sum(a.size * a.funding_entry for a in self.accounts.values())
-        claim = value(net_size, self.price_e8, self.asset_unit, True) - total_cost
+        claim = value(net_size, self.mark_e8, self.asset_unit, True) - total_cost
         owed = -(net_size * self.current_funding_index() - sum_size_entry)
         claim += mul_div_signed(owed, 1, FUNDING_DENOMINATOR // self.asset_unit, True)
         return self.pool_liquidity - claim
 
     def fill_price(self, size_delta: int) -> int:
-        notional = abs(value(size_delta, self.price_e8, self.asset_unit, False))
+        """`quote_fill_price`: the mark moved against the taker by linear impact."""
+        mark = self.mark_e8
+        notional = abs(value(size_delta, mark, self.asset_unit, False))
         if size_delta > 0:
-            return mul_div(self.price_e8, self.depth + notional, self.depth, True)
+            return mul_div(mark, self.depth + notional, self.depth, True)
         if notional >= self.depth:
             raise ModelRevert("perp: trade larger than depth")
-        return mul_div(self.price_e8, self.depth - notional, self.depth, False)
+        return mul_div(mark, self.depth - notional, self.depth, False)
 
     # -- state changes
 

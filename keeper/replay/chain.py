@@ -76,7 +76,7 @@ SWAP_TOPIC = (
 MODIFIED_TOPIC = (
     "0x"
     + event_signature_to_log_topic(
-        "PositionModified(address,int256,uint256,uint256,uint256,int256,int256,int256,uint256)"
+        "PositionModified(address,int256,uint256,uint256,uint256,uint256,int256,int256,int256,uint256)"
     ).hex()
 )
 SETTLED_TOPIC = "0x" + event_signature_to_log_topic("FundingSettled(address,int256,int256)").hex()
@@ -322,11 +322,21 @@ class ChainBackend:
                 swaps.append(Swap(base_in, amount_in, amount_out))
             elif addr == self.a.perp_market.lower() and len(topics) > 1 and topics[1] == vault_topic:
                 if topics[0] == MODIFIED_TOPIC:
-                    delta, fill, index, fee, *_ = decode(
-                        ["int256", "uint256", "uint256", "uint256", "int256", "int256", "int256", "uint256"],
+                    delta, fill, _, mark, fee, *_ = decode(
+                        [
+                            "int256",
+                            "uint256",
+                            "uint256",
+                            "uint256",
+                            "uint256",
+                            "int256",
+                            "int256",
+                            "int256",
+                            "uint256",
+                        ],
                         data,
                     )
-                    fills.append(Fill(delta, fill, index, fee))
+                    fills.append(Fill(delta, fill, mark, fee))
                 elif topics[0] == SETTLED_TOPIC:
                     amount, _ = decode(["int256", "int256"], data)
                     self.settled += amount

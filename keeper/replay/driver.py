@@ -135,7 +135,7 @@ class Swap:
 class Fill:
     size_delta: int  # + buys (reduces the short), - sells
     fill_price_e8: int
-    index_price_e8: int
+    mark_price_e8: int  # the venue's mark the fill moved from (index x (1 + premium))
     fee: int
 
 
@@ -172,9 +172,10 @@ def book_trades(
         traded += -base_value(s.amount_in, price_e8) if s.base_in else base_value(s.amount_out, price_e8)
     for f in fills:
         costs.perp_fees += f.fee
-        # a buy above the index or a sell below it loses the difference
+        # a buy above the mark or a sell below it loses the difference (the premium
+        # itself is the basis: it is in the short's value at the mark, not an impact)
         costs.perp_impact += value(f.size_delta, f.fill_price_e8, asset_unit, True) - value(
-            f.size_delta, f.index_price_e8, asset_unit, True
+            f.size_delta, f.mark_price_e8, asset_unit, True
         )
     return traded
 

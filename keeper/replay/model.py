@@ -94,7 +94,7 @@ class _RecordingPerp(PerpModel):
     def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
         fill, fee, realized = super().modify_position(who, size_delta)
         if who == HEDGE:
-            self.fills.append(Fill(size_delta, fill, self.price_e8, fee))
+            self.fills.append(Fill(size_delta, fill, self.mark_e8, fee))
         return fill, fee, realized
 
     def _settle_funding(self, who: str) -> int:
