@@ -77,7 +77,11 @@ class ReplayConfig:
         return [each] * (self.depositors - 1) + [total - each * (self.depositors - 1)]
 
 
-@dataclass(frozen=True, slots=True)
+# The records the loop builds every step (MarketStep, Observation, Ticked, Step) are
+# plain slotted dataclasses, treated as values and never changed once built: a frozen
+# dataclass's __init__ sets each field through object.__setattr__, about 6x the cost, and
+# the loop builds four a step.
+@dataclass(slots=True)
 class MarketStep:
     """What happens at `time`: the interval [time, time + interval] is funded at `rate`."""
 
@@ -112,6 +116,19 @@ def with_asset_pushes(steps: list[MarketStep], deployed_at: int) -> list[MarketS
             last_time, last_price = s.time, s.asset_price_e8
         out.append(s)
     return out
+
+
+def _with_final_push(steps: list[MarketStep], final: MarketStep) -> MarketStep:
+    """`final` as `with_asset_pushes` marks it after `steps` (already marked)."""
+    for s in reversed(steps):
+        if s.push_asset:
+            last_time, last_price = s.time, s.asset_price_e8
+            break
+    else:
+        last_time, last_price = steps[0].time, PRICE_UNIT
+    if final.asset_price_e8 != last_price or final.time - last_time >= ASSET_FEED_REFRESH:
+        return replace(final, push_asset=True)
+    return final
 
 
 @dataclass
@@ -206,7 +223,7 @@ class Liquidation:
     loss: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
     """The vault after a step, as the report reads it."""
 
@@ -238,7 +255,7 @@ class Observation:
         return abs(self.spot_value - self.short_value) * BPS / self.nav if self.nav else 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Ticked:
     kind: str  # "hold", a rebalance intent, "emergency", "revert", "down" (keeper off)
     reason: str
@@ -282,7 +299,7 @@ class Backend(Protocol):
     def observe(self) -> Observation: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Step:
     time: int
     price_e8: int
@@ -619,55 +636,62 @@ def replay(
     rebalances: dict[str, int] = {}
     capped = parked_seconds = 0
     previous: MarketStep | None = None
+    advance, tick, observe, append = backend.advance, backend.tick, backend.observe, records.append
+    down = Ticked("down", "the keeper is down", None)
+    total = len(steps)
     for i, s in enumerate(steps):
         capped += s.capped
-        pool_before = backend.advance(s, previous)
+        pool_before = advance(s, previous)
         if backend.extreme_ratio_bps is not None:
             extremes.append((s.time, backend.extreme_ratio_bps))
         previous = s
         probe = backend.probe() if s.probe else None
-        ticked = backend.tick() if s.keeper else Ticked("down", "the keeper is down", None)
-        if ticked.kind not in ("hold", "revert", "down"):
-            rebalances[ticked.kind] = rebalances.get(ticked.kind, 0) + 1
-        o = backend.observe()
+        ticked = tick() if s.keeper else down
+        kind = ticked.kind
+        if kind != "hold" and kind != "revert" and kind != "down":
+            rebalances[kind] = rebalances.get(kind, 0) + 1
+        o = observe()
+        short = o.short_size
         unhedged = (
-            not o.flat and not o.shutdown and abs(o.spot_value - o.short_value) * BPS > o.nav * max_delta_bps
+            (short != 0 or o.spot_base != 0)
+            and not o.shutdown
+            and abs(o.spot_value - o.short_value) * BPS > o.nav * max_delta_bps
         )
-        records.append(
+        append(
             Step(
                 s.time,
                 o.price_e8,
                 s.rate * 3_600 / RATE_UNIT,
                 ticked.expected_per_hour,
-                ticked.kind,
+                kind,
                 ticked.reason,
                 o.nav,
                 o.share_price,
                 o.margin_ratio_bps,
                 o.delta_bps,
-                o.short_size == 0,
+                short == 0,
                 pool_before,
                 s.label,
                 probe,
-                o.short_size,
+                short,
                 o.booked_short,
                 unhedged,
                 s.asset_price_e8,
             )
         )
-        if o.short_size == 0:
+        if short == 0:
             parked_seconds += s.interval
         step_carry = s.rate * s.interval / RATE_UNIT * exposure
         carry_growth *= 1 + step_carry
         carry_simple += step_carry
         if progress is not None:
-            progress(i + 1, len(steps))
+            progress(i + 1, total)
     last = steps[-1]
     end = last.time + last.interval
     final = MarketStep(
         end, end_price_e8 or last.price_e8, last.rate, 0, keeper=False, asset_price_e8=last.asset_price_e8
     )
-    backend.advance(with_asset_pushes([*steps, final], steps[0].time)[-1], last)
+    advance(_with_final_push(steps, final), last)
     if backend.extreme_ratio_bps is not None:
         extremes.append((end, backend.extreme_ratio_bps))
     o = backend.observe()

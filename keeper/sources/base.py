@@ -14,9 +14,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 HOUR = 3_600
+
+_Record = TypeVar("_Record")
+
+
+def frozen_record(cls: type[_Record], **fields: Any) -> _Record:
+    """An instance of the frozen, dict-backed dataclass `cls` from every one of its fields
+    by name, without its generated `__init__` (which sets each field through
+    `object.__setattr__`, several times the cost of one dict update): for the few records
+    a keeper tick builds, which the model replay builds every step. Only for classes
+    without `__post_init__`; equality, `repr` and `replace` work as usual."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
 
 
 class SourceError(Exception):
