@@ -1,11 +1,14 @@
 """Model-mode replay: the real strategy over a funding (and price) history, on the exact
 venue models and the one vault + hedge model (`keeper.model.vault.BasisModel`), no chain.
 
-Each step (`keeper.replay.driver.MarketStep`) is one funding print covering [start, end]:
-at `start` the world warps there (funding accrues at the old rate and price), the
-oracle takes the price at `start` (`keeper.history.price_at`), the perp takes the
-print's rate as its 1e18-per-second integer (rate / interval * 1e18, capped at the
-market's bound), an arbitrageur trades the spot pool back to the oracle
+Each step (`keeper.replay.driver.MarketStep`) covers at most an hour of a funding print's
+interval [start, end]: at `start` the world warps there (funding accrues at the old rate
+and price); where the price file has bars, the oracle first visits the adverse extreme of
+the bar the last step opened (the high for a short) and a liquidator liquidates there if
+`PerpModel.is_liquidatable` says so; the oracle takes the price at `start` (interpolated
+in the price file), the perp takes the print's rate as its 1e18-per-second integer (rate
+/ interval * 1e18, capped at the market's bound), an arbitrageur trades the spot pool back
+to the oracle
 (`keeper.venue.arb_trade`), and the keeper decides as `basis-keeper run` does: a
 `VaultState` read from the world and the reference market's `FundingView` built by the
 same `keeper.reference.ReferenceHistory` code from the rates pushed so far, then
