@@ -67,17 +67,20 @@ def test_modes_agree__15_synthetic_days_with_fees_and_three_depositors() -> None
 
 
 def test_modes_agree__binance_eth_june_2022() -> None:
-    """31 days of real history through the 2022 deleveraging (negative funding, ETH -45 %)."""
+    """14 days of real history through the 2022 deleveraging (ETH -38 %, funding turning
+    negative: an entry and a park), stepped hourly with the bars' extremes (336 steps; the
+    whole month, 744 steps, takes the same actions and twice the time)."""
     funding = data_file("funding/binance_eth_funding.csv")
     prices = data_file("prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv")
     config = ReplayConfig(depositors=2)
     inputs = load_inputs(
-        str(funding), str(prices), config, _moment("2022-06-01", "--from"), _moment("2022-07-02", "--to")
+        str(funding), str(prices), config, _moment("2022-06-08", "--from"), _moment("2022-06-22", "--to")
     )
     kwargs = {"end_price_e8": inputs.end_price_e8}
     model = run_steps(inputs.steps, config, **kwargs)
     chain = run_chain_steps(inputs.steps, config, **kwargs)
-    assert chain.end - chain.start >= 30 * 86_400
+    assert chain.end - chain.start >= 14 * 86_400
+    assert model.rebalances == {"enter": 1, "park": 1} and len(model.extreme_ratios) == 8  # hedged 8 bars
     _agree(model, chain)
 
 
