@@ -304,6 +304,12 @@ class BasisModel:
         gross = max(self.idle + spot_value + (equity if self.account_open else 0), 0)
         _, management, performance = self._pending_fees(gross, self.supply)
         short = self._venue_short()
+        short_value = self._size_value(short, price, False)
+        gross_nav = max(self.idle + spot_value + equity, 0)
+        delta = spot_value - short_value
+        pool_price = pool.price_e8(self.base_unit, self.asset_unit)
+        dislocation = -(-abs(pool_price - price) * BPS // price)
+        basis = abs(price - pool_price) * BPS // price
         return VaultState.from_fields(
             {
                 # derived values the state would compute on first read, as it computes them
@@ -311,8 +317,16 @@ class BasisModel:
                 "asset_unit": self.asset_unit,
                 "base_unit": self.base_unit,
                 "spot_value": spot_value,
-                "short_value": self._size_value(short, price, False),
-                "gross_nav": max(self.idle + spot_value + equity, 0),
+                "short_value": short_value,
+                "gross_nav": gross_nav,
+                "delta": delta,
+                "delta_bps": 0 if gross_nav == 0 else -(-abs(delta) * BPS // gross_nav),
+                "settled_margin": max(acct.margin + accrued, 0),
+                "oracle_age": perp.now - perp.price_updated_at,
+                "oracle_fresh": perp.now <= perp.price_updated_at + self.rules.max_oracle_age,
+                "pool_price_e8": pool_price,
+                "pool_dislocation_bps": dislocation if pool_price >= price else -dislocation,
+                "basis_bps": basis if price >= pool_price else -basis,
                 "block_timestamp": perp.now,
                 "asset_decimals": len(str(self.asset_unit)) - 1,
                 "base_decimals": len(str(self.base_unit)) - 1,

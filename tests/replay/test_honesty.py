@@ -312,18 +312,23 @@ def test_knobs__settings_read_as_the_keeper_reads_them() -> None:
 
 def test_model_state__derived_values_it_fills_in_are_the_states_own() -> None:
     """`BasisModel.state` hands the state the values its properties would compute (the
-    replay reads one a step); they must be what a plainly built state computes."""
+    replay reads one a step); they must be what a plainly built state computes, at every
+    step of a run that enters, moves and parks."""
     from keeper.replay.model import ModelBackend
     from keeper.state import VaultState
 
     prints, prices = _flat_then_negative()
     backend = ModelBackend(ReplayConfig(), START, 2_000 * E8)
-    for step in history_steps(prints[:12], prices, 3_000.0):
+    signs = set()
+    for step in history_steps(prints, prices, 3_000.0):
         backend.advance(step)
         backend.tick()
         backend.observe()
-    state = backend.world.state()
-    plain = VaultState(**{name: getattr(state, name) for name in VaultState.__dataclass_fields__})
-    assert state.short_size > 0
-    for name in ("asset_unit", "base_unit", "spot_value", "short_value", "gross_nav"):
-        assert name in state.__dict__ and getattr(state, name) == getattr(plain, name), name
+        state = backend.world.state()
+        plain = VaultState(**{name: getattr(state, name) for name in VaultState.__dataclass_fields__})
+        derived = [name for name in state.__dict__ if name not in VaultState.__dataclass_fields__]
+        assert len(derived) == 13, derived
+        for name in derived:
+            assert getattr(state, name) == getattr(plain, name), (step.time, name)
+        signs.add((state.pool_dislocation_bps > 0, state.basis_bps > 0, state.short_size > 0))
+    assert len(signs) >= 3  # both signs of the pool's offset, hedged and parked
