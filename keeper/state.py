@@ -87,6 +87,16 @@ class VaultState:
     pool_reserve_asset: int
     pool_fee_bps: int
 
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> VaultState:
+        """The state from all its fields by name, checked as `__init__` checks it, without
+        a frozen dataclass's setattr per field (the model replay builds one a step). Values
+        of the derived properties may come along, computed as the properties would."""
+        state = object.__new__(cls)
+        state.__dict__.update(fields)
+        state.__post_init__()
+        return state
+
     def __post_init__(self) -> None:
         if (
             min(

@@ -36,6 +36,7 @@ from keeper.model.venue import (
     ModelRevert,
     PerpModel,
     SpotPoolModel,
+    mark_price,
     mul_div,
     mul_div_signed,
     value,
@@ -308,45 +309,70 @@ class BasisModel:
         equity = acct.margin + pnl + accrued
         if size != 0:
             ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
-        gross = max(
-            self.idle + self._base_value(self.spot_base, price) + (equity if self.account_open else 0), 0
-        )
+        spot_value = self._base_value(self.spot_base, price)
+        gross = max(self.idle + spot_value + (equity if self.account_open else 0), 0)
         _, management, performance = self._pending_fees(gross, self.supply)
-        return VaultState(
-            block_timestamp=perp.now,
-            asset_decimals=len(str(self.asset_unit)) - 1,
-            base_decimals=len(str(self.base_unit)) - 1,
-            rules=self.rules,
-            paused=self.paused if paused is None else paused,
-            shutdown=self.is_shutdown,
-            last_rebalance_time=self.last_rebalance_time,
-            nav=gross - management - performance,
-            idle=self.idle,
-            spot_base=self.spot_base,
-            short_size=self._venue_short(),
-            booked_short=self.booked_short,
-            budget_window_start=self.budget_window_start,
-            budget_nav=self.budget_nav,
-            budget_spent=self.budget_spent,
-            oracle_price_e8=price,
-            oracle_updated_at=perp.price_updated_at,
-            asset_price_e8=self.asset_price_e8,
-            asset_updated_at=self.asset_updated_at,
-            perp_size=size,
-            perp_margin=acct.margin,
-            perp_accrued_funding=accrued,
-            perp_unrealized_pnl=pnl,
-            perp_equity=equity,
-            margin_ratio_bps=ratio,
-            funding_rate=perp.funding_rate,
-            taker_fee_ppm=perp.taker_fee_ppm,
-            initial_margin_bps=perp.initial_margin_bps,
-            maintenance_margin_bps=perp.maintenance_margin_bps,
-            perp_depth=perp.depth,
-            perp_premium_e18=perp.premium,
-            pool_reserve_base=pool.reserve_base,
-            pool_reserve_asset=pool.reserve_asset,
-            pool_fee_bps=pool.fee_bps,
+        short = self._venue_short()
+        short_value = self._size_value(short, price, False)
+        gross_nav = max(self.idle + spot_value + equity, 0)
+        delta = spot_value - short_value
+        pool_price = pool.price_e8(self.base_unit, self.asset_unit)
+        dislocation = -(-abs(pool_price - price) * BPS // price)
+        mark = mark_price(price, perp.premium)
+        basis = abs(mark - pool_price) * BPS // price
+        return VaultState.from_fields(
+            {
+                # derived values the state would compute on first read, as it computes them
+                # (tests/replay/test_honesty.py checks they match a state built plainly)
+                "asset_unit": self.asset_unit,
+                "base_unit": self.base_unit,
+                "spot_value": spot_value,
+                "short_value": short_value,
+                "gross_nav": gross_nav,
+                "delta": delta,
+                "delta_bps": 0 if gross_nav == 0 else -(-abs(delta) * BPS // gross_nav),
+                "settled_margin": max(acct.margin + accrued, 0),
+                "oracle_age": perp.now - perp.price_updated_at,
+                "oracle_fresh": perp.now <= perp.price_updated_at + self.rules.max_oracle_age,
+                "pool_price_e8": pool_price,
+                "pool_dislocation_bps": dislocation if pool_price >= price else -dislocation,
+                "basis_bps": basis if mark >= pool_price else -basis,
+                "perp_mark_price_e8": mark,
+                "block_timestamp": perp.now,
+                "asset_decimals": len(str(self.asset_unit)) - 1,
+                "base_decimals": len(str(self.base_unit)) - 1,
+                "rules": self.rules,
+                "paused": self.paused if paused is None else paused,
+                "shutdown": self.is_shutdown,
+                "last_rebalance_time": self.last_rebalance_time,
+                "nav": gross - management - performance,
+                "idle": self.idle,
+                "spot_base": self.spot_base,
+                "short_size": short,
+                "booked_short": self.booked_short,
+                "budget_window_start": self.budget_window_start,
+                "budget_nav": self.budget_nav,
+                "budget_spent": self.budget_spent,
+                "oracle_price_e8": price,
+                "oracle_updated_at": perp.price_updated_at,
+                "asset_price_e8": self.asset_price_e8,
+                "asset_updated_at": self.asset_updated_at,
+                "perp_size": size,
+                "perp_margin": acct.margin,
+                "perp_accrued_funding": accrued,
+                "perp_unrealized_pnl": pnl,
+                "perp_equity": equity,
+                "margin_ratio_bps": ratio,
+                "funding_rate": perp.funding_rate,
+                "taker_fee_ppm": perp.taker_fee_ppm,
+                "initial_margin_bps": perp.initial_margin_bps,
+                "maintenance_margin_bps": perp.maintenance_margin_bps,
+                "perp_depth": perp.depth,
+                "perp_premium_e18": perp.premium,
+                "pool_reserve_base": pool.reserve_base,
+                "pool_reserve_asset": pool.reserve_asset,
+                "pool_fee_bps": pool.fee_bps,
+            }
         )
 
     def outcome(
@@ -365,7 +391,10 @@ class BasisModel:
         price = self.price
         spot_value = self._base_value(self.spot_base, price)
         short = -size if size < 0 else 0
-        return Outcome(
+        # built as `keeper.sources.base.frozen_record` builds records (a planned move runs
+        # this for every candidate it prices)
+        outcome = object.__new__(Outcome)
+        outcome.__dict__.update(
             idle=self.idle,
             spot_base=self.spot_base,
             short_size=short,
@@ -384,6 +413,7 @@ class BasisModel:
             budget_left=budget_left,
             perp_notional=self.perp.notional(size) if size else 0,
         )
+        return outcome
 
     # ================================================================== BasisHedge.vy
 

@@ -44,11 +44,12 @@ from keeper.errors import UserError
 from keeper.executor import calldata, revert_reason
 from keeper.history import SeriesReport
 from keeper.model.vault import DECIMALS_OFFSET
-from keeper.model.venue import PRICE_UNIT, SIZE_UNIT, SpotPoolModel, mul_div
+from keeper.model.venue import BPS, PRICE_UNIT, SIZE_UNIT, SpotPoolModel, mul_div, value
 from keeper.replay.driver import (
     PROBE_ASSETS,
     Costs,
     Fill,
+    Gap,
     Liquidation,
     MarketStep,
     Observation,
@@ -214,6 +215,8 @@ class ChainBackend:
         self.reverts: list[str] = []
         self.liquidations: list[Liquidation] = []
         self.asset_feed_pushes = 0
+        self.maintenance_margin_bps = v.maintenance_margin_bps
+        self.extreme_ratio_bps: int | None = None  # at the extreme the last advance valued
         self.settled = 0  # funding the vault's position settled, from FundingSettled logs
         self.pending: list[str] = []  # our own transactions whose receipts are unchecked
         self.now = 0
@@ -300,6 +303,8 @@ class ChainBackend:
             "updated_at": round_data[3],
             "reserves": reserves,
             "spot_value": spot_value,
+            "size": size,
+            "margin": margin,
             "upnl": upnl,
             "accrued": accrued,
             "ratio": None if ratio == MAX_UINT or size == 0 else ratio,
@@ -344,9 +349,24 @@ class ChainBackend:
 
     # ------------------------------------------------------------------ the market
 
-    def advance(self, step: MarketStep) -> int:
+    def _at_price(self, r: dict[str, Any], price_e8: int) -> tuple[int | None, bool]:
+        """The hedge's perp account as read (`r`) valued at `price_e8` instead: (margin
+        ratio bps, liquidatable), as `PerpMarket.margin_ratio_bps` and `is_liquidatable`
+        compute them (funding is checkpointed at this block, so only the PnL moves)."""
+        size, unit = r["size"], self.asset_unit
+        cost = value(size, r["price"], unit, False) - r["upnl"]
+        size_value = value(size, price_e8, unit, False)
+        equity = r["margin"] + r["accrued"] + size_value - cost
+        notional = abs(size_value)
+        if size == 0 or notional == 0:
+            return None, False
+        ratio = 0 if equity <= 0 else equity * BPS // notional
+        return ratio, equity < mul_div(notional, self.maintenance_margin_bps, BPS, True)
+
+    def advance(self, step: MarketStep, previous: MarketStep | None = None) -> int:
         rpc, a = self.rpc, self.a
         before = self.last
+        self.extreme_ratio_bps = None
         self.now = step.time
         rpc.call("evm_setNextBlockTimestamp", step.time)
         # As the market feeder does, funding accrues at the old price and rate before the
@@ -368,21 +388,27 @@ class ChainBackend:
         if not sent:
             rpc.call("evm_mine")
         moved = self._read()
-        self.costs.market_move(
-            self._funding_total(moved) - self._funding_total(before),
-            moved["spot_value"] - before["spot_value"],
-            moved["upnl"] - before["upnl"],
-        )
+        self._book_move(before, moved)
+        if previous is not None and step.push_oracle and (previous.high_e8 or previous.low_e8):
+            # the bar's adverse extreme since the last step, valued from the read (the model
+            # visits it; here the oracle goes there only when the venue would liquidate)
+            size = moved["size"]
+            extreme = previous.high_e8 if size < 0 else previous.low_e8 if size > 0 else 0
+            if extreme:
+                self.extreme_ratio_bps, liquidatable = self._at_price(moved, extreme)
+                if liquidatable:
+                    self._send(self.feeder, a.price_feed, calldata("set_price(int256)", extreme))
+                    at_extreme = self._read()
+                    if not at_extreme["liquidatable"]:
+                        raise RuntimeError(f"the venue does not liquidate at the extreme {extreme} as valued")
+                    self._book_move(moved, at_extreme)
+                    moved = self._liquidate(step.time, at_extreme)
+                    self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
+                    back = self._read()
+                    self._book_move(moved, back)
+                    moved = back
         if moved["liquidatable"]:
-            tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.hedge))
-            (receipt,) = self._receipts([tx])
-            self.pending.clear()
-            self._book_logs(receipt["logs"])
-            after = self._read()
-            loss = moved["nav"] - after["nav"]
-            self.liquidations.append(Liquidation(step.time, moved["short"] - after["short"], loss))
-            self.costs.liquidation_loss += loss
-            moved = after
+            moved = self._liquidate(step.time, moved)
         base, asset = moved["reserves"]
         pool = SpotPoolModel(base, asset, self.pool_fee_bps)
         pool_before = pool.price_e8(self.base_unit, self.asset_unit)
@@ -403,6 +429,26 @@ class ChainBackend:
         self.last = moved
         self._settle()  # the step's market is mined before anyone (keeper, prober) looks
         return pool_before
+
+    def _book_move(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        self.costs.market_move(
+            self._funding_total(after) - self._funding_total(before),
+            after["spot_value"] - before["spot_value"],
+            after["upnl"] - before["upnl"],
+        )
+
+    def _liquidate(self, when: int, r: dict[str, Any]) -> dict[str, Any]:
+        """A liquidator liquidates the hedge's short (`r`: the read before); returns the read after."""
+        a = self.a
+        tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.hedge))
+        (receipt,) = self._receipts([tx])
+        self.pending.clear()
+        self._book_logs(receipt["logs"])
+        after = self._read()
+        loss = r["nav"] - after["nav"]
+        self.liquidations.append(Liquidation(when, r["short"] - after["short"], loss))
+        self.costs.liquidation_loss += loss
+        return after
 
     # ------------------------------------------------------------------ the keeper
 
@@ -591,8 +637,12 @@ def run_chain_steps(
     end_price_e8: int | None = None,
     scenario: str | None = None,
     progress: Progress | None = None,
+    gaps: list[Gap] | None = None,
+    passive: bool = True,
 ) -> ReplayResult:
-    """Replays market steps (oldest first) on a fresh anvil with the real keeper."""
+    """Replays market steps (oldest first) on a fresh anvil with the real keeper; with
+    `passive`, the never-park hedge on the same steps in model mode (`ReplayResult.passive`,
+    labelled so)."""
     config = config or ReplayConfig()
     if not steps:
         raise ValueError("no funding prints in the window")
@@ -603,7 +653,7 @@ def run_chain_steps(
     try:
         with chain_backend(config, steps[0]) as backend:
             setup = time.perf_counter() - began
-            return replay(
+            result = replay(
                 backend,
                 steps,
                 config,
@@ -617,6 +667,12 @@ def run_chain_steps(
             )
     finally:
         quiet.setLevel(level)
+    result.gaps = list(gaps or [])
+    if passive:
+        from keeper.replay.model import passive_run
+
+        result.passive = passive_run(steps, config, result, end_price_e8=end_price_e8)
+    return result
 
 
 def project_cwd() -> None:
