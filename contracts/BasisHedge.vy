@@ -16,6 +16,11 @@
         liquidation is noticed and booked (`LiquidationBooked`) by whoever touches the
         hedge next, or by anyone through `sync()`.
 
+        Prices. Spot is valued and bounded against the base/USD oracle. The short is
+        valued at the venue's mark (its equity: what closing it would realise), and its
+        fills are bounded against that mark: a perp premium or discount is the price the
+        short trades at, not slippage. The delta rule compares sizes at the oracle.
+
         Calls. Keepers (the vault's): `rebalance` within the immutable rules, each call
         losing at most `max_nav_loss_bps` of NAV and all calls together at most
         `keeper_loss_budget_bps` of NAV per day. Anyone: `emergency_deleverage` (below the
@@ -98,7 +103,8 @@ min_margin_ratio_bps: public(immutable(uint256))
 critical_margin_ratio_bps: public(immutable(uint256))
 # @dev |spot value - short value| after a rebalance, bps of NAV.
 max_delta_bps: public(immutable(uint256))
-# @dev Worst fill accepted against the oracle, bps, for every spot and perp trade.
+# @dev Worst fill accepted, bps, for every trade: spot against the oracle, perp against
+#      the venue's mark.
 max_slippage_bps: public(immutable(uint256))
 # @dev Oracle answers older than this (seconds) stop every trade.
 max_oracle_age: public(immutable(uint256))
@@ -256,7 +262,8 @@ def __init__(
 def rebalance(target_short: uint256, target_margin: uint256, max_slippage: uint256, deadline: uint256):
     """
     @dev Moves the hedge to `target_short` (spot moves to the same size) and the perp
-         margin to `target_margin`, trading each leg within `max_slippage` of the oracle,
+         margin to `target_margin`, trading spot within `max_slippage` of the oracle and
+         the perp within `max_slippage` of the venue's mark,
          with the vault's idle as cash. Order: reduce short, sell spot, move margin, buy
          spot, grow short. Then checks the rules on the result (|delta|, margin ratio,
          leverage, NAV loss, the keeper's daily loss budget); any breach reverts the
@@ -267,7 +274,8 @@ def rebalance(target_short: uint256, target_margin: uint256, max_slippage: uint2
     @param target_short The short size wanted, 1e18 = one whole base unit.
     @param target_margin The perp margin wanted, asset wei (fees on the perp trade come
            out of it).
-    @param max_slippage Worst fill vs the oracle, bps; at most `max_slippage_bps`.
+    @param max_slippage Worst fill vs the oracle (spot) or the mark (perp), bps; at most
+           `max_slippage_bps`.
     @param deadline Latest block timestamp at which the call may run.
     """
     assert staticcall vault.is_keeper(msg.sender), "hedge: not keeper"
@@ -323,8 +331,9 @@ def emergency_deleverage():
     @dev Permissionless. When the margin ratio is below `critical_margin_ratio_bps`, or no
          rebalance has succeeded for `dead_man_interval`, and the ratio is below
          `min_margin_ratio_bps`: buys back just enough short, sells the same spot and adds
-         the proceeds to margin, aiming at the min ratio plus EMERGENCY_BUFFER_BPS, every
-         fill within `max_slippage_bps` of the oracle.
+         the proceeds to margin, aiming at the min ratio plus EMERGENCY_BUFFER_BPS (the
+         short's notional at the venue's mark, as the venue measures the ratio), every fill
+         within `max_slippage_bps` of the oracle (spot) or the mark (perp).
     """
     price: uint256 = self._fresh_price()
     pos: IPerpMarket.PositionView = self._sync()
@@ -336,15 +345,17 @@ def emergency_deleverage():
     ), "hedge: deleverage not allowed"
     assert ratio < min_margin_ratio_bps, "hedge: margin ratio healthy"
 
-    # Solve (E + x) / (N - x) = r for the notional x to move from short to margin.
+    # Solve (E + x) / (N - x) = r for the notional x to move from short to margin, at
+    # the mark (the price the venue measures the ratio at).
+    mark: uint256 = staticcall perp_market.mark_price()
     target: uint256 = min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
-    notional: uint256 = self._size_value(short, price, False)
+    notional: uint256 = self._size_value(short, mark, False)
     need: int256 = convert(target * notional, int256) - convert(BPS, int256) * pos.equity
     reduce_value: uint256 = convert(max(need, 0), uint256) // (BPS + target) + 1
-    reduce: uint256 = min(short, math._mul_div(reduce_value, SIZE_UNIT * PRICE_UNIT, price * _ASSET_UNIT, True))
+    reduce: uint256 = min(short, math._mul_div(reduce_value, SIZE_UNIT * PRICE_UNIT, mark * _ASSET_UNIT, True))
     base_amount: uint256 = min(self._spot(), reduce * _BASE_UNIT // SIZE_UNIT)
 
-    self._perp_trade(convert(reduce, int256), max_slippage_bps, price)
+    self._perp_trade(convert(reduce, int256), max_slippage_bps)
     proceeds: uint256 = self._sell_spot(base_amount, max_slippage_bps, price)
     self._deposit_margin(proceeds)
     after: IPerpMarket.PositionView = self._snapshot()
@@ -360,9 +371,9 @@ def unwind(max_size: uint256) -> uint256:
     """
     @dev Permissionless once the vault is shut down: one bounded step of the unwind.
          Buys back up to `max_size` of the short and sells up to the same amount of spot
-         (every fill within `max_slippage_bps` of the oracle), frees the margin the
-         closed part held (all of it once the short is gone) and hands the proceeds to
-         the vault's idle. Call again until `active()` is false: a vault too large to
+         (every fill within `max_slippage_bps` of the oracle, or of the mark for the
+         perp), frees the margin the closed part held (all of it once the short is gone)
+         and hands the proceeds to the vault's idle. Call again until `active()` is false: a vault too large to
          unwind in one transaction within the slippage rule unwinds in steps.
     @param max_size The most short to close, and base to sell, 1e18 = one whole unit.
     @return uint256 Asset wei handed to the vault.
@@ -379,7 +390,7 @@ def unwind(max_size: uint256) -> uint256:
         if closed < short:
             keep = math._mul_div(self._settled(pos), short - closed, short, True)
         if closed != 0:
-            self._perp_trade(convert(closed, int256), max_slippage_bps, price)
+            self._perp_trade(convert(closed, int256), max_slippage_bps)
         after: IPerpMarket.PositionView = staticcall perp_market.position(self)
         margin_now: uint256 = self._settled(after)
         if margin_now > keep:
@@ -419,11 +430,12 @@ def sync():
 def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: address) -> uint256:
     """
     @dev Only the vault, for an exit: unwinds `shares / denominator` of the spot leg, the
-         short and the perp margin (every fill within `max_slippage_bps` of `price_e8`)
-         and sends the proceeds to the vault. Each part is rounded down, so the holders
-         who stay keep at least their share; the margin they keep leaves the position's
-         margin ratio where it was, whatever it was (the venue allows exactly that). A
-         slice too small to close any short leaves its margin to the stayers.
+         short and the perp margin (the spot sale within `max_slippage_bps` of `price_e8`,
+         the buy-back within it of the venue's mark) and sends the proceeds to the vault.
+         Each part is rounded down, so the holders who stay keep at least their share;
+         the margin they keep leaves the position's margin ratio where it was, whatever
+         it was (the venue allows exactly that). A slice too small to close any short
+         leaves its margin to the stayers.
     @param shares The exiting shares.
     @param denominator Total shares the slice is a fraction of (supply + virtual shares).
     @param price_e8 The oracle answer the vault priced the exit at (checked fresh there).
@@ -440,7 +452,7 @@ def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: 
         # What the stayers keep: their share of the settled margin, rounded up.
         keep: uint256 = math._mul_div(self._settled(pos), denominator - shares, denominator, True)
         if short_part != 0:
-            self._perp_trade(convert(short_part, int256), max_slippage_bps, price_e8)
+            self._perp_trade(convert(short_part, int256), max_slippage_bps)
         after: IPerpMarket.PositionView = staticcall perp_market.position(self)
         margin_now: uint256 = self._settled(after)
         assert margin_now >= keep, "hedge: exit slice insolvent"
@@ -468,8 +480,9 @@ def exit_slice(shares: uint256, denominator: uint256, price_e8: uint256, owner: 
 def value(price_e8: uint256) -> int256:
     """
     @dev The hedge's worth at `price_e8`: spot base at the oracle plus the perp account's
-         live equity (margin + unrealised PnL + accrued funding), asset wei. Never
-         reverts (an unreadable market falls back to the equity last booked).
+         live equity (margin + unrealised PnL at the venue's mark + accrued funding:
+         what closing the short now would realise), asset wei. Never reverts (an
+         unreadable market falls back to the equity last booked).
     @param price_e8 The base price, 8 decimals.
     @return int256 The value, asset wei (negative if the perp equity is).
     """
@@ -501,12 +514,16 @@ def short_size() -> uint256:
 def exit_cost_bound(price_e8: uint256) -> uint256:
     """
     @dev The most unwinding the whole hedge may cost under the rules, asset wei: every
-         fill within `max_slippage_bps` of the oracle (spot fees are inside the fill),
-         the perp taker fee, the margin slack left to the stayers and rounding.
+         fill within `max_slippage_bps` of the oracle (spot; its fees are inside the
+         fill) or of the mark (the short, valued at the mark in NAV: the venue's
+         notional), the perp taker fee, the margin slack left to the stayers and rounding.
     @param price_e8 The base price, 8 decimals.
     @return uint256 The bound, asset wei.
     """
-    short_value: uint256 = self._size_value(self._short_of(self._position()), price_e8, True)
+    pos: IPerpMarket.PositionView = self._position()
+    short_value: uint256 = 0
+    if self._short_of(pos) != 0:
+        short_value = pos.notional
     spot_value: uint256 = self._base_value(self._spot(), price_e8)
     fee_ppm: uint256 = 0
     if short_value != 0:
@@ -913,7 +930,7 @@ def _move_to(
     @param pos The venue's position before.
     @param target_short The short wanted, 1e18 = one whole base unit.
     @param target_margin The perp margin wanted, asset wei.
-    @param slippage Worst fill vs the oracle, bps.
+    @param slippage Worst fill vs the oracle (spot) or the mark (perp), bps.
     @param price The base price, 8 decimals.
     @param idle The vault's idle before, asset wei.
     @return uint256 The vault's idle afterwards, asset wei.
@@ -924,7 +941,7 @@ def _move_to(
     held: uint256 = 0
 
     if target_short < short:
-        self._perp_trade(convert(short - target_short, int256), slippage, price)
+        self._perp_trade(convert(short - target_short, int256), slippage)
     if target_base < spot:
         held += self._sell_spot(spot - target_base, slippage, price)
 
@@ -955,25 +972,26 @@ def _move_to(
         held -= buy_cost
         self._buy_spot(target_base - spot, buy_cost, slippage, price)
     if target_short > short:
-        self._perp_trade(-convert(target_short - short, int256), slippage, price)
+        self._perp_trade(-convert(target_short - short, int256), slippage)
     self._repay(held)
     return idle - lent + held
 
 
 @internal
-def _perp_trade(size_delta: int256, slippage: uint256, price: uint256):
+def _perp_trade(size_delta: int256, slippage: uint256):
     """
     @dev Buys (+) or sells (-) on the perp with the fill bounded `slippage` bps from the
-         oracle.
+         venue's mark: a premium is the price the short trades at, not slippage (NAV
+         values the short at the same mark, so the NAV-loss rule still sees every cost).
     @param size_delta Signed size, 1e18 = one whole base unit.
-    @param slippage Worst fill vs the oracle, bps.
-    @param price The base price, 8 decimals.
+    @param slippage Worst fill vs the mark, bps.
     """
+    mark: uint256 = staticcall perp_market.mark_price()
     acceptable: uint256 = 0
     if size_delta > 0:
-        acceptable = math._mul_div(price, BPS + slippage, BPS, False)
+        acceptable = math._mul_div(mark, BPS + slippage, BPS, False)
     else:
-        acceptable = math._mul_div(price, BPS - slippage, BPS, True)
+        acceptable = math._mul_div(mark, BPS - slippage, BPS, True)
     extcall perp_market.modify_position(size_delta, acceptable)
 
 

@@ -7,10 +7,15 @@
         asset token (e.g. USDC), priced by a Chainlink-compatible index oracle.
         - Accounts hold isolated margin and one signed position (`size`, 1e18 = one whole
           base unit; + long, - short).
-        - Trades fill at the index price moved against the taker by price impact
-          (`notional / depth`) and pay a taker fee in ppm of notional.
-        - Funding: a signed rate per second (1e18 = 100 %), + = longs pay shorts. A
-          cumulative per-unit index accrues `rate * seconds * index_price` and every
+        - The mark price is the index moved by a signed premium the operator sets
+          (`mark = index x (1 + premium)`): the perp's basis to spot. Trades fill at the
+          mark moved against the taker by price impact (`notional / depth`) and pay a
+          taker fee in ppm of notional; unrealised PnL, equity, margin and liquidation
+          are all at the mark, as on real venues.
+        - Funding: a signed rate per second (1e18 = 100 %), + = longs pay shorts, set
+          by the operator (a CEX-style rate derived from the premium is the feeder's
+          business, off chain). A cumulative per-unit index accrues
+          `rate * seconds * index_price` (on the index, as Hyperliquid does) and every
           position settles against it whenever it is touched, so funding accrues by the
           second and `accrued_funding` always equals what settlement would book.
           The interval since the last accrual is charged at the index read at accrual:
@@ -23,7 +28,7 @@
           liquidity reverts, and LPs cannot withdraw what open positions may claim.
         - Initial margin is checked on every exposure increase and margin withdrawal;
           anyone may `liquidate` an account whose equity is below maintenance margin,
-          closing it at the index for a fee paid from the account's remaining equity.
+          closing it at the mark for a fee paid from the account's remaining equity.
         Every rounding goes against the trader and towards the pool, so rounding can never
         make the market insolvent.
 """
@@ -51,7 +56,7 @@ exports: access_control.__interface__
 #                                  CONSTANTS
 # ============================================================================
 
-# @dev May set the funding rate and the depth.
+# @dev May set the funding rate, the premium and the depth.
 OPERATOR_ROLE: public(constant(bytes32)) = keccak256("OPERATOR_ROLE")
 
 # @dev Position sizes: 1e18 = one whole base unit, whatever the base token's decimals.
@@ -73,6 +78,12 @@ PPM: constant(uint256) = 1_000_000
 
 # @dev |funding rate| cap: 4 % per hour (Hyperliquid's cap), per second, 1e18 scale.
 MAX_FUNDING_RATE: public(constant(int256)) = 11_111_111_111_111
+
+# @dev Premiums: 1e18 = 100 %.
+PREMIUM_UNIT: public(constant(uint256)) = 10**18
+
+# @dev |premium| cap: 10 %.
+MAX_PREMIUM: public(constant(int256)) = 10**17
 
 # @dev Counterparty-pool shares locked at the first deposit.
 MINIMUM_LIQUIDITY: public(constant(uint256)) = 1_000
@@ -154,8 +165,12 @@ funding_index: public(int256)
 # @dev When `funding_index` was last checkpointed.
 last_funding_time: public(uint256)
 
+# @dev The mark's premium over the index, signed, 1e18 = 100 %: mark = index x
+#      (1 + premium); + = the perp trades rich to spot. |premium| <= MAX_PREMIUM.
+premium: public(int256)
+
 # @dev Price-impact depth in asset wei: a trade of notional N fills N / depth away from
-#      the index (linear impact, like walking a uniform order book).
+#      the mark (linear impact, like walking a uniform order book).
 depth: public(uint256)
 
 # @dev Aggregates over all accounts, for the pool's liability.
@@ -201,13 +216,14 @@ event MarginWithdrawn:
     amount: uint256
 
 
-# @dev A trade: the fill, the fee and realised PnL, and the account's size, cost and
-#      margin after it.
+# @dev A trade: the fill (the mark moved by impact), the index and the mark, the fee and
+#      realised PnL, and the account's size, cost and margin after it.
 event PositionModified:
     account: indexed(address)
     size_delta: int256
     fill_price_e8: uint256
     index_price_e8: uint256
+    mark_price_e8: uint256
     fee: uint256
     realized_pnl: int256
     size: int256
@@ -229,19 +245,26 @@ event FundingRateUpdated:
     funding_index: int256
 
 
+# @dev The operator changed the premium (the mark moves with it; funding does not).
+event PremiumUpdated:
+    old_premium: int256
+    new_premium: int256
+
+
 # @dev The price-impact depth changed (also emitted by the constructor).
 event DepthUpdated:
     old_depth: uint256
     new_depth: uint256
 
 
-# @dev `liquidator` closed `account`'s position at the index: its equity then, the
+# @dev `liquidator` closed `account`'s position at the mark: its equity then, the
 #      fee paid to the liquidator and any bad debt the pool absorbed.
 event Liquidated:
     account: indexed(address)
     liquidator: indexed(address)
     size: int256
     index_price_e8: uint256
+    mark_price_e8: uint256
     equity: int256
     liquidator_fee: uint256
     bad_debt: uint256
@@ -336,9 +359,9 @@ def deposit_margin(amount: uint256):
 def withdraw_margin(amount: uint256):
     """
     @dev Withdraws `amount` of the caller's margin. With an open position the account
-         must still meet initial margin afterwards (and the oracle must be fresh), or,
-         after reducing its size earlier in the same transaction, keep a margin ratio no
-         lower than it had before that reduction.
+         must still meet initial margin at the mark afterwards (and the oracle must be
+         fresh), or, after reducing its size earlier in the same transaction, keep a
+         margin ratio no lower than it had before that reduction.
     @param amount Asset wei, > 0.
     """
     assert amount != 0, "perp: zero amount"
@@ -351,12 +374,13 @@ def withdraw_margin(amount: uint256):
     self._accounts[msg.sender].margin = margin - amount
     self.total_margin -= amount
     if acct.size != 0:
-        equity: int256 = self._equity(msg.sender, price)
-        if equity < convert(self._margin_requirement(acct.size, price, initial_margin_bps), int256):
+        mark: uint256 = self._mark(price)
+        equity: int256 = self._equity(msg.sender, price, mark)
+        if equity < convert(self._margin_requirement(acct.size, mark, initial_margin_bps), int256):
             # Below initial margin only when the ratio stays at least what it was before
             # this transaction's reduction: equity / notional >= floor_e / floor_n.
             floor_e: int256 = self._reduce_floor_equity[msg.sender] - 1
-            notional: uint256 = convert(abs(self._value(acct.size, price, False)), uint256)
+            notional: uint256 = convert(abs(self._value(acct.size, mark, False)), uint256)
             assert floor_e >= 0 and equity > 0, "perp: below initial margin"
             assert convert(equity, uint256) * self._reduce_floor_notional[msg.sender] >= convert(
                 floor_e, uint256
@@ -373,9 +397,9 @@ def withdraw_margin(amount: uint256):
 @nonreentrant
 def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
     """
-    @dev Buys (`size_delta` > 0) or sells (< 0) `|size_delta|` base at the index price
+    @dev Buys (`size_delta` > 0) or sells (< 0) `|size_delta|` base at the mark price
          moved by impact; settles funding first, realises PnL on any reduced part, charges
-         the taker fee, and checks initial margin when exposure grows.
+         the taker fee, and checks initial margin (at the mark) when exposure grows.
     @param size_delta Signed base amount, 1e18 = one whole unit; non-zero.
     @param acceptable_price Worst fill accepted (8 decimals): a maximum for buys, a
            minimum for sells.
@@ -385,8 +409,9 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
     price: uint256 = self._index_price(True)
     self._accrue(price)
     self._settle_funding(msg.sender)
+    mark: uint256 = self._mark(price)
 
-    fill: uint256 = self._fill_price(size_delta, price)
+    fill: uint256 = self._fill_price(size_delta, mark)
     if size_delta > 0:
         assert fill <= acceptable_price, "perp: price above acceptable"
     else:
@@ -409,8 +434,8 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
     notional_traded: uint256 = 0
     if close_delta != 0:
         if self._reduce_floor_notional[msg.sender] == 0:
-            self._reduce_floor_equity[msg.sender] = max(self._equity(msg.sender, price), -1) + 1
-            self._reduce_floor_notional[msg.sender] = convert(abs(self._value(old_size, price, False)), uint256)
+            self._reduce_floor_equity[msg.sender] = max(self._equity(msg.sender, price, mark), -1) + 1
+            self._reduce_floor_notional[msg.sender] = convert(abs(self._value(old_size, mark, False)), uint256)
         close_value: int256 = self._value(close_delta, fill, True)
         closed_cost = acct.cost
         if close_delta != -old_size:
@@ -431,8 +456,8 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
 
     # Initial margin on any exposure increase (a flip counts as one).
     if open_delta != 0:
-        assert self._equity(msg.sender, price) >= convert(
-            self._margin_requirement(new_size, price, initial_margin_bps), int256
+        assert self._equity(msg.sender, price, mark) >= convert(
+            self._margin_requirement(new_size, mark, initial_margin_bps), int256
         ), "perp: below initial margin"
 
     log PositionModified(
@@ -440,6 +465,7 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
         size_delta=size_delta,
         fill_price_e8=fill,
         index_price_e8=price,
+        mark_price_e8=mark,
         fee=fee,
         realized_pnl=realized,
         size=new_size,
@@ -453,8 +479,8 @@ def modify_position(size_delta: int256, acceptable_price: uint256) -> uint256:
 @nonreentrant
 def liquidate(account: address) -> uint256:
     """
-    @dev Closes `account`'s whole position at the index price when its equity is below
-         maintenance margin. The caller earns `liquidation_fee_bps` of the notional, paid
+    @dev Closes `account`'s whole position at the mark price when its equity at the mark
+         is below maintenance margin. The caller earns `liquidation_fee_bps` of the notional, paid
          from the account's remaining equity; what is left stays the account's margin; a
          negative equity is bad debt the pool absorbs.
     @param account The account to liquidate.
@@ -464,13 +490,14 @@ def liquidate(account: address) -> uint256:
     self._accrue(price)
     acct: Account = self._accounts[account]
     assert acct.size != 0, "perp: no position"
-    equity: int256 = self._equity(account, price)
+    mark: uint256 = self._mark(price)
+    equity: int256 = self._equity(account, price, mark)
     assert equity < convert(
-        self._margin_requirement(acct.size, price, maintenance_margin_bps), int256
+        self._margin_requirement(acct.size, mark, maintenance_margin_bps), int256
     ), "perp: account not liquidatable"
 
-    notional: uint256 = convert(abs(self._value(acct.size, price, False)), uint256)
-    # `equity` is exactly margin + funding + PnL of a close at the index, both rounded
+    notional: uint256 = convert(abs(self._value(acct.size, mark, False)), uint256)
+    # `equity` is exactly margin + funding + PnL of a close at the mark, both rounded
     # against the account, so it is what the account is worth after the close.
     fee: uint256 = 0
     remaining: uint256 = 0
@@ -500,6 +527,7 @@ def liquidate(account: address) -> uint256:
         liquidator=msg.sender,
         size=acct.size,
         index_price_e8=price,
+        mark_price_e8=mark,
         equity=equity,
         liquidator_fee=fee,
         bad_debt=bad_debt,
@@ -543,7 +571,7 @@ def add_liquidity(amount: uint256, min_shares: uint256) -> uint256:
         supply = MINIMUM_LIQUIDITY
         shares = amount - MINIMUM_LIQUIDITY
     else:
-        value: int256 = self._pool_value(price)
+        value: int256 = self._pool_value(price, self._mark(price))
         assert value > 0, "perp: pool value not positive"
         shares = math._mul_div(amount, supply, convert(value, uint256), False)
     assert shares != 0, "perp: zero shares"
@@ -570,7 +598,7 @@ def remove_liquidity(shares: uint256, min_amount: uint256) -> uint256:
     assert shares <= self.lp_shares[msg.sender], "perp: shares above balance"
     price: uint256 = self._index_price(True)
     self._accrue(price)
-    value: int256 = self._pool_value(price)
+    value: int256 = self._pool_value(price, self._mark(price))
     assert value > 0, "perp: pool value not positive"
     amount: uint256 = math._mul_div(shares, convert(value, uint256), self.lp_total_shares, False)
     assert amount != 0, "perp: zero amount"
@@ -600,6 +628,19 @@ def set_funding_rate(rate: int256):
 
 
 @external
+def set_premium(premium_: int256):
+    """
+    @dev Sets the mark's premium over the index; the mark, and with it every position's
+         PnL, equity and margin ratio, moves at once (funding does not: it accrues on the
+         index). Only OPERATOR_ROLE.
+    @param premium_ Signed, 1e18 = 100 %; + = the perp trades rich to spot;
+           |premium_| <= MAX_PREMIUM.
+    """
+    access_control._check_role(OPERATOR_ROLE, msg.sender)
+    self._set_premium(premium_)
+
+
+@external
 def set_depth(depth_: uint256):
     """
     @dev Sets the price-impact depth. Only OPERATOR_ROLE.
@@ -619,20 +660,21 @@ def position(account: address) -> PositionView:
     """
     @dev Everything an integrator needs about `account`, live at the latest oracle
          answer (fresh or not): size (1e18 base), entry price (8 decimals, 0 when flat),
-         margin, unrealised PnL at the index, accrued unsettled funding, equity (all asset
-         wei), notional at the index and margin ratio in bps (equity / notional; 0 when
+         margin, unrealised PnL at the mark, accrued unsettled funding, equity (all asset
+         wei), notional at the mark and margin ratio in bps (equity / notional; 0 when
          equity <= 0, max_value(uint256) when flat).
     @param account The account.
     @return PositionView The account's position.
     """
     price: uint256 = self._index_price(False)
+    mark: uint256 = self._mark(price)
     acct: Account = self._accounts[account]
     upnl: int256 = 0
     notional: uint256 = 0
     entry: uint256 = 0
     if acct.size != 0:
-        upnl = self._value(acct.size, price, False) - acct.cost
-        notional = convert(abs(self._value(acct.size, price, False)), uint256)
+        upnl = self._value(acct.size, mark, False) - acct.cost
+        notional = convert(abs(upnl + acct.cost), uint256)
         entry = math._mul_div(convert(abs(acct.cost), uint256), SIZE_UNIT * PRICE_UNIT, convert(abs(acct.size), uint256) * ASSET_UNIT, False)
     funding: int256 = self._accrued_funding(acct, self._current_funding_index(price))
     equity: int256 = convert(acct.margin, int256) + upnl + funding
@@ -664,41 +706,45 @@ def accrued_funding(account: address) -> int256:
 @view
 def equity(account: address) -> int256:
     """
-    @dev Margin + unrealised PnL at the index + accrued funding, asset wei.
+    @dev Margin + unrealised PnL at the mark + accrued funding, asset wei.
     @param account The account.
     @return int256 Asset wei.
     """
-    return self._equity(account, self._index_price(False))
+    price: uint256 = self._index_price(False)
+    return self._equity(account, price, self._mark(price))
 
 
 @external
 @view
 def margin_ratio_bps(account: address) -> uint256:
     """
-    @dev Equity / notional at the index, bps; max_value(uint256) when flat, 0 when
+    @dev Equity / notional at the mark, bps; max_value(uint256) when flat, 0 when
          equity <= 0.
     @param account The account.
     @return uint256 Bps.
     """
     price: uint256 = self._index_price(False)
+    mark: uint256 = self._mark(price)
     acct: Account = self._accounts[account]
-    notional: uint256 = convert(abs(self._value(acct.size, price, False)), uint256)
-    return self._margin_ratio_bps(self._equity(account, price), notional)
+    notional: uint256 = convert(abs(self._value(acct.size, mark, False)), uint256)
+    return self._margin_ratio_bps(self._equity(account, price, mark), notional)
 
 
 @external
 @view
 def is_liquidatable(account: address) -> bool:
     """
-    @dev True when `account` has a position and equity below maintenance margin.
+    @dev True when `account` has a position and equity below maintenance margin, both at
+         the mark.
     @param account The account.
     @return bool Whether `liquidate(account)` would succeed at a fresh price.
     """
     price: uint256 = self._index_price(False)
+    mark: uint256 = self._mark(price)
     size: int256 = self._accounts[account].size
     if size == 0:
         return False
-    return self._equity(account, price) < convert(self._margin_requirement(size, price, maintenance_margin_bps), int256)
+    return self._equity(account, price, mark) < convert(self._margin_requirement(size, mark, maintenance_margin_bps), int256)
 
 
 @external
@@ -715,11 +761,12 @@ def current_funding_index() -> int256:
 @view
 def quote_fill_price(size_delta: int256) -> uint256:
     """
-    @dev The fill price `modify_position(size_delta, ...)` would get now, 8 decimals.
+    @dev The fill price `modify_position(size_delta, ...)` would get now (the mark moved
+         by impact), 8 decimals.
     @param size_delta Signed base amount, 1e18 = one whole unit.
     @return uint256 The fill price, 8 decimals.
     """
-    return self._fill_price(size_delta, self._index_price(False))
+    return self._fill_price(size_delta, self._mark(self._index_price(False)))
 
 
 @external
@@ -727,10 +774,11 @@ def quote_fill_price(size_delta: int256) -> uint256:
 def pool_value() -> int256:
     """
     @dev The counterparty pool's value: liquidity minus open positions' claim (their
-         unrealised PnL plus funding owed to them, rounded up), asset wei.
+         unrealised PnL at the mark plus funding owed to them, rounded up), asset wei.
     @return int256 Asset wei (negative if the claim exceeds the liquidity).
     """
-    return self._pool_value(self._index_price(False))
+    price: uint256 = self._index_price(False)
+    return self._pool_value(price, self._mark(price))
 
 
 @external
@@ -741,6 +789,17 @@ def index_price() -> uint256:
     @return uint256 The index price, 8 decimals.
     """
     return self._index_price(False)
+
+
+@external
+@view
+def mark_price() -> uint256:
+    """
+    @dev The mark price, index x (1 + premium) rounded down, 8 decimals (no staleness
+         check): the price trades fill around and positions are valued at.
+    @return uint256 The mark price, 8 decimals.
+    """
+    return self._mark(self._index_price(False))
 
 
 # ============================================================================
@@ -766,6 +825,19 @@ def _index_price(require_fresh: bool) -> uint256:
     if require_fresh:
         assert block.timestamp - updated_at <= max_oracle_age, "perp: stale oracle"
     return convert(answer, uint256)
+
+
+@internal
+@view
+def _mark(price: uint256) -> uint256:
+    """
+    @dev The mark at index `price`: price x (1 + premium), rounded down to 1e-8 USD.
+         One price for longs and shorts alike; every figure valued at it rounds against
+         the trader on its own.
+    @param price The index price, 8 decimals.
+    @return uint256 The mark price, 8 decimals.
+    """
+    return math._mul_div(price, convert(convert(PREMIUM_UNIT, int256) + self.premium, uint256), PREMIUM_UNIT, False)
 
 
 @internal
@@ -891,9 +963,10 @@ def _set_position(account: address, old_size: int256, old_cost: int256, new_size
 @view
 def _fill_price(size_delta: int256, price: uint256) -> uint256:
     """
-    @dev The index price moved against the taker by linear impact: notional / depth.
+    @dev The mark price moved against the taker by linear impact: notional (at the
+         mark) / depth.
     @param size_delta Signed base amount, 1e18 = one whole unit.
-    @param price The index price, 8 decimals.
+    @param price The mark price, 8 decimals.
     @return uint256 The fill price, 8 decimals (rounded against the taker).
     """
     if size_delta == 0:
@@ -942,17 +1015,18 @@ def _mul_div_signed(x: int256, y: int256, d: uint256, round_up: bool) -> int256:
 
 @internal
 @view
-def _equity(account: address, price: uint256) -> int256:
+def _equity(account: address, price: uint256, mark: uint256) -> int256:
     """
-    @dev Margin + unrealised PnL at `price` + accrued funding.
+    @dev Margin + unrealised PnL at `mark` + funding accrued on the index `price`.
     @param account The account.
     @param price The index price, 8 decimals.
+    @param mark The mark price, 8 decimals.
     @return int256 Asset wei.
     """
     acct: Account = self._accounts[account]
     result: int256 = convert(acct.margin, int256) + self._accrued_funding(acct, self._current_funding_index(price))
     if acct.size != 0:
-        result += self._value(acct.size, price, False) - acct.cost
+        result += self._value(acct.size, mark, False) - acct.cost
     return result
 
 
@@ -962,7 +1036,7 @@ def _margin_requirement(size: int256, price: uint256, bps: uint256) -> uint256:
     """
     @dev `bps` of the notional of `size` at `price`, rounded up.
     @param size Signed base amount, 1e18 = one whole unit.
-    @param price The index price, 8 decimals.
+    @param price The mark price, 8 decimals.
     @param bps The margin rate, bps.
     @return uint256 Asset wei.
     """
@@ -988,16 +1062,18 @@ def _margin_ratio_bps(equity: int256, notional: uint256) -> uint256:
 
 @internal
 @view
-def _pool_value(price: uint256) -> int256:
+def _pool_value(price: uint256, mark: uint256) -> int256:
     """
     @dev The pool's liquidity minus open positions' claim on it, rounded up (a
-         liability): their unrealised PnL plus the funding owed to them. Per-account
-         figures round against each account, so this bounds what they can ever settle.
+         liability): their unrealised PnL at the mark plus the funding owed to them.
+         Per-account figures round against each account, so this bounds what they can
+         ever settle.
     @param price The index price, 8 decimals.
+    @param mark The mark price, 8 decimals.
     @return int256 Asset wei.
     """
     index: int256 = self._current_funding_index(price)
-    claim: int256 = self._value(self.net_size, price, True) - self.total_cost
+    claim: int256 = self._value(self.net_size, mark, True) - self.total_cost
     owed: int256 = -(self.net_size * index - self._sum_size_funding_entry)
     claim += self._mul_div_signed(owed, 1, _FUNDING_DENOMINATOR // ASSET_UNIT, True)
     return convert(self.pool_liquidity, int256) - claim
@@ -1029,6 +1105,19 @@ def _set_funding_rate(rate: int256):
     old: int256 = self.funding_rate
     self.funding_rate = rate
     log FundingRateUpdated(old_rate=old, new_rate=rate, funding_index=self.funding_index)
+
+
+@internal
+def _set_premium(premium_: int256):
+    """
+    @dev Checks the bound, sets the premium and logs `PremiumUpdated`. Only
+         `set_premium` comes here: the market starts at a zero premium (mark = index).
+    @param premium_ Signed, 1e18 = 100 %; |premium_| <= MAX_PREMIUM.
+    """
+    assert abs(premium_) <= MAX_PREMIUM, "perp: premium out of range"
+    old: int256 = self.premium
+    self.premium = premium_
+    log PremiumUpdated(old_premium=old, new_premium=premium_)
 
 
 @internal

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
 
-from keeper.data.records import FundingView
+from keeper.data.records import FundingView, frozen_record
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,14 @@ def estimate_venue(
     if coverage < min_coverage:
         note = f"prints cover {coverage:.0%} of the window, need {min_coverage:.0%}"
         return VenueEstimate(info.venue, info.rate_per_hour, None, coverage, note)
-    return VenueEstimate(info.venue, info.rate_per_hour, mean, coverage, "")
+    return frozen_record(
+        VenueEstimate,
+        venue=info.venue,
+        current_rate_per_hour=info.rate_per_hour,
+        smoothed_rate_per_hour=mean,
+        coverage=coverage,
+        note="",
+    )
 
 
 def estimate(
@@ -144,4 +151,11 @@ def estimate(
             None, reference, consensus, venues, f"reference venue unusable: {reference.note}"
         )
     expected = min(reference.smoothed_rate_per_hour, consensus)
-    return FundingEstimate(expected, reference, consensus, venues, "")
+    return frozen_record(
+        FundingEstimate,
+        expected_rate_per_hour=expected,
+        reference=reference,
+        consensus_rate_per_hour=consensus,
+        venues=venues,
+        note="",
+    )

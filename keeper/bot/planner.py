@@ -92,8 +92,17 @@ def _probe_margin(state: VaultState, target_short: int) -> int:
 
 
 def _relaxed(state: VaultState, target_short: int) -> tuple[int, Outcome]:
-    probe = _probe_margin(state, target_short)
-    return probe, simulate_rebalance(state, target_short, probe, 0, relaxed=True)
+    """The relaxed run to `target_short` and its probe margin, kept on the state (it is
+    frozen, and a decision prices the same candidate several times: the sizing, then the
+    margin of each attempt, once per margin rule)."""
+    memo: dict[int, tuple[int, Outcome]] | None = state.__dict__.get("_relaxed_runs")
+    if memo is None:
+        memo = state.__dict__["_relaxed_runs"] = {}
+    run = memo.get(target_short)
+    if run is None:
+        probe = _probe_margin(state, target_short)
+        run = memo[target_short] = (probe, simulate_rebalance(state, target_short, probe, 0, relaxed=True))
+    return run
 
 
 def cash_neutral_margin(state: VaultState, idle_keep: int) -> MarginFor:
@@ -158,13 +167,66 @@ def solve_short(state: VaultState, leverage_bps: int, idle_keep: int) -> int:
         2 * nav * leverage_bps // BPS + 1, SIZE_UNIT * 10**8, state.oracle_price_e8 * state.asset_unit, True
     )
     lo = 0
+    # The bisection below decides each midpoint by `fits`, which grows false with the
+    # size; a bracket [yes, no] around the answer, found first from the leverage being
+    # about linear in the size, decides every midpoint outside it without a run: the same
+    # midpoints, the same answer, about half the runs.
+    yes, no = _bracket(fits, hi, leverage_bps, state, idle_keep)
     while hi - lo > max(1, hi // 10**8):
         mid = (lo + hi) // 2
-        if fits(mid):
+        if mid <= yes:
+            ok = True
+        elif mid >= no:
+            ok = False
+        else:
+            ok = fits(mid)
+            if ok:
+                yes = mid
+            else:
+                no = mid
+        if ok:
             lo = mid
         else:
             hi = mid
     return lo
+
+
+def _bracket(
+    fits: Callable[[int], bool], hi: int, leverage_bps: int, state: VaultState, idle_keep: int
+) -> tuple[int, int]:
+    """Sizes known to fit and not to fit around `solve_short`'s answer: (0, hi) unless a
+    linear estimate and two runs beside it narrow them."""
+    yes, no = 0, hi
+
+    def slack(size: int) -> int:
+        """leverage_bps x equity - BPS x short value after the relaxed run: positive at 0,
+        about linear in the size (fees and impact bend it a little)."""
+        _, run = _relaxed(state, size)
+        return leverage_bps * (run.perp_equity + run.idle - idle_keep) - BPS * run.short_value
+
+    try:
+        s0, a, b = slack(0), hi // 4, hi // 6  # two first guesses, the answer is near hi/6 at 2x
+        sa, sb = slack(a), slack(b)
+        for _ in range(2):  # secant steps
+            if sa == sb or s0 <= 0:
+                return yes, no
+            a, sa, b = b, sb, b - sb * (b - a) // (sb - sa)
+            if not 0 < b < hi:
+                return yes, no
+            sb = slack(b)
+    except ModelRevert:
+        return yes, no
+    estimate = b
+    for width in (estimate // 100_000 + 1, estimate // 1_000 + 1):
+        low, high = max(estimate - width, 0), min(estimate + width, hi)
+        low_fits = low <= yes or fits(low)
+        if low_fits:
+            yes = max(yes, low)
+        if high < no and not fits(high):
+            no = high
+        if low_fits and no == high:
+            break
+    return yes, no
 
 
 def plan_move(state: VaultState, target_short: int, margin_for: MarginFor, guard: Guard) -> Plan:

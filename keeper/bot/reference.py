@@ -19,7 +19,7 @@ from keeper.chain.abi import FUNDING_RATE_UPDATED
 from keeper.chain.reader import ChainReadError
 from keeper.core.fixed import MAX_FUNDING_RATE, RATE_UNIT
 from keeper.data.onchain import history_from_rate_updates, onchain_funding_info, rate_per_hour_from_chain
-from keeper.data.records import HOUR, FundingPoint, FundingView, Limits, WindowSums, utc_at
+from keeper.data.records import HOUR, FundingPoint, FundingView, Limits, WindowSums, frozen_record, utc_at
 from keeper.net.rpc import Rpc, RpcError
 
 
@@ -121,7 +121,7 @@ class ReferenceHistory:
             return FundingView(info)
         quick = self._quick_history(start, block_timestamp, limits)
         if quick is not None:
-            return FundingView(info, *quick)
+            return frozen_record(FundingView, info=info, history=quick[0], sums=quick[1])
         return FundingView(info, self.slow_history(start, block_timestamp, limits, market))
 
     def slow_history(
@@ -161,7 +161,10 @@ class ReferenceHistory:
                 return None
         if i == j:
             first = _point(initial, start, end)
-            return (first,), WindowSums(start, end, initial * (end - start) * HOUR, RATE_UNIT)
+            sums = frozen_record(
+                WindowSums, start=start, end=end, weighted=initial * (end - start) * HOUR, scale=RATE_UNIT
+            )
+            return (first,), sums
         t_first, (t_last, last_rate) = changes[i][0], changes[j - 1]
         starts = pieces.starts
         a, b = bisect_left(starts, i), bisect_left(starts, j - 1)
@@ -173,7 +176,9 @@ class ReferenceHistory:
         if end > t_last:
             weighted += last_rate * (end - t_last)
             body.append(_point(last_rate, t_last, end))
-        return tuple(body), WindowSums(start, end, weighted * HOUR, RATE_UNIT)
+        return tuple(body), frozen_record(
+            WindowSums, start=start, end=end, weighted=weighted * HOUR, scale=RATE_UNIT
+        )
 
 
 def _bad_rate(rate: int, limits: Limits) -> bool:
@@ -183,11 +188,13 @@ def _bad_rate(rate: int, limits: Limits) -> bool:
 
 def _point(rate: int, since: int, until: int) -> FundingPoint:
     """The print `history_from_rate_updates` makes of `rate` in force over [since, until]."""
-    return FundingPoint(
+    return frozen_record(
+        FundingPoint,
         time=utc_at(until),
         rate_per_hour=rate_per_hour_from_chain(rate),
         native_rate=Decimal(rate) / RATE_UNIT,
         interval_seconds=until - since,
+        price=None,
     )
 
 

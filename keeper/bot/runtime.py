@@ -84,7 +84,7 @@ def vault_state(static: StaticInfo, snap: Snapshot) -> VaultState:
         initial_margin_bps=static.initial_margin_bps,
         maintenance_margin_bps=static.maintenance_margin_bps,
         perp_depth=snap.perp_depth,
-        perp_mark_price_e8=snap.oracle_answer,  # the reference market marks at its index
+        perp_premium_e18=snap.premium,
         pool_reserve_base=snap.reserve_base,
         pool_reserve_asset=snap.reserve_asset,
         pool_fee_bps=static.spot_fee_bps,

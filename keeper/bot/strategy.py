@@ -58,7 +58,7 @@ from keeper.core.fixed import BPS, PPM, PRICE_UNIT, SIZE_UNIT
 from keeper.core.rules import VaultRules
 from keeper.core.state import VaultState
 from keeper.data.onchain import rate_per_hour_from_chain
-from keeper.data.records import FundingInfo, FundingView, utc_at
+from keeper.data.records import FundingInfo, FundingView, frozen_record, utc_at
 from keeper.model.markets import ModelRevert, SpotPoolModel
 from keeper.model.vault import (
     Outcome,
@@ -276,17 +276,30 @@ def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: 
     )
 
 
+# Guards by (rules, settings, critical), both frozen: built once, not every tick. The
+# entries hold the objects their ids key, so an id is never reused while it is a key.
+_GUARDS: dict[tuple[int, int, bool], tuple[VaultRules, Settings, Guard]] = {}
+
+
 def _guard(state: VaultState, settings: Settings, critical: bool) -> Guard:
     rules = state.rules
+    key = (id(rules), id(settings), critical)
+    kept = _GUARDS.get(key)
+    if kept is not None:
+        return kept[2]
     send = min(settings.max_slippage_bps, rules.max_slippage_bps)
     usage = settings.critical_rule_usage_pct if critical else settings.rule_usage_pct
-    return Guard(
+    guard = Guard(
         send_slippage_bps=send,
         fill_slippage_bps=send if critical else max(send - settings.slippage_headroom_bps, 1),
         min_ratio_bps=settings.rule_floor_bps(rules) + settings.rule_margin_bps,
         max_delta_bps=rules.max_delta_bps * usage // 100,
         max_loss_bps=rules.max_nav_loss_bps * usage // 100,
     )
+    if len(_GUARDS) >= 64:
+        _GUARDS.clear()
+    _GUARDS[key] = (rules, settings, guard)
+    return guard
 
 
 def _fmt_rate(rate: Decimal | None) -> str:
@@ -301,7 +314,8 @@ class _Context:
         self.settings = settings
         self.funding = funding_estimate(state, views, settings)
         self.expected = self.funding.expected_rate_per_hour
-        self.signals = Signals(
+        self.signals = frozen_record(
+            Signals,
             funding=self.funding,
             margin_ratio_bps=state.margin_ratio_bps,
             delta_bps=state.delta_bps,
@@ -316,7 +330,9 @@ class _Context:
         self.min_value = max(settings.min_action_value_asset_wei, settings.gas_cost_asset_wei)
 
     def hold(self, reason: str, alert: bool = False) -> Decision:
-        return Decision(Hold(reason, alert), self.signals)
+        return frozen_record(
+            Decision, action=frozen_record(Hold, reason=reason, alert=alert), signals=self.signals
+        )
 
     def rebalance(self, plan: Plan, intent: Intent, reason: str) -> Decision:
         if plan.partial:

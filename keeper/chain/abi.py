@@ -84,8 +84,9 @@ class Event:
 
 
 SWAP = Event("Swap(address,address,address,uint256,uint256,uint256,uint256)", indexed=3)
+# (size_delta, fill, index, mark, fee, realized PnL, size, cost, margin)
 POSITION_MODIFIED = Event(
-    "PositionModified(address,int256,uint256,uint256,uint256,int256,int256,int256,uint256)", indexed=1
+    "PositionModified(address,int256,uint256,uint256,uint256,uint256,int256,int256,int256,uint256)", indexed=1
 )
 FUNDING_SETTLED = Event("FundingSettled(address,int256,int256)", indexed=1)
 FUNDING_RATE_UPDATED = Event("FundingRateUpdated(int256,int256,int256)", indexed=0)

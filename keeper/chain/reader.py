@@ -83,6 +83,7 @@ class Snapshot:
     position: dict[str, int]
     funding_rate: int
     perp_depth: int
+    premium: int  # the mark's premium over the index, 1e18 = 100 %
     oracle_answer: int
     oracle_updated_at: int
     asset_answer: int  # the asset's own USD feed (the vault's de-peg guard)
@@ -171,6 +172,7 @@ def tick_calls(a: Addresses) -> list[Call]:
         position_call(a.perp_market, hedge),
         Call("funding_rate", a.perp_market, "funding_rate()", returns=("int256",)),
         Call("depth", a.perp_market, "depth()"),
+        Call("premium", a.perp_market, "premium()", returns=("int256",)),
         round_call("latestRoundData", a.price_feed),
         round_call("asset latestRoundData", a.asset_feed),
         reserves_call(a.spot_pool),
@@ -190,7 +192,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
     (
         total_assets, total_supply, idle, is_shutdown, paused,
         spot_base, booked_short, last_rebalance_time, budget_window_start, budget_nav, budget_spent,
-        position, funding_rate, perp_depth, oracle, asset, reserves, nonce_latest, nonce_pending,
+        position, funding_rate, perp_depth, premium, oracle, asset, reserves, nonce_latest, nonce_pending,
     ) = run_calls(rpc, tick_calls(a), block, nonces)  # fmt: skip
     return Snapshot(
         block_number=int(block, 16), block_timestamp=int(head["timestamp"], 16),
@@ -199,7 +201,7 @@ def read_snapshot(rpc: Rpc, a: Addresses) -> Snapshot:
         spot_base=spot_base, booked_short=booked_short, last_rebalance_time=last_rebalance_time,
         budget_window_start=budget_window_start, budget_nav=budget_nav, budget_spent=budget_spent,
         position=dict(zip(POSITION_FIELDS, position, strict=True)),
-        funding_rate=funding_rate, perp_depth=perp_depth,
+        funding_rate=funding_rate, perp_depth=perp_depth, premium=premium,
         oracle_answer=oracle[1], oracle_updated_at=oracle[3],
         asset_answer=asset[1], asset_updated_at=asset[3],
         reserve_base=reserves[0], reserve_asset=reserves[1],

@@ -330,15 +330,48 @@ def format_status(info: dict[str, Any], asset_decimals: int, base_decimals: int,
     type=click.Path(file_okay=False),
     help="also write the PNG charts into this folder",
 )
+@click.option(
+    "--allow-gaps",
+    is_flag=True,
+    help="replay through funding gaps longer than 3 intervals (the last rate held; listed in the report)",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="exit 3 when the verdict is not OK (a liquidation, or a reconciliation mismatch)",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="a strategy setting (as BASIS_KEEPER_STRATEGY__NAME, which is read too); repeatable",
+)
+@click.option(
+    "--venue",
+    "venue_path",
+    type=click.Path(dir_okay=False),
+    help="venue YAML: keeper.core.rules.VenueParams fields (spot_fee_bps, taker_fee_ppm, depth_asset, ...) "
+    "and target_leverage; a deploy config's venue.deploy.params also work",
+)
+@click.option("--spot-fee-bps", type=int, help="the spot pool's fee, bps [default 5]")
+@click.option("--perp-fee-ppm", type=int, help="the perp's taker fee, ppm [default 450]")
+@click.option(
+    "--perp-depth", type=int, help="the perp's depth, whole asset units (a fill of N moves N/depth) [5e9]"
+)
+@click.option("--leverage", type=Decimal, help="the strategy's target leverage [default 2]")
 def replay(**options: Any) -> None:
     """Replay the strategy over a funding history (or a stress scenario) and print the
     yield report."""
     from keeper.cli.replay import run_replay  # lazy: `run` starts without it
 
     try:
-        run_replay(**options)
+        report = run_replay(**options)
     except UserError as err:
         _fail(str(err))
+    else:
+        if options["strict"] and report["verdict"] != "OK":
+            _fail(f"replay verdict {report['verdict']} (--strict)", 3)
 
 
 @cli.command()
@@ -351,6 +384,7 @@ def replay(**options: Any) -> None:
 @click.option("--out", "out_dir", default="reports/demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--depositors", type=int, default=3, show_default=True)
 @click.option("--mode", type=click.Choice(["chain", "model"]), default="chain", show_default=True)
+@click.option("--allow-gaps", is_flag=True, help="replay through funding gaps longer than 3 intervals")
 def demo(**options: Any) -> None:
     """`make demo`: a fresh anvil, deploy, depositors, a year replayed with the keeper acting;
     report, JSON and charts under --out."""

@@ -1,5 +1,5 @@
-"""`ape run market price|asset-price|funding|arb|replay|warmup|mirror`: the market feeder for
-the reference venue."""
+"""`ape run market price|asset-price|funding|premium|arb|replay|warmup|mirror`: the market
+feeder for the reference venue."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def _funding(session: Session, account: Any, rate: str, per: str) -> None:
     dep = session.deployment()
     old, new = feeder.set_funding(dep, account, parse_rate(rate), per)
     click.echo(f"funding {feeder.describe_rate(old)} -> {feeder.describe_rate(new)}")
+
+
+@click.argument("premium")
+def _premium(session: Session, account: Any, premium: str) -> None:
+    dep = session.deployment()
+    old, new = feeder.set_premium(dep, account, parse_rate(premium, "premium"))
+    index = int(dep.perp_market.index_price())
+    mark = int(dep.perp_market.mark_price())
+    click.echo(
+        f"premium {feeder.describe_premium(old)} -> {feeder.describe_premium(new)}: mark "
+        f"{feeder.describe_price(mark)} over the index {feeder.describe_price(index)} (funding unchanged)"
+    )
 
 
 def _arb(session: Session, account: Any) -> None:
@@ -203,9 +215,9 @@ def _mirror(
 
 @click.group(
     name="market",
-    help="Feed the reference venue: push prices (base and asset) and funding, arbitrage, replay, warm up, "
-    "mirror.",
-    short_help="Feed the reference venue: price, asset-price, funding, arb, replay, warmup, mirror.",
+    help="Feed the reference venue: push prices (base and asset), funding and the perp's premium, arbitrage, "
+    "replay, warm up, mirror.",
+    short_help="Feed the reference venue: price, asset-price, funding, premium, arb, replay, warmup, mirror.",
 )
 def cli() -> None:
     pass
@@ -227,6 +239,16 @@ cli.add_command(
         help="Set the perp funding rate, e.g. 0.0001 --per 8h or 0.01% --per 8h (+ = longs pay shorts).",
         context_settings={"ignore_unknown_options": True},  # so a negative RATE is a value, not an option
     )(_funding)
+)
+cli.add_command(
+    operator_command(
+        name="premium",
+        short_help="Set the perp's premium over the index (mark = index x (1 + premium)).",
+        help="Set the perp's premium over the index, e.g. 0.2%, 20bps or 0.002 (negative: a discount); "
+        "the mark, where the perp fills and positions are valued, is index x (1 + premium), within +-10 %. "
+        "Funding is not derived from it: set it with `market funding`.",
+        context_settings={"ignore_unknown_options": True},  # so a negative PREMIUM is a value, not an option
+    )(_premium)
 )
 cli.add_command(operator_command(name="arb", help="Trade the spot pool back to the oracle price.")(_arb))
 cli.add_command(

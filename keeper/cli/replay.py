@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
+from keeper.bot.strategy import Settings
 from keeper.core.errors import UserError
+from keeper.core.rules import VenueParams
 from keeper.core.units import fmt_units
 from keeper.data.files import (
     FundingPrint,
@@ -23,7 +28,18 @@ from keeper.data.files import (
     load_prices,
     synthetic_history,
 )
-from keeper.replay.driver import MarketStep, ReplayConfig, ReplayResult, end_price, history_steps
+from keeper.ops.config import VenueDeployConfig
+from keeper.replay.driver import (
+    Gap,
+    GapError,
+    MarketStep,
+    ReplayConfig,
+    ReplayResult,
+    check_gaps,
+    end_price,
+    find_gaps,
+    history_steps,
+)
 from keeper.replay.exact import run_steps
 from keeper.replay.report import build_report, table, to_json
 from keeper.replay.scenarios import SCENARIOS
@@ -50,6 +66,7 @@ class Inputs:
     notes: list[str]
     scenario: str | None = None
     label: str = ""
+    gaps: list[Gap] = field(default_factory=list)
 
 
 def _day(ts: int) -> str:
@@ -72,7 +89,11 @@ def history_inputs(
     start: int | None,
     end: int | None,
     notes: list[str] | None = None,
+    *,
+    allow_gaps: bool = False,
 ) -> Inputs:
+    """The window's steps; a gap of more than `GAP_LIMIT_INTERVALS` intervals in it stops
+    here (one line naming it) unless `allow_gaps`."""
     if start is not None and end is not None and start >= end:
         raise UserError(
             f"--from {_day(start)} is not before --to {_day(end)}: swapped? the file covers {_span(prints)}"
@@ -85,13 +106,26 @@ def history_inputs(
     ]
     if not prints:
         raise UserError(f"no funding prints between --from and --to: the file covers {_span(everything)}")
+    gaps = find_gaps(prints)
+    if not allow_gaps:
+        label = Path(reports[0].path).name if reports else "the funding history"
+        try:
+            check_gaps(gaps, label)
+        except GapError as err:
+            raise UserError(str(err)) from None
     notes = list(notes or [])
     if prices is None:
         notes.append(f"no price series: the oracle is held at {config.constant_price:g}")
     elif prices[0].time > prints[0].time or prices[-1].time < prints[-1].time - prints[-1].interval:
         notes.append("the price series does not cover the whole window: the nearest price is held")
+    if gaps:
+        longest = max(gaps, key=lambda g: g.end - g.start)
+        notes.append(
+            f"{len(gaps)} gap(s) in the funding prints replayed through at the last rate, the longest "
+            f"{longest.hours:g} h from {_day(longest.start)} UTC (listed in the JSON: gaps)"
+        )
     steps = history_steps(prints, prices, config.constant_price)
-    return Inputs(steps, end_price(prints, prices, config), reports, notes)
+    return Inputs(steps, end_price(prints, prices, config), reports, notes, gaps=gaps)
 
 
 def load_inputs(
@@ -101,6 +135,8 @@ def load_inputs(
     start: int | None,
     end: int | None,
     utc_shift_hours: int | None = None,
+    *,
+    allow_gaps: bool = False,
 ) -> Inputs:
     try:
         prints, funding_report = load_funding(funding_path, utc_shift_hours=utc_shift_hours)
@@ -111,7 +147,7 @@ def load_inputs(
             reports.append(price_report)
     except HistoryError as err:
         raise UserError(str(err)) from None
-    return history_inputs(prints, prices, config, reports, start, end)
+    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps)
 
 
 def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = True) -> ReplayResult:
@@ -121,6 +157,7 @@ def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = Tru
         "notes": inputs.notes,
         "end_price_e8": inputs.end_price_e8,
         "scenario": inputs.scenario,
+        "gaps": inputs.gaps,
     }
     if mode == "model":
         return run_steps(inputs.steps, config, **kwargs)
@@ -206,6 +243,128 @@ def emit(
     return report
 
 
+# ----------------------------------------------------------------------------- knobs
+
+STRATEGY_ENV = "BASIS_KEEPER_STRATEGY__"
+
+
+def _valid_names() -> str:
+    return ", ".join(Settings.model_fields)
+
+
+def strategy_settings(
+    sets: Sequence[str] = (),
+    *,
+    leverage: Decimal | None = None,
+    venue_leverage: Decimal | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """The strategy's knobs as the keeper reads them (`BASIS_KEEPER_STRATEGY__<NAME>`, as
+    `basis-keeper run` does), then the --venue file's `target_leverage`, --leverage, and
+    each `--set name=value` in order; validated once, as the keeper validates them."""
+    env = os.environ if environ is None else environ
+    valid = set(Settings.model_fields)
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for key, raw in env.items():
+        if key.upper().startswith(STRATEGY_ENV):
+            name = key[len(STRATEGY_ENV) :].lower()
+            if name not in valid:
+                raise UserError(f"{key}: unknown strategy setting; valid names: {_valid_names()}")
+            values[name], source[name] = raw, key
+    for name, value, where in (
+        ("target_leverage", venue_leverage, "--venue target_leverage"),
+        ("target_leverage", leverage, "--leverage"),
+    ):
+        if value is not None:
+            values[name], source[name] = value, where
+    for item in sets:
+        name, sep, raw = item.partition("=")
+        name = name.strip().lower()
+        if not sep or not name:
+            raise UserError(f"--set {item!r}: expected name=value (valid names: {_valid_names()})")
+        if name not in valid:
+            raise UserError(f"--set {name}: unknown strategy setting; valid names: {_valid_names()}")
+        values[name], source[name] = raw.strip(), f"--set {name}"
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else ""
+        # a check across settings names every source that set one
+        where = source.get(name) or ", ".join(dict.fromkeys(source.values())) or "strategy settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise UserError(f"{where}: {message}") from None
+
+
+# The venue's bounds (SpotPool.MAX_FEE_BPS, PerpMarket.MAX_TAKER_FEE_PPM).
+MAX_SPOT_FEE_BPS = 100
+MAX_TAKER_FEE_PPM = 10_000
+
+
+def venue_params(
+    path: str | None = None,
+    *,
+    spot_fee_bps: int | None = None,
+    perp_fee_ppm: int | None = None,
+    perp_depth: int | None = None,
+) -> tuple[VenueParams, Decimal | None]:
+    """The venue the replay runs on: `VenueParams`' defaults, then the --venue YAML (any
+    `VenueParams` field, e.g. `spot_fee_bps: 30`, plus an optional `target_leverage`; or a
+    deploy config, whose `venue.deploy.params` are taken), then the flags. Returns the
+    params and the file's target leverage (None: not set there)."""
+    fields: dict[str, Any] = {}
+    leverage: Decimal | None = None
+    if path is not None:
+        data = _read_yaml(path)
+        if "venue" in data and isinstance(data["venue"], dict):  # a deploy config
+            data = dict((data["venue"].get("deploy") or {}).get("params") or {})
+        if "target_leverage" in data:
+            raw = data.pop("target_leverage")
+            try:
+                leverage = Decimal(str(raw))
+            except ArithmeticError:
+                raise UserError(f"--venue {path}: target_leverage {raw!r} is not a number") from None
+        try:
+            fields = VenueDeployConfig(params=data).params
+        except ValidationError as err:
+            message = str(err.errors()[0]["msg"]).removeprefix("Value error, ")
+            raise UserError(f"--venue {path}: {message}") from None
+    source = {name: f"--venue {path} {name}" for name in fields}
+    for name, flag, flag_value in (
+        ("spot_fee_bps", "--spot-fee-bps", spot_fee_bps),
+        ("taker_fee_ppm", "--perp-fee-ppm", perp_fee_ppm),
+        ("depth_asset", "--perp-depth", perp_depth),
+    ):
+        if flag_value is not None:
+            fields[name], source[name] = flag_value, flag
+    params = replace(VenueParams(), **fields)
+    for name, low, high, what in (
+        ("spot_fee_bps", 0, MAX_SPOT_FEE_BPS, "the spot pool's fee, bps"),
+        ("taker_fee_ppm", 0, MAX_TAKER_FEE_PPM, "the perp's taker fee, ppm"),
+        ("depth_asset", 1, None, "the perp's depth, whole asset units"),
+    ):
+        got = getattr(params, name)
+        if got < low or (high is not None and got > high):
+            bound = f"{low}..{high}" if high is not None else f"at least {low}"
+            raise UserError(f"{source.get(name, name)}: {got} outside {bound} ({what})")
+    return params, leverage
+
+
+def _read_yaml(path: str) -> dict[str, Any]:
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise UserError(f"--venue {path}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"--venue {path}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"--venue {path}: expected a mapping of venue parameters")
+    return data
+
+
 def run_replay(
     *,
     funding_path: str | None,
@@ -223,7 +382,17 @@ def run_replay(
     performance_fee_bps: int,
     json_path: str | None,
     charts_dir: str | None = None,
-) -> None:
+    allow_gaps: bool = False,
+    strict: bool = False,
+    sets: Sequence[str] = (),
+    venue_path: str | None = None,
+    spot_fee_bps: int | None = None,
+    perp_fee_ppm: int | None = None,
+    perp_depth: int | None = None,
+    leverage: Decimal | None = None,
+) -> dict[str, Any]:
+    """`basis-keeper replay`; returns the report (`--strict`: the caller fails on a
+    verdict other than OK)."""
     if (funding_path is None) == (scenario is None):
         raise UserError("give either --funding FILE or --scenario NAME")
     if deposit <= 0:
@@ -232,10 +401,18 @@ def run_replay(
         raise UserError(f"--depositors must be at least 1, got {depositors}")
     if deposit < depositors:
         raise UserError(f"--deposit {deposit} is less than one unit per depositor")
+    venue, venue_leverage = venue_params(
+        venue_path, spot_fee_bps=spot_fee_bps, perp_fee_ppm=perp_fee_ppm, perp_depth=perp_depth
+    )
+    settings = strategy_settings(sets, leverage=leverage, venue_leverage=venue_leverage)
     config = ReplayConfig(
-        deposit=deposit, depositors=depositors, gas_gwei=gas_gwei, eth_price_usd=eth_price,
+        deposit=deposit, depositors=depositors, venue=venue, settings=settings,
+        gas_gwei=gas_gwei, eth_price_usd=eth_price,
         management_fee_bps=management_fee_bps, performance_fee_bps=performance_fee_bps,
     )  # fmt: skip
+    problems = settings.problems(config.rules)
+    if problems:
+        raise UserError(f"strategy settings: {'; '.join(problems)}")
     cap = config.rules.deposit_cap_ceiling
     if config.venue.asset_wei(deposit) > cap:
         raise UserError(
@@ -250,9 +427,11 @@ def run_replay(
     else:
         assert funding_path is not None
         start, end = _moment(date_from, "--from"), _moment(date_to, "--to")
-        inputs = load_inputs(funding_path, prices_path, config, start, end, utc_shift_hours)
+        inputs = load_inputs(
+            funding_path, prices_path, config, start, end, utc_shift_hours, allow_gaps=allow_gaps
+        )
     result = run(inputs, config, mode)
-    emit(result, config, json_path=json_path, charts_dir=charts_dir)
+    return emit(result, config, json_path=json_path, charts_dir=charts_dir)
 
 
 # ----------------------------------------------------------------------------- demo
@@ -279,18 +458,20 @@ def run_demo(
     out_dir: str,
     depositors: int,
     mode: str = "chain",
+    allow_gaps: bool = False,
 ) -> dict[str, Any]:
-    """`make demo`: a chain replay on a fresh anvil, three depositors, the real keeper,
-    over real history when it is here (else a labelled synthetic one); report, JSON and
-    charts under `out_dir`."""
-    config = ReplayConfig(depositors=depositors)
+    """`make demo`: a chain replay on a fresh anvil, three depositors, the real keeper
+    (with the strategy settings `BASIS_KEEPER_STRATEGY__*` give it, as `replay`), over real
+    history when it is here (else a labelled synthetic one); report, JSON and charts under
+    `out_dir`."""
+    config = ReplayConfig(depositors=depositors, settings=strategy_settings())
     start, end = _moment(date_from, "--from"), _moment(date_to, "--to")
     if data is not None:
         label = f"{data}" + (f" with prices {prices_path}" if prices_path else " (no price series)")
         if start is None and end is None:  # a year at most: the file's last
             prints, _ = _load_or_fail(data)
             start = max(prints[0].time - prints[0].interval, prints[-1].time - 365 * DAY)
-        inputs = load_inputs(data, prices_path, config, start, end)
+        inputs = load_inputs(data, prices_path, config, start, end, allow_gaps=allow_gaps)
     else:
         root = data_dir()
         funding, prices = root / DEMO_FUNDING, root / DEMO_PRICES
@@ -298,7 +479,7 @@ def run_demo(
             label = f"real history: Binance ETH 8h funding and spot, {root}"
             start = start if start is not None else _moment(DEMO_WINDOW[0], "--from")
             end = end if end is not None else _moment(DEMO_WINDOW[1], "--to")
-            inputs = load_inputs(str(funding), str(prices), config, start, end)
+            inputs = load_inputs(str(funding), str(prices), config, start, end, allow_gaps=allow_gaps)
         else:
             label = f"SYNTHETIC history (seed 7, generated by the project; {root} not found)"
             prints, points = synthetic_history(seed=7, days=180)

@@ -1,7 +1,8 @@
 """The contracts' integer units and rounding, shared by the exact models and the keeper.
 
 Sizes are 1e18 base units, prices carry 8 decimals (`*_e8`), funding rates are per second
-in 1e18 fixed point, fractions are basis points or parts per million, money is asset wei.
+and the mark's premium in 1e18 fixed point, fractions are basis points or parts per million,
+money is asset wei.
 `mul_div` and `value` reproduce the contracts' rounding, so whatever uses them agrees with
 the chain to the wei. No I/O.
 """
@@ -18,6 +19,8 @@ RATE_UNIT = 10**18
 BPS = 10_000
 PPM = 1_000_000
 MAX_FUNDING_RATE = 11_111_111_111_111  # PerpMarket's bound: 4 %/hour per second, 1e18 scale
+PREMIUM_UNIT = 10**18  # the mark's premium over the index: 1e18 = 100 %
+MAX_PREMIUM = 10**17  # PerpMarket's bound: |premium| <= 10 %
 
 
 def mul_div(x: int, y: int, d: int, round_up: bool) -> int:
@@ -41,6 +44,11 @@ def value(size: int, price_e8: int, asset_unit: int, round_up: bool) -> int:
     product = abs(size) * (price_e8 * asset_unit)  # `mul_div` inlined
     mag = -(-product // _SIZE_PRICE) if (size > 0) == round_up else product // _SIZE_PRICE
     return -mag if size < 0 else mag
+
+
+def mark_price(index_e8: int, premium: int) -> int:
+    """`PerpMarket._mark`: index x (1 + premium), rounded down, 8 decimals."""
+    return index_e8 * (PREMIUM_UNIT + premium) // PREMIUM_UNIT
 
 
 class _Once:

@@ -63,7 +63,7 @@ class VaultRules:
     min_margin_ratio_bps: int = 2_000  # perp equity / notional >= 20 % after a rebalance
     critical_margin_ratio_bps: int = 1_000  # below 10 % anyone may deleverage
     max_delta_bps: int = 200  # |spot - short| <= 2 % of NAV after a rebalance
-    max_slippage_bps: int = 50  # every fill within 0.5 % of the oracle
+    max_slippage_bps: int = 50  # every fill within 0.5 %: spot of the oracle, the perp of its mark
     max_oracle_age: int = 3 * 3_600
     max_nav_loss_bps: int = 50  # one rebalance may cost at most 0.5 % of NAV
     max_management_fee_bps: int = 200

@@ -11,8 +11,18 @@ The derived values are computed once per state (`cached_property`: the state is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, TokenUnits, cached_property, mul_div, value
+from keeper.core.fixed import (
+    BPS,
+    PRICE_UNIT,
+    SIZE_UNIT,
+    TokenUnits,
+    cached_property,
+    mark_price,
+    mul_div,
+    value,
+)
 from keeper.core.rules import VaultRules
 
 
@@ -45,7 +55,7 @@ class VaultState(TokenUnits):
     perp_size: int  # signed; -short_size while the hedge is short
     perp_margin: int  # margin, funding not yet settled
     perp_accrued_funding: int  # + = owed to the vault
-    perp_unrealized_pnl: int  # at the index
+    perp_unrealized_pnl: int  # at the mark
     perp_equity: int  # margin + PnL + funding
     margin_ratio_bps: int | None  # margin_ratio_bps(vault); None where the market says max (flat)
     # -- perp market
@@ -54,11 +64,21 @@ class VaultState(TokenUnits):
     initial_margin_bps: int  # initial_margin_bps()
     maintenance_margin_bps: int  # maintenance_margin_bps()
     perp_depth: int  # depth(): asset wei of linear price impact
-    perp_mark_price_e8: int  # the market's marginal price (index_price() on the reference market)
+    perp_premium_e18: int  # premium(): the mark's premium over the index, 1e18 = 100 %
     # -- spot pool (SpotPool.get_reserves(), fee_bps())
     pool_reserve_base: int
     pool_reserve_asset: int
     pool_fee_bps: int
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> VaultState:
+        """The state from all its fields by name, checked as `__init__` checks it, without
+        a frozen dataclass's setattr per field (the model replay builds one a step). Values
+        of the derived properties may come along, computed as the properties would."""
+        state = object.__new__(cls)
+        state.__dict__.update(fields)
+        state.__post_init__()
+        return state
 
     def __post_init__(self) -> None:
         if (
@@ -149,10 +169,17 @@ class VaultState(TokenUnits):
         return max(self.perp_margin + self.perp_accrued_funding, 0)
 
     @cached_property
+    def perp_mark_price_e8(self) -> int:
+        """`PerpMarket.mark_price()`: the oracle x (1 + premium), rounded down: the price
+        the short fills around and is valued at."""
+        return mark_price(self.oracle_price_e8, self.perp_premium_e18)
+
+    @cached_property
     def perp_cost(self) -> int:
         """The position's signed cost as the market books it, recovered exactly from the
-        view: unrealised PnL = value(size, index, rounded down) - cost."""
-        return value(self.perp_size, self.oracle_price_e8, self.asset_unit, False) - self.perp_unrealized_pnl
+        view: unrealised PnL = value(size, mark, rounded down) - cost."""
+        size_value = value(self.perp_size, self.perp_mark_price_e8, self.asset_unit, False)
+        return size_value - self.perp_unrealized_pnl
 
     @property
     def liquidated(self) -> bool:

@@ -1,7 +1,8 @@
 """Unit conversions at the boundary between people, files and contracts.
 
-People type decimal strings ("1500.25" USDC, "3100" USD, "0.01%" funding); contracts take
-integers (asset wei, 8-decimal prices, 1e18-per-second funding rates). Everything here is
+People type decimal strings ("1500.25" USDC, "3100" USD, "0.01%" funding, "20bps"
+premium); contracts take integers (asset wei, 8-decimal prices, 1e18-per-second funding
+rates, 1e18 = 100 % premiums). Everything here is
 exact `Decimal` arithmetic; nothing goes through float.
 """
 
@@ -13,6 +14,7 @@ from keeper.core.errors import UserError
 
 PRICE_DECIMALS = 8
 RATE_UNIT = 10**18  # PerpMarket funding rate: 1e18 = 100 % per second
+PREMIUM_UNIT = 10**18  # PerpMarket premium (mark over index): 1e18 = 100 %
 SECONDS_PER_HOUR = 3_600
 HOURS_PER_YEAR = 24 * 365
 FUNDING_INTERVALS = {"1h": 3_600, "8h": 8 * 3_600}
@@ -68,11 +70,25 @@ def price_from_e8(price_e8: int) -> Decimal:
 
 
 def parse_rate(text: str, what: str = "funding rate") -> Decimal:
-    """A signed decimal rate; a trailing '%' divides by 100 ("0.01%" == "0.0001")."""
+    """A signed decimal rate; a trailing '%' divides by 100 and a trailing 'bps' by 10,000
+    ("0.01%" == "1bps" == "0.0001")."""
     raw = text.strip()
     if raw.endswith("%"):
         return parse_decimal(raw[:-1], what) / 100
+    if raw.lower().endswith("bps"):
+        return parse_decimal(raw[:-3], what) / 10_000
     return parse_decimal(raw, what)
+
+
+def premium_to_e18(premium: Decimal) -> int:
+    """A decimal premium (0.002 = +0.2 %) as PerpMarket's 1e18 = 100 % integer, truncated
+    toward zero."""
+    return int((premium * PREMIUM_UNIT).to_integral_value(rounding=ROUND_DOWN))
+
+
+def premium_from_e18(premium_e18: int) -> Decimal:
+    """PerpMarket's 1e18 = 100 % premium as a decimal fraction."""
+    return Decimal(premium_e18) / PREMIUM_UNIT
 
 
 def rate_per_second_e18(rate: Decimal, interval_seconds: int) -> int:

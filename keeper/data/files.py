@@ -62,8 +62,13 @@ class FundingPrint:
 
 @dataclass(frozen=True)
 class PricePoint:
+    """The price at `time` (a bar's open) and, where the file has them, the bar's high
+    and low until the next point."""
+
     time: int
     price: float
+    high: float | None = None
+    low: float | None = None
 
 
 @dataclass
@@ -377,7 +382,8 @@ _PRICE_FORMATS = (
 
 
 def load_prices(path: str | Path) -> tuple[list[PricePoint], SeriesReport]:
-    """A price series (the price at each timestamp: a bar's open), oldest first, UTC."""
+    """A price series (the price at each timestamp: a bar's open, with the bar's high and
+    low where the file has them), oldest first, UTC."""
     path = Path(path)
     if not path.is_file():
         raise HistoryError(f"{path}: no such file")
@@ -388,16 +394,30 @@ def load_prices(path: str | Path) -> tuple[list[PricePoint], SeriesReport]:
     else:
         raise HistoryError(f"{path}: not a price series this loader knows (header: {','.join(header)})")
     i_time, i_price = header.index(time_col), header.index(price_col)
+    # the bar's range: `high`/`low` beside `open`, `High`/`Low` beside `Open`
+    high_col, low_col = ("High", "Low") if price_col == "Open" else ("high", "low")
+    ranged = price_col in ("open", "Open") and high_col in header and low_col in header
+    i_high, i_low = (header.index(high_col), header.index(low_col)) if ranged else (-1, -1)
     millis = kind == "deribit index"
     items: list[tuple[int, Any]] = []
     for n, row in rows:
         where = f"{path}:{n}"
         raw_time = _cell(row, i_time, where)
         t = int(_parse_float(raw_time, where)) // 1000 if millis else _parse_time(raw_time, where)
-        items.append((t, _parse_float(_cell(row, i_price, where), where, positive=True)))
+        price = _parse_float(_cell(row, i_price, where), where, positive=True)
+        if ranged:
+            high = _parse_float(_cell(row, i_high, where), where, positive=True)
+            low = _parse_float(_cell(row, i_low, where), where, positive=True)
+            if not low <= price <= high:
+                raise HistoryError(f"{where}: open {price} outside the bar's low {low} / high {high}")
+            items.append((t, (price, high, low)))
+        else:
+            items.append((t, (price, None, None)))
     report = SeriesReport(str(path), kind)
     unique = _finish(report, items)
-    return [PricePoint(t, price) for t, price in unique], report
+    if ranged:
+        report.notes.append("bars with high/low: the replay checks margin at each bar's adverse extreme")
+    return [PricePoint(t, price, high, low) for t, (price, high, low) in unique], report
 
 
 def price_at(points: list[PricePoint], t: int) -> float:

@@ -25,6 +25,7 @@ from keeper.data.records import (
     Limits,
     check_history,
     check_info,
+    frozen_record,
     utc_at,
 )
 
@@ -70,13 +71,19 @@ def onchain_funding_info(
     if mark_price_e8 is not None and mark_price_e8 <= 0:
         raise SourceError(VENUE, f"{market}: mark price must be positive, got {mark_price_e8}")
     observed = utc_at(block_timestamp)
-    info = FundingInfo(
+    index = Decimal(index_price_e8) / PRICE_UNIT
+    info = frozen_record(
+        FundingInfo,
         venue=VENUE,
         market=market,
         rate_per_hour=rate_per_hour_from_chain(funding_rate),
         interval_seconds=1,  # accrues by the second
-        mark_price=None if mark_price_e8 is None else Decimal(mark_price_e8) / PRICE_UNIT,
-        index_price=Decimal(index_price_e8) / PRICE_UNIT,
+        mark_price=None
+        if mark_price_e8 is None
+        else index
+        if mark_price_e8 == index_price_e8
+        else Decimal(mark_price_e8) / PRICE_UNIT,
+        index_price=index,
         next_funding_time=None,
         observed_at=observed,
     )

@@ -14,12 +14,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from keeper.core.errors import SourceError
 from keeper.net.http import HttpClient
 
 HOUR = 3_600
+
+_Record = TypeVar("_Record")
+
+
+def frozen_record(cls: type[_Record], **fields: Any) -> _Record:
+    """An instance of the frozen, dict-backed dataclass `cls` from every one of its fields
+    by name, without its generated `__init__` (which sets each field through
+    `object.__setattr__`, several times the cost of one dict update): for the few records
+    a keeper tick builds, which the model replay builds every step. Only for classes
+    without `__post_init__`; equality, `repr` and `replace` work as usual."""
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
 
 
 @dataclass(frozen=True)
@@ -264,6 +277,9 @@ def check_price(price: Decimal | None, venue: str, where: str) -> None:
         raise SourceError(venue, f"{where} must be positive, got {price}")
 
 
+_FUTURE_SLACK = timedelta(minutes=5)
+
+
 def check_info(info: FundingInfo, now: datetime, limits: Limits = DEFAULT_LIMITS) -> FundingInfo:
     """Rejects a reading that is stale, from the future, absurd or badly priced; returns
     it unchanged otherwise."""
@@ -273,13 +289,14 @@ def check_info(info: FundingInfo, now: datetime, limits: Limits = DEFAULT_LIMITS
     age = now - info.observed_at
     if age > limits.max_age:
         raise SourceError(info.venue, f"{where}: reading is stale ({age} old, max {limits.max_age})")
-    if age < -timedelta(minutes=5):
+    if age < -_FUTURE_SLACK:
         raise SourceError(info.venue, f"{where}: reading is from the future ({info.observed_at} > {now})")
     if info.interval_seconds <= 0:
         raise SourceError(info.venue, f"{where}: interval_seconds must be positive")
     check_rate(info.rate_per_hour, limits, info.venue, where)
-    check_price(info.mark_price, info.venue, f"{where}: mark price")
-    check_price(info.index_price, info.venue, f"{where}: index price")
+    for price, what in ((info.mark_price, "mark price"), (info.index_price, "index price")):
+        if price is not None and price <= 0:  # check_price, its message built only when it fails
+            check_price(price, info.venue, f"{where}: {what}")
     return info
 
 

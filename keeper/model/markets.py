@@ -2,8 +2,9 @@
 the arbitrage that trades the pool back to the oracle.
 
 Units follow the contracts (`keeper.core.fixed`): sizes in 1e18 base units, prices with 8
-decimals (`*_e8`), funding rates per second in 1e18 fixed point, money in asset wei. Every
-function reproduces the contract's rounding, so model and chain agree to the wei.
+decimals (`*_e8`), funding rates per second and the mark's premium in 1e18 fixed point,
+money in asset wei. Every function reproduces the contract's rounding, so model and chain
+agree to the wei.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Self
 from keeper.core.fixed import (
     BPS,
     MAX_FUNDING_RATE,
+    MAX_PREMIUM,
     PPM,
     PRICE_DECIMALS,
     PRICE_UNIT,
     RATE_UNIT,
     SIZE_UNIT,
+    mark_price,
     mul_div,
     mul_div_signed,
     value,
@@ -135,7 +138,10 @@ class Account:
 
 @dataclass
 class PerpModel:
-    """`PerpMarket.vy` accounting: funding index, fills, PnL, fees, margin, liquidation."""
+    """`PerpMarket.vy` accounting: funding index, fills, PnL, fees, margin, liquidation.
+
+    `price_e8` is the index (the oracle): funding accrues on it. Fills, PnL, equity,
+    margin and liquidation are at the mark, `mark_e8` = index x (1 + `premium`)."""
 
     asset_unit: int
     price_e8: int
@@ -149,6 +155,7 @@ class PerpModel:
     max_oracle_age: int = REFERENCE.max_oracle_age
     price_updated_at: int = 0
     funding_rate: int = 0
+    premium: int = 0  # the mark's premium over the index, 1e18 = 100 %
     funding_index: int = 0
     last_funding_time: int = 0
     pool_liquidity: int = 0
@@ -212,6 +219,17 @@ class PerpModel:
         self.accrue()
         self.funding_rate = rate
 
+    def set_premium(self, premium: int) -> None:
+        """`set_premium`: the mark moves at once; funding (on the index) is not touched."""
+        if abs(premium) > MAX_PREMIUM:
+            raise ModelRevert("perp: premium out of range")
+        self.premium = premium
+
+    @property
+    def mark_e8(self) -> int:
+        """`mark_price()`: index x (1 + premium), rounded down, 8 decimals."""
+        return mark_price(self.price_e8, self.premium)
+
     # -- views
 
     def account(self, who: str) -> Account:
@@ -229,22 +247,24 @@ class PerpModel:
 
     def unrealized_pnl(self, who: str) -> int:
         a = self.account(who)
-        return value(a.size, self.price_e8, self.asset_unit, False) - a.cost if a.size else 0
+        return value(a.size, self.mark_e8, self.asset_unit, False) - a.cost if a.size else 0
 
     def equity(self, who: str) -> int:
-        """margin + unrealized_pnl + accrued_funding (one account lookup)."""
+        """margin + unrealized_pnl (at the mark) + accrued_funding (on the index), one
+        account lookup."""
         a = self.account(who)
         size = a.size
         if size == 0:  # no PnL, no funding accrues
             return a.margin
         unit = self.asset_unit
-        pnl = value(size, self.price_e8, unit, False) - a.cost
+        pnl = value(size, self.mark_e8, unit, False) - a.cost
         index = self.funding_index + self.funding_rate * (self.now - self.last_funding_time) * self.price_e8
         funding = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
         return a.margin + pnl + funding
 
     def notional(self, size: int) -> int:
-        return abs(value(size, self.price_e8, self.asset_unit, False))
+        """|size| at the mark, asset wei (what margin and leverage are measured on)."""
+        return abs(value(size, self.mark_e8, self.asset_unit, False))
 
     def margin_requirement(self, size: int, bps: int) -> int:
         return mul_div(self.notional(size), bps, BPS, True)
@@ -267,18 +287,20 @@ class PerpModel:
         net_size = sum(a.size for a in self.accounts.values())
         total_cost = sum(a.cost for a in self.accounts.values())
         sum_size_entry = sum(a.size * a.funding_entry for a in self.accounts.values())
-        claim = value(net_size, self.price_e8, self.asset_unit, True) - total_cost
+        claim = value(net_size, self.mark_e8, self.asset_unit, True) - total_cost
         owed = -(net_size * self.current_funding_index() - sum_size_entry)
         claim += mul_div_signed(owed, 1, FUNDING_DENOMINATOR // self.asset_unit, True)
         return self.pool_liquidity - claim
 
     def fill_price(self, size_delta: int) -> int:
-        notional = abs(value(size_delta, self.price_e8, self.asset_unit, False))
+        """`quote_fill_price`: the mark moved against the taker by linear impact."""
+        mark = self.mark_e8
+        notional = abs(value(size_delta, mark, self.asset_unit, False))
         if size_delta > 0:
-            return mul_div(self.price_e8, self.depth + notional, self.depth, True)
+            return mul_div(mark, self.depth + notional, self.depth, True)
         if notional >= self.depth:
             raise ModelRevert("perp: trade larger than depth")
-        return mul_div(self.price_e8, self.depth - notional, self.depth, False)
+        return mul_div(mark, self.depth - notional, self.depth, False)
 
     # -- state changes
 

@@ -17,6 +17,9 @@ Three users, one code path:
 - the hypothesis state machine, which drives it beside the contracts on anvil.
 
 Units: asset wei, base wei (spot), sizes 1e18 = one whole base unit, prices 8 decimals.
+
+Prices: spot at the oracle (the perp model's index, `price`); the short at the venue's mark
+(`perp.mark_e8` = index x (1 + premium)): its equity in NAV, its fills bounded against it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from keeper.core.fixed import BPS, PPM, PRICE_UNIT, SIZE_UNIT, mul_div, mul_div_signed, value
+from keeper.core.fixed import BPS, PPM, PRICE_UNIT, SIZE_UNIT, mark_price, mul_div, mul_div_signed, value
 from keeper.core.rules import VaultRules
 from keeper.core.state import VaultState
 from keeper.model.markets import FUNDING_DENOMINATOR, ModelRevert, PerpModel, SpotPoolModel, arb_trade
@@ -66,7 +69,7 @@ class Outcome:
     pool_reserve_base: int
     pool_reserve_asset: int
     perp_fees: int  # taker fees paid
-    worst_fill_bps: int  # the worst fill of any leg against the oracle, bps, rounded up
+    worst_fill_bps: int  # the worst fill of any leg against its reference (spot: oracle, perp: mark), bps
     risk_reducing: bool = False  # the call started outside the rules: not charged to the budget
     budget_left: int | None = None  # loss the budget still allowed before the call (None: a new window)
     perp_notional: int = 0  # the market's notional of the position after (what the leverage rule reads)
@@ -185,6 +188,7 @@ class BasisModel:
             max_oracle_age=10**12,
             price_updated_at=state.oracle_updated_at,
             funding_rate=state.funding_rate,
+            premium=state.perp_premium_e18,
             pool_liquidity=_UNLIMITED,
         )
         m = cls.__new__(cls)
@@ -248,6 +252,10 @@ class BasisModel:
     def set_funding_rate(self, rate: int) -> None:
         self.perp.set_funding_rate(rate)
 
+    def set_premium(self, premium: int) -> None:
+        """The operator moves the perp's mark off the index (1e18 = 100 %)."""
+        self.perp.set_premium(premium)
+
     def arb_pool(self, to_price_e8: int | None = None) -> None:
         """An arbitrageur trades the pool to `to_price_e8` (default: the oracle)."""
         base_in, amount = arb_trade(
@@ -283,37 +291,77 @@ class BasisModel:
             unit = perp.asset_unit
             index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
             accrued = mul_div_signed(-size, index - acct.funding_entry, FUNDING_DENOMINATOR // unit, False)
-            size_value = value(size, price, unit, False)
+            size_value = value(size, perp.mark_e8, unit, False)
             pnl = size_value - acct.cost
             notional = abs(size_value)
         equity = acct.margin + pnl + accrued
         if size != 0:
             ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
-        gross = max(
-            self.idle + self._base_value(self.spot_base, price) + (equity if self.account_open else 0), 0
-        )
+        spot_value = self._base_value(self.spot_base, price)
+        gross = max(self.idle + spot_value + (equity if self.account_open else 0), 0)
         _, management, performance = self._pending_fees(gross, self.supply)
-        # one line a group of `VaultState`'s fields: chain, vault, hedge, oracles, perp account,
-        # perp market, spot pool
-        return VaultState(
-            block_timestamp=perp.now,
-            asset_decimals=len(str(self.asset_unit)) - 1, base_decimals=len(str(self.base_unit)) - 1,
-            rules=self.rules, paused=self.paused if paused is None else paused, shutdown=self.is_shutdown,
-            nav=gross - management - performance, idle=self.idle,
-            last_rebalance_time=self.last_rebalance_time, spot_base=self.spot_base,
-            short_size=self._venue_short(), booked_short=self.booked_short,
-            budget_window_start=self.budget_window_start,
-            budget_nav=self.budget_nav, budget_spent=self.budget_spent,
-            oracle_price_e8=price, oracle_updated_at=perp.price_updated_at,
-            asset_price_e8=self.asset_price_e8, asset_updated_at=self.asset_updated_at,
-            perp_size=size, perp_margin=acct.margin, perp_accrued_funding=accrued,
-            perp_unrealized_pnl=pnl, perp_equity=equity, margin_ratio_bps=ratio,
-            funding_rate=perp.funding_rate, taker_fee_ppm=perp.taker_fee_ppm,
-            initial_margin_bps=perp.initial_margin_bps, maintenance_margin_bps=perp.maintenance_margin_bps,
-            perp_depth=perp.depth, perp_mark_price_e8=price,
-            pool_reserve_base=pool.reserve_base, pool_reserve_asset=pool.reserve_asset,
-            pool_fee_bps=pool.fee_bps,
-        )  # fmt: skip
+        short = self._venue_short()
+        short_value = self._size_value(short, price, False)
+        gross_nav = max(self.idle + spot_value + equity, 0)
+        delta = spot_value - short_value
+        pool_price = pool.price_e8(self.base_unit, self.asset_unit)
+        dislocation = -(-abs(pool_price - price) * BPS // price)
+        mark = mark_price(price, perp.premium)
+        basis = abs(mark - pool_price) * BPS // price
+        return VaultState.from_fields(
+            {
+                # derived values the state would compute on first read, as it computes them
+                # (tests/replay/test_honesty.py checks they match a state built plainly)
+                "asset_unit": self.asset_unit,
+                "base_unit": self.base_unit,
+                "spot_value": spot_value,
+                "short_value": short_value,
+                "gross_nav": gross_nav,
+                "delta": delta,
+                "delta_bps": 0 if gross_nav == 0 else -(-abs(delta) * BPS // gross_nav),
+                "settled_margin": max(acct.margin + accrued, 0),
+                "oracle_age": perp.now - perp.price_updated_at,
+                "oracle_fresh": perp.now <= perp.price_updated_at + self.rules.max_oracle_age,
+                "pool_price_e8": pool_price,
+                "pool_dislocation_bps": dislocation if pool_price >= price else -dislocation,
+                "basis_bps": basis if mark >= pool_price else -basis,
+                "perp_mark_price_e8": mark,
+                "block_timestamp": perp.now,
+                "asset_decimals": len(str(self.asset_unit)) - 1,
+                "base_decimals": len(str(self.base_unit)) - 1,
+                "rules": self.rules,
+                "paused": self.paused if paused is None else paused,
+                "shutdown": self.is_shutdown,
+                "last_rebalance_time": self.last_rebalance_time,
+                "nav": gross - management - performance,
+                "idle": self.idle,
+                "spot_base": self.spot_base,
+                "short_size": short,
+                "booked_short": self.booked_short,
+                "budget_window_start": self.budget_window_start,
+                "budget_nav": self.budget_nav,
+                "budget_spent": self.budget_spent,
+                "oracle_price_e8": price,
+                "oracle_updated_at": perp.price_updated_at,
+                "asset_price_e8": self.asset_price_e8,
+                "asset_updated_at": self.asset_updated_at,
+                "perp_size": size,
+                "perp_margin": acct.margin,
+                "perp_accrued_funding": accrued,
+                "perp_unrealized_pnl": pnl,
+                "perp_equity": equity,
+                "margin_ratio_bps": ratio,
+                "funding_rate": perp.funding_rate,
+                "taker_fee_ppm": perp.taker_fee_ppm,
+                "initial_margin_bps": perp.initial_margin_bps,
+                "maintenance_margin_bps": perp.maintenance_margin_bps,
+                "perp_depth": perp.depth,
+                "perp_premium_e18": perp.premium,
+                "pool_reserve_base": pool.reserve_base,
+                "pool_reserve_asset": pool.reserve_asset,
+                "pool_fee_bps": pool.fee_bps,
+            }
+        )
 
     def outcome(
         self,
@@ -331,7 +379,10 @@ class BasisModel:
         price = self.price
         spot_value = self._base_value(self.spot_base, price)
         short = -size if size < 0 else 0
-        return Outcome(
+        # built as `keeper.data.records.frozen_record` builds records (a planned move runs
+        # this for every candidate it prices)
+        outcome = object.__new__(Outcome)
+        outcome.__dict__.update(
             idle=self.idle,
             spot_base=self.spot_base,
             short_size=short,
@@ -350,6 +401,7 @@ class BasisModel:
             budget_left=budget_left,
             perp_notional=self.perp.notional(size) if size else 0,
         )
+        return outcome
 
     # ================================================================== BasisHedge.vy
 
@@ -366,7 +418,7 @@ class BasisModel:
         price, unit = perp.price_e8, perp.asset_unit
         index = perp.funding_index + perp.funding_rate * (perp.now - perp.last_funding_time) * price
         accrued = mul_div_signed(-size, index - a.funding_entry, FUNDING_DENOMINATOR // unit, False)
-        size_value = value(size, price, unit, False)
+        size_value = value(size, perp.mark_e8, unit, False)
         equity = a.margin + size_value - a.cost + accrued
         notional = abs(size_value)
         ratio = None if notional == 0 else (0 if equity <= 0 else equity * BPS // notional)
@@ -472,7 +524,8 @@ class BasisModel:
         return self._venue_short()
 
     def exit_cost_bound(self, price: int) -> int:
-        short_value = self._size_value(self._venue_short(), price, True)
+        # the short at the mark: the venue's notional of it (rounded up for a short)
+        short_value = self._size_value(self._venue_short(), self.perp.mark_e8, True)
         spot_value = self._base_value(self.spot_base, price)
         fee_ppm = self.perp.taker_fee_ppm if short_value else 0
         slippage = (spot_value + short_value) * self.rules.max_slippage_bps // BPS + 1
@@ -484,13 +537,15 @@ class BasisModel:
         if self.deficit:
             raise ModelRevert("perp: loss exceeds margin")
 
-    def _perp_trade(self, size_delta: int, slippage: int, price: int) -> None:
+    def _perp_trade(self, size_delta: int, slippage: int) -> None:
+        """Bounded against the venue's mark: a premium is a price, not slippage."""
         self._touch_perp()
-        if size_delta > 0:
-            acceptable = mul_div(price, BPS + slippage, BPS, False)
-        else:
-            acceptable = mul_div(price, BPS - slippage, BPS, True)
         perp = self.perp
+        mark = perp.mark_e8
+        if size_delta > 0:
+            acceptable = mul_div(mark, BPS + slippage, BPS, False)
+        else:
+            acceptable = mul_div(mark, BPS - slippage, BPS, True)
         perp._fresh_price()
         fill = perp.fill_price(size_delta)
         if size_delta > 0:
@@ -499,8 +554,8 @@ class BasisModel:
             require(fill >= acceptable, "perp: price below acceptable")
         _, fee, _ = perp.modify_position(HEDGE, size_delta)
         self.perp_fees += fee
-        worse = fill - price if size_delta > 0 else price - fill
-        self.worst_fill_bps = max(self.worst_fill_bps, _adverse_bps(worse, price))
+        worse = fill - mark if size_delta > 0 else mark - fill
+        self.worst_fill_bps = max(self.worst_fill_bps, _adverse_bps(worse, mark))
 
     def _below_initial_margin(self, pos: tuple[int, int, int, int | None], withdrawal: int) -> bool:
         """Whether withdrawing `withdrawal` leaves the position below initial margin."""
@@ -570,7 +625,7 @@ class BasisModel:
             self._deposit_margin(early)
             pos = self._view()
         if target_short < short:
-            self._perp_trade(short - target_short, slippage, price)
+            self._perp_trade(short - target_short, slippage)
         if target_base < spot:
             held += self._sell_spot(spot - target_base, slippage, price)
         margin = pos[1]
@@ -599,7 +654,7 @@ class BasisModel:
             held -= buy_cost
             self._buy_spot(target_base - spot, buy_cost, slippage, price)
         if target_short > short:
-            self._perp_trade(-(target_short - short), slippage, price)
+            self._perp_trade(-(target_short - short), slippage)
         return idle - lent + held - early
 
     # ---------------------------------------------------------------- calls
@@ -693,13 +748,14 @@ class BasisModel:
                 "hedge: deleverage not allowed",
             )
             require(ratio < rules.min_margin_ratio_bps, "hedge: margin ratio healthy")
+            mark = self.perp.mark_e8  # the venue measures the ratio at its mark
             target = rules.min_margin_ratio_bps + EMERGENCY_BUFFER_BPS
-            notional = self._size_value(short, price, False)
+            notional = self._size_value(short, mark, False)
             need = target * notional - BPS * pos[2]
             reduce_value = max(need, 0) // (BPS + target) + 1
-            reduce = min(short, mul_div(reduce_value, _SIZE_PRICE, price * self.asset_unit, True))
+            reduce = min(short, mul_div(reduce_value, _SIZE_PRICE, mark * self.asset_unit, True))
             base_amount = min(self.spot_base, reduce * self.base_unit // SIZE_UNIT)
-            self._perp_trade(reduce, rules.max_slippage_bps, price)
+            self._perp_trade(reduce, rules.max_slippage_bps)
             proceeds = self._sell_spot(base_amount, rules.max_slippage_bps, price)
             self._deposit_margin(proceeds)
             after = self._snapshot()
@@ -726,7 +782,7 @@ class BasisModel:
                 if closed < short:
                     keep = mul_div(pos[1], short - closed, short, True)
                 if closed != 0:
-                    self._perp_trade(closed, slippage, price)
+                    self._perp_trade(closed, slippage)
                 after = self._view()
                 margin_now = after[1]
                 if margin_now > keep:
@@ -760,7 +816,7 @@ class BasisModel:
         if self.account_open and (short_part != 0 or short == 0):
             keep = mul_div(pos[1], denominator - shares, denominator, True)
             if short_part != 0:
-                self._perp_trade(short_part, slippage, price)
+                self._perp_trade(short_part, slippage)
             after = self._view()
             margin_now = after[1]
             require(margin_now >= keep, "hedge: exit slice insolvent")

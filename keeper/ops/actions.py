@@ -381,7 +381,8 @@ def withdraw(
 def _check_unwind_fill(dep: Deployment, shares: int) -> None:
     """While the hedge holds anything every exit unwinds its slice of it: the spot sale with
     `min_out` at the oracle value less the slippage rule, the short's buy-back within the
-    same rule. When the pool or the perp market would fill worse, say so before sending."""
+    same rule of the market's mark. When the pool or the perp market would fill worse, say
+    so before sending."""
     vault, hedge = dep.vault, dep.hedge
     if not hedge.active():
         return
@@ -404,13 +405,14 @@ def _check_unwind_fill(dep: Deployment, shares: int) -> None:
     short_part = int(hedge.short_size()) * shares // denominator
     if short_part:
         fill = int(dep.perp_market.quote_fill_price(short_part))
-        if fill * BPS > price * (BPS + slippage):
-            gap = Decimal((fill - price) * BPS) / price
+        mark = int(dep.perp_market.mark_price())
+        if fill * BPS > mark * (BPS + slippage):
+            gap = Decimal((fill - mark) * BPS) / mark
             raise UserError(
                 f"buying back this exit's slice of the short ({fmt_units(short_part, 18, 6)} base) would "
                 "fill "
-                f"{gap:.0f} bps above the oracle, beyond the hedge's {slippage} bps slippage rule: exit in "
-                "smaller parts"
+                f"{gap:.0f} bps above the perp's mark, beyond the hedge's {slippage} bps slippage rule: exit "
+                "in smaller parts"
             )
 
 
@@ -483,6 +485,8 @@ def status(dep: Deployment, chain: Any, holder: str | None = None) -> dict[str, 
     spot_value = spot_base * price_e8 * 10**dec // (10**base_dec * PRICE_UNIT)
     short_value = short * price_e8 * 10**dec // (SIZE_UNIT * PRICE_UNIT)
     pos = perp.position(hedge.address)
+    mark_e8 = int(perp.mark_price())
+    premium_e18 = int(perp.premium())
     margin = int(pos.margin) + int(pos.accrued_funding)
     equity = int(pos.equity)
     rate_e18 = int(perp.funding_rate())
@@ -559,6 +563,10 @@ def status(dep: Deployment, chain: Any, holder: str | None = None) -> dict[str, 
         "asset_oracle_age_seconds": now - int(asset_updated_at),
         "pool_price_e8": pool_price_e8,
         "pool_vs_oracle_bps": d(_ratio_bps(pool_price_e8 - price_e8, price_e8), 1),
+        "perp_mark_price_e8": mark_e8,
+        "perp_mark_price": d(price_from_e8(mark_e8)),
+        "perp_premium_e18": premium_e18,
+        "perp_premium_bps": d(Decimal(premium_e18 * BPS) / 10**18, 1),
         "funding_rate_e18_per_second": rate_e18,
         "funding_rate_per_hour": f"{per_hour:.10f}",
         "funding_apr": f"{apr(per_hour):.6f}",
@@ -677,6 +685,8 @@ def format_status(s: dict[str, Any]) -> str:
     lines += [
         f"  oracle          {s['oracle_price']} USD, {_duration(s['oracle_age_seconds'])} old   "
         f"pool {s['pool_vs_oracle_bps']} bps from it",
+        f"  perp mark       {s['perp_mark_price']} USD, premium "
+        f"{Decimal(s['perp_premium_bps']):+.1f} bps over the oracle (the index); the short is valued at it",
         f"  asset feed      {s['asset_price']} USD per {sym}, {_duration(s['asset_oracle_age_seconds'])} old",
         f"  funding now     {rate * 100:.6f} %/h = {Decimal(s['funding_apr']) * 100:.2f} % APR "
         f"({_funding_side(rate)})",
@@ -924,8 +934,9 @@ def sync(dep: Deployment, account: Any) -> SyncResult:
 def auto_unwind_step(dep: Deployment) -> int:
     """The largest `unwind(max_size)` step (1e18 = one base unit) whose fills stay within
     the hedge's slippage rule now: the spot sale on the pool's reserves and fee (constant
-    product, the fee off the input) and the short's buy-back on the perp market's linear
-    depth, each with 0.5 % to spare for rounding, then checked with the venue's own quotes.
+    product, the fee off the input) against the oracle and the short's buy-back on the perp
+    market's linear depth against its mark, each with 0.5 % to spare for rounding, then
+    checked with the venue's own quotes.
     Raises when no spot sale fits (the pool is too far below the oracle)."""
     hedge, pool = dep.hedge, dep.spot_pool
     price = int(dep.price_feed.latestAnswer())
@@ -954,8 +965,9 @@ def auto_unwind_step(dep: Deployment) -> int:
         step = min(step, base_step * SIZE_UNIT // bu) if base_step < spot else step
     if short:
         depth = int(dep.perp_market.depth())
-        size = depth * slippage // BPS * SIZE_UNIT * PRICE_UNIT // (price * au) * 995 // 1_000
-        while size and not _perp_fits(dep, size, price, slippage):
+        mark = int(dep.perp_market.mark_price())  # the hedge bounds perp fills against it
+        size = depth * slippage // BPS * SIZE_UNIT * PRICE_UNIT // (mark * au) * 995 // 1_000
+        while size and not _perp_fits(dep, size, mark, slippage):
             size = size * 9 // 10
         if size < short:
             step = min(step, size)
@@ -969,12 +981,12 @@ def _spot_fits(dep: Deployment, base_amount: int, price: int, slippage: int) -> 
     return int(dep.spot_pool.get_amount_out(dep.base.address, base_amount)) >= floor
 
 
-def _perp_fits(dep: Deployment, size: int, price: int, slippage: int) -> bool:
+def _perp_fits(dep: Deployment, size: int, mark: int, slippage: int) -> bool:
     try:
         fill = int(dep.perp_market.quote_fill_price(size))
     except Exception:  # "perp: trade larger than depth" and the like
         return False
-    return fill <= price * (BPS + slippage) // BPS
+    return fill <= mark * (BPS + slippage) // BPS
 
 
 def check_unwind_step(dep: Deployment, step: int) -> None:

@@ -1,8 +1,9 @@
 """The market feeder for the reference venue:
-`ape run market price|asset-price|funding|arb|replay|mirror`.
+`ape run market price|asset-price|funding|premium|arb|replay|mirror`.
 
 The reference venue has no market of its own: someone must push the oracle price, set the
-perp funding rate and trade the spot pool back to the oracle. These functions do that from
+perp funding rate and the perp's premium over the index (its mark, the basis to spot) and
+trade the spot pool back to the oracle. These functions do that from
 the account holding FEEDER_ROLE (both price feeds) and OPERATOR_ROLE (perp market). Every
 price push first calls the perp market's permissionless `accrue_funding()`, so the funding
 index charges each interval at the price that held during it (docs/venue.md, Funding).
@@ -30,6 +31,8 @@ from keeper.core.errors import SourceError, UserError
 from keeper.core.units import (
     FUNDING_INTERVALS,
     parse_decimal,
+    premium_from_e18,
+    premium_to_e18,
     price_from_e8,
     price_to_e8,
     rate_per_hour,
@@ -152,6 +155,31 @@ def set_funding(dep: Deployment, operator: Any, rate: Decimal, interval: str = "
     _require_role(dep.perp_market, "OPERATOR_ROLE", operator, "set the funding rate")
     old = int(dep.perp_market.funding_rate())
     dep.perp_market.set_funding_rate(new, sender=operator)
+    return old, new
+
+
+def premium_e18(dep: Deployment, premium: Decimal) -> int:
+    """A decimal premium (0.002 = +0.2 %) as the market's 1e18 = 100 % integer, bounded."""
+    value = premium_to_e18(premium)
+    cap = int(dep.perp_market.MAX_PREMIUM())
+    if abs(value) > cap:
+        raise UserError(
+            f"premium {(premium * 100).normalize():+f} % is beyond the market's bound of "
+            f"+-{(premium_from_e18(cap) * 100).normalize():f} %"
+        )
+    return value
+
+
+def set_premium(dep: Deployment, operator: Any, premium: Decimal) -> tuple[int, int]:
+    """Sets the perp's premium over the index (mark = index x (1 + premium)); returns (old,
+    new) in the market's 1e18 = 100 % units. The mark, and every position's PnL, equity and
+    margin ratio with it, moves at once; funding does not (it stays what `funding` set).
+    A CEX-style funding rate derived from the premium (premium + clamp(interest - premium,
+    +-0.05 %) per 8 h) is the operator's to compute and set with `funding`."""
+    new = premium_e18(dep, premium)
+    _require_role(dep.perp_market, "OPERATOR_ROLE", operator, "set the premium")
+    old = int(dep.perp_market.premium())
+    dep.perp_market.set_premium(new, sender=operator)
     return old, new
 
 
@@ -469,6 +497,11 @@ def describe_price(e8: int) -> str:
 
 def describe_asset_price(e8: int) -> str:
     return f"{price_from_e8(e8):.4f} USD"
+
+
+def describe_premium(premium_e18_: int) -> str:
+    fraction = premium_from_e18(premium_e18_)
+    return f"{fraction * 100:+.4f} % ({fraction * BPS:+.1f} bps)"
 
 
 def describe_rate(per_second_e18: int) -> str:

@@ -55,12 +55,13 @@ from keeper.chain.abi import (
 from keeper.chain.manifest import write_manifest
 from keeper.chain.reader import Addresses, run_calls
 from keeper.core.errors import UserError
-from keeper.core.fixed import PRICE_UNIT, SIZE_UNIT, mul_div
+from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, mul_div, value
 from keeper.model.markets import SpotPoolModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
 from keeper.replay import driver
 from keeper.replay.driver import PROBE_ASSETS, MarketStep, ReplayConfig, ReplayOptions, ReplayResult, replay
+from keeper.replay.exact import passive_run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MAX_UINT = 2**256 - 1
@@ -194,6 +195,8 @@ class ChainBackend:
         self.reverts: list[str] = []
         self.liquidations: list[driver.Liquidation] = []
         self.asset_feed_pushes = 0
+        self.maintenance_margin_bps = v.maintenance_margin_bps
+        self.extreme_ratio_bps: int | None = None  # at the extreme the last advance valued
         self.settled = 0  # funding the vault's position settled, from FundingSettled logs
         self.pending: list[str] = []  # our own transactions whose receipts are unchecked
         self.now = 0
@@ -280,6 +283,8 @@ class ChainBackend:
             "updated_at": round_data[3],
             "reserves": reserves,
             "spot_value": spot_value,
+            "size": size,
+            "margin": margin,
             "upnl": upnl,
             "accrued": accrued,
             "ratio": None if ratio == MAX_UINT or size == 0 else ratio,
@@ -304,8 +309,8 @@ class ChainBackend:
                 swaps.append(driver.Swap(base_in, amount_in, amount_out))
             elif addr == self.a.perp_market.lower() and len(topics) > 1 and topics[1] == vault_topic:
                 if topics[0] == POSITION_MODIFIED.topic:
-                    delta, fill, index, fee, *_ = POSITION_MODIFIED.data(log)
-                    fills.append(driver.Fill(delta, fill, index, fee))
+                    delta, fill, _, mark, fee, *_ = POSITION_MODIFIED.data(log)
+                    fills.append(driver.Fill(delta, fill, mark, fee))
                 elif topics[0] == FUNDING_SETTLED.topic:
                     amount, _ = FUNDING_SETTLED.data(log)
                     self.settled += amount
@@ -313,9 +318,24 @@ class ChainBackend:
 
     # ------------------------------------------------------------------ the market
 
-    def advance(self, step: MarketStep) -> int:
+    def _at_price(self, r: dict[str, Any], price_e8: int) -> tuple[int | None, bool]:
+        """The hedge's perp account as read (`r`) valued at `price_e8` instead: (margin
+        ratio bps, liquidatable), as `PerpMarket.margin_ratio_bps` and `is_liquidatable`
+        compute them (funding is checkpointed at this block, so only the PnL moves)."""
+        size, unit = r["size"], self.asset_unit
+        cost = value(size, r["price"], unit, False) - r["upnl"]
+        size_value = value(size, price_e8, unit, False)
+        equity = r["margin"] + r["accrued"] + size_value - cost
+        notional = abs(size_value)
+        if size == 0 or notional == 0:
+            return None, False
+        ratio = 0 if equity <= 0 else equity * BPS // notional
+        return ratio, equity < mul_div(notional, self.maintenance_margin_bps, BPS, True)
+
+    def advance(self, step: MarketStep, previous: MarketStep | None = None) -> int:
         rpc, a = self.rpc, self.a
         before = self.last
+        self.extreme_ratio_bps = None
         self.now = step.time
         rpc.call("evm_setNextBlockTimestamp", step.time)
         # As the market feeder does, funding accrues at the old price and rate before the
@@ -337,21 +357,27 @@ class ChainBackend:
         if not sent:
             rpc.call("evm_mine")
         moved = self._read()
-        self.costs.market_move(
-            self._funding_total(moved) - self._funding_total(before),
-            moved["spot_value"] - before["spot_value"],
-            moved["upnl"] - before["upnl"],
-        )
+        self._book_move(before, moved)
+        if previous is not None and step.push_oracle and (previous.high_e8 or previous.low_e8):
+            # the bar's adverse extreme since the last step, valued from the read (the model
+            # visits it; here the oracle goes there only when the venue would liquidate)
+            size = moved["size"]
+            extreme = previous.high_e8 if size < 0 else previous.low_e8 if size > 0 else 0
+            if extreme:
+                self.extreme_ratio_bps, liquidatable = self._at_price(moved, extreme)
+                if liquidatable:
+                    self._send(self.feeder, a.price_feed, calldata("set_price(int256)", extreme))
+                    at_extreme = self._read()
+                    if not at_extreme["liquidatable"]:
+                        raise RuntimeError(f"the venue does not liquidate at the extreme {extreme} as valued")
+                    self._book_move(moved, at_extreme)
+                    moved = self._liquidate(step.time, at_extreme)
+                    self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
+                    back = self._read()
+                    self._book_move(moved, back)
+                    moved = back
         if moved["liquidatable"]:
-            tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.hedge))
-            (receipt,) = self._receipts([tx])
-            self.pending.clear()
-            self._book_logs(receipt["logs"])
-            after = self._read()
-            loss = moved["nav"] - after["nav"]
-            self.liquidations.append(driver.Liquidation(step.time, moved["short"] - after["short"], loss))
-            self.costs.liquidation_loss += loss
-            moved = after
+            moved = self._liquidate(step.time, moved)
         base, asset = moved["reserves"]
         pool = SpotPoolModel(base, asset, self.pool_fee_bps)
         pool_before = pool.price_e8(self.base_unit, self.asset_unit)
@@ -372,6 +398,26 @@ class ChainBackend:
         self.last = moved
         self._settle()  # the step's market is mined before anyone (keeper, prober) looks
         return pool_before
+
+    def _book_move(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        self.costs.market_move(
+            self._funding_total(after) - self._funding_total(before),
+            after["spot_value"] - before["spot_value"],
+            after["upnl"] - before["upnl"],
+        )
+
+    def _liquidate(self, when: int, r: dict[str, Any]) -> dict[str, Any]:
+        """A liquidator liquidates the hedge's short (`r`: the read before); returns the read after."""
+        a = self.a
+        tx = self._send(self.liquidator, a.perp_market, calldata("liquidate(address)", a.hedge))
+        (receipt,) = self._receipts([tx])
+        self.pending.clear()
+        self._book_logs(receipt["logs"])
+        after = self._read()
+        loss = r["nav"] - after["nav"]
+        self.liquidations.append(driver.Liquidation(when, r["short"] - after["short"], loss))
+        self.costs.liquidation_loss += loss
+        return after
 
     # ------------------------------------------------------------------ the keeper
 
@@ -561,10 +607,19 @@ def _quiet_chain_backend(config: ReplayConfig, first: MarketStep) -> Iterator[Ch
 
 
 def run_chain_steps(
-    steps: list[MarketStep], config: ReplayConfig | None = None, **options: Unpack[ReplayOptions]
+    steps: list[MarketStep],
+    config: ReplayConfig | None = None,
+    *,
+    passive: bool = True,
+    **options: Unpack[ReplayOptions],
 ) -> ReplayResult:
-    """Replays market steps (oldest first) on a fresh anvil with the real keeper."""
-    return replay(_quiet_chain_backend, steps, config, mode="chain", **options)
+    """Replays market steps (oldest first) on a fresh anvil with the real keeper; with
+    `passive`, the never-park hedge on the same steps in model mode (`ReplayResult.passive`,
+    labelled so)."""
+    result = replay(_quiet_chain_backend, steps, config, mode="chain", **options)
+    if passive:
+        result.passive = passive_run(steps, result, end_price_e8=options.get("end_price_e8"))
+    return result
 
 
 def project_cwd() -> None:

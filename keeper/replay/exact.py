@@ -1,12 +1,14 @@
 """Model-mode replay: the real strategy over a funding (and price) history, on the exact
 venue models and the one vault + hedge model (`keeper.model.vault.BasisModel`), no chain.
 
-Each step (`keeper.replay.driver.MarketStep`) is one funding print covering [start, end]:
-at `start` the world warps there (funding accrues at the old rate and price), the
-oracle takes the price at `start` (`keeper.data.files.price_at`), the perp takes the
-print's rate as its 1e18-per-second integer (rate / interval * 1e18, capped at the
-market's bound), an arbitrageur trades the spot pool back to the oracle
-(`keeper.model.markets.arb_trade`), and the keeper decides as `basis-keeper run` does: a
+Each step (`keeper.replay.driver.MarketStep`) covers at most an hour of a funding print's
+interval [start, end]: at `start` the world warps there (funding accrues at the old rate
+and price); where the price file has bars, the oracle first visits the adverse extreme of
+the bar the last step opened (the high for a short) and a liquidator liquidates there if
+`PerpModel.is_liquidatable` says so; the oracle takes the price at `start` (interpolated
+in the price file), the perp takes the print's rate as its 1e18-per-second integer (rate
+/ interval * 1e18, capped at the market's bound), an arbitrageur trades the spot pool back
+to the oracle (`keeper.model.markets.arb_trade`), and the keeper decides as `basis-keeper run` does: a
 `VaultState` read from the world and the reference market's `FundingView` built by the
 same `keeper.bot.reference.ReferenceHistory` code from the rates pushed so far, then
 `keeper.bot.strategy.decide`. A proposal is applied on the model, which refuses what the
@@ -30,6 +32,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Unpack, cast
 
 from keeper.bot.reference import ReferenceHistory
@@ -49,6 +52,7 @@ from keeper.replay.driver import (
     Liquidation,
     MarketStep,
     Observation,
+    Passive,
     Probe,
     ReplayConfig,
     ReplayOptions,
@@ -57,8 +61,12 @@ from keeper.replay.driver import (
     Ticked,
     Trade,
     book_trades,
+    check_gaps,
     end_price,
+    find_gaps,
     history_steps,
+    never_parks,
+    passive_settings,
     rate_e18_per_second,
     replay,
 )
@@ -88,7 +96,7 @@ class _RecordingPerp(PerpModel):
     def modify_position(self, who: str, size_delta: int) -> tuple[int, int, int]:
         fill, fee, realized = super().modify_position(who, size_delta)
         if who == HEDGE:
-            self.fills.append(Fill(size_delta, fill, self.price_e8, fee))
+            self.fills.append(Fill(size_delta, fill, self.mark_e8, fee))
         return fill, fee, realized
 
     def _settle_funding(self, who: str) -> int:
@@ -121,6 +129,7 @@ class ModelBackend:
         self.trades: list[Trade] = []
         self.reverts: list[str] = []
         self.liquidations: list[Liquidation] = []
+        self.extreme_ratio_bps: int | None = None  # at the extreme the last advance visited
         self._last_marks: tuple[int, int, int] | None = None  # as of the last observe()
         self._unchanged: VaultState | None = None  # the state a held tick read (none moved since)
 
@@ -140,11 +149,27 @@ class ModelBackend:
         )
         return perp.settled + funding, spot, value(a.size, perp.price_e8, unit, False) - a.cost
 
-    def advance(self, step: MarketStep) -> int:
+    def advance(self, step: MarketStep, previous: MarketStep | None = None) -> int:
         self._unchanged = None
+        self.extreme_ratio_bps = None
         perp, w = self.perp, self.world
         funding0, spot0, perp0 = self._last_marks or self._marks()
         perp.warp(step.time - perp.now)
+        if previous is not None and step.push_oracle and (previous.high_e8 or previous.low_e8):
+            # the bar's adverse extreme since the last step: the oracle visits it (funding
+            # checkpointed at the old price, as the step's own push would), a liquidator
+            # checks there, then the step's price lands
+            a = perp.accounts.get(HEDGE)
+            size = a.size if a is not None else 0
+            extreme = previous.high_e8 if size < 0 else previous.low_e8 if size > 0 else 0
+            if extreme:
+                perp.set_price(extreme)
+                self.extreme_ratio_bps = perp.margin_ratio_bps(HEDGE)
+                if perp.is_liquidatable(HEDGE):
+                    funding1, spot1, perp1 = self._marks()
+                    self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0)
+                    self._liquidate(step.time)
+                    funding0, spot0, perp0 = self._marks()
         if step.push_oracle:
             perp.set_price(step.price_e8)
         if step.push_asset:
@@ -157,17 +182,23 @@ class ModelBackend:
             self.reference.changes.append((step.time, step.rate))
             self.reference.prune(step.time, self.config.settings.funding_window_hours * 3_600 + 86_400)
         if perp.is_liquidatable(HEDGE):
-            nav_before, short_before = w.nav(), w.short_size
-            perp.liquidate(HEDGE)
-            loss = nav_before - w.nav()
-            self.liquidations.append(Liquidation(step.time, short_before - w.short_size, loss))
-            self.costs.liquidation_loss += loss
+            self._liquidate(step.time)
         pool_before = self.pool.price_e8(w.base_unit, w.asset_unit)
         if step.arbitrage:
             w.arb_pool()
         if step.pool_offset_bps:
             w.arb_pool(w.price * (10_000 + step.pool_offset_bps) // 10_000)
         return pool_before
+
+    def _liquidate(self, when: int) -> None:
+        """A liquidator liquidates the hedge's short at the market's price now; the NAV it
+        costs (gross, at this price) is the loss."""
+        w = self.world
+        nav_before, short_before = w.nav(), w.short_size
+        self.perp.liquidate(HEDGE)
+        loss = nav_before - w.nav()
+        self.liquidations.append(Liquidation(when, short_before - w.short_size, loss))
+        self.costs.liquidation_loss += loss
 
     # ------------------------------------------------------------------ the keeper
 
@@ -322,10 +353,28 @@ def model_backend(config: ReplayConfig, first: MarketStep) -> Iterator[ModelBack
 
 
 def run_steps(
-    steps: list[MarketStep], config: ReplayConfig | None = None, **options: Unpack[ReplayOptions]
+    steps: list[MarketStep],
+    config: ReplayConfig | None = None,
+    *,
+    passive: bool = True,
+    **options: Unpack[ReplayOptions],
 ) -> ReplayResult:
-    """Replays market steps (oldest first) on the models."""
-    return replay(model_backend, steps, config, mode="model", **options)
+    """Replays market steps (oldest first) on the models; with `passive`, also the
+    never-park hedge on the same steps (`ReplayResult.passive`)."""
+    result = replay(model_backend, steps, config, mode="model", **options)
+    if passive:
+        result.passive = passive_run(steps, result, end_price_e8=options.get("end_price_e8"))
+    return result
+
+
+def passive_run(steps: list[MarketStep], result: ReplayResult, *, end_price_e8: int | None) -> Passive:
+    """The never-park hedge (`passive_settings`) on the steps `result` ran, with its venue
+    and costs, on the models; `result` itself when its strategy never parks."""
+    config = result.config
+    if never_parks(config.settings):
+        return Passive.of(result, same_run=True)
+    passive_config = replace(config, settings=passive_settings(config.settings))
+    return Passive.of(run_steps(steps, passive_config, end_price_e8=end_price_e8, passive=False))
 
 
 def run_model(
@@ -335,15 +384,27 @@ def run_model(
     *,
     reports: list[SeriesReport] | None = None,
     notes: list[str] | None = None,
+    allow_gaps: bool = False,
+    passive: bool = True,
 ) -> ReplayResult:
-    """Replays `prints` (oldest first) with `prices` (None: a constant price)."""
+    """Replays `prints` (oldest first) with `prices` (None: a constant price). A gap of
+    more than `GAP_LIMIT_INTERVALS` intervals raises `GapError` unless `allow_gaps`."""
     config = config or ReplayConfig()
     if not prints:
         raise ValueError("no funding prints in the window")
+    gaps = find_gaps(prints)
+    if not allow_gaps:
+        check_gaps(gaps)
     notes = list(notes or [])
     if prices is None:
         notes.append(f"no price series: the oracle is held at {config.constant_price:g}")
     steps = history_steps(prints, prices, config.constant_price)
     return run_steps(
-        steps, config, reports=reports, notes=notes, end_price_e8=end_price(prints, prices, config)
+        steps,
+        config,
+        reports=reports,
+        notes=notes,
+        end_price_e8=end_price(prints, prices, config),
+        gaps=gaps,
+        passive=passive,
     )

@@ -213,6 +213,30 @@ def data_label(r: ReplayResult) -> str:
     return r.scenario or "in-memory series"
 
 
+def margin_minimum(r: ReplayResult) -> dict[str, Any]:
+    """The lowest margin ratio: at the steps (after the keeper's action, at the step's
+    price) and at the bars' adverse extremes in between (where the price file has bars)."""
+    at_steps = [(s.margin_ratio_bps, s.time) for s in r.steps if s.margin_ratio_bps is not None]
+    close = min(at_steps) if at_steps else None
+    extreme = min((ratio, t) for t, ratio in r.extreme_ratios) if r.extreme_ratios else None
+    candidates = [x for x in (close, extreme) if x is not None]
+    worst = min(candidates) if candidates else None
+    return {
+        "min_margin_ratio_bps": worst[0] if worst else None,
+        "min_margin_ratio_at": _when(worst[1]) if worst else None,
+        "min_margin_ratio_steps_bps": close[0] if close else None,
+        "min_margin_ratio_intrabar_bps": extreme[0] if extreme else None,
+        "intrabar_checks": len(r.extreme_ratios),
+    }
+
+
+def verdict(r: ReplayResult, reconciled: bool) -> str:
+    """OK, or why the run's figures are not what a depositor would have got."""
+    if r.liquidations:
+        return "INVALID: liquidated"
+    return "OK" if reconciled else "MISMATCH"
+
+
 def build_report(r: ReplayResult) -> dict[str, Any]:
     """The report as plain data (what the JSON holds and the table prints)."""
     c = r.costs
@@ -230,10 +254,8 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
     gross_pps1 = r.nav_end * 10**6 / r.supply_start
     fee_drag = gross_pps1 - pps1
     pps_change_bps = (pps1 / pps0 - 1) * 10_000
-    items_pps_bps = (items / nav0 - fee_drag / pps0) * 10_000
     gas_eth = c.gas_units * r.config.gas_gwei * 1e-9
     gas_usd = gas_eth * r.config.eth_price_usd
-    margins = [s.margin_ratio_bps for s in r.steps if s.margin_ratio_bps is not None]
 
     def money(wei: int) -> float:
         return wei / unit
@@ -241,17 +263,33 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
     def bps(wei: float) -> float:
         return wei / nav0 * 10_000
 
+    # what the share price paid, each line once: funding is net (what was paid while it
+    # was negative is inside it, so it is no cost line), gas is the keeper's
     costs = {
         "spot_pool_fees": money(c.spot_fees),
         "spot_price_impact": money(c.spot_impact),
         "perp_taker_fees": money(c.perp_fees),
         "perp_price_impact": money(c.perp_impact),
-        "funding_paid_while_negative": money(c.funding_paid),
         "vault_fees": fee_drag * r.supply_start / 10**6 / unit,
         "liquidation_loss": money(c.liquidation_loss),
         "borrow": 0.0,
         "gas_usd_paid_by_keeper": gas_usd,
     }
+    cost_lines = [v for k, v in costs.items() if k != "gas_usd_paid_by_keeper"]
+    basis_pnl = 0.0  # the reference perp marks at its index: no premium to gain or lose yet
+    hedge_pnl = money(c.spot_pnl + c.perp_pnl)
+    # funding + hedge PnL + basis PnL - the cost lines, in bps of the deposit: the share price
+    items_pps_bps = (money(c.funding) + hedge_pnl + basis_pnl - sum(cost_lines)) / money(nav0) * 10_000
+    ok = (
+        abs(pps_change_bps - items_pps_bps) < RECONCILE_TOLERANCE_BPS
+        and abs(bps(residual)) < RECONCILE_TOLERANCE_BPS
+    )
+    passive = r.passive
+    passive_apy = (
+        None
+        if passive is None
+        else _apy(passive.share_price_end / passive.share_price_start, passive.seconds)
+    )
     return {
         "window": {
             "from": _when(r.start),
@@ -261,22 +299,40 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
         },
         "deposit": money(nav0),
         "share_price": {"start": pps0, "end": pps1},
+        "verdict": verdict(r, ok),
         "net_apy": net_apy,
         "net_apy_after_gas": _apy((pps1 - gas_usd / money(nav0) * pps0) / pps0, seconds),
         "gross_carry_apy": carry_apy,
         "gross_carry_simple": r.carry_simple,
         "capture_ratio": net_apy / carry_apy if carry_apy else None,
+        "passive_net_apy": passive_apy,
+        "excess_vs_passive": None if passive_apy is None else net_apy - passive_apy,
+        "mean_short_to_nav": r.mean_short_to_nav,
+        "passive": None
+        if passive is None
+        else {
+            "net_apy": passive_apy,
+            "mean_short_to_nav": passive.mean_short_to_nav,
+            "time_parked_fraction": passive.time_parked_fraction,
+            "liquidations": passive.liquidations,
+            "mode": passive.mode,
+            "note": "the same replay with parking off (park rate below any the market takes)"
+            + ("; this run never parks: it is its own passive" if passive.same_run else "")
+            + ("; run in model mode on the same inputs" if passive.mode != r.mode else ""),
+        },
         "funding": {
             "net": money(c.funding),
             "received": money(c.funding_received),
             "paid": money(c.funding_paid),
+            "paid_while_negative_note": "inside net funding: not a cost line",
         },
+        "basis_pnl": basis_pnl,
         "costs": costs,
         "costs_bps_of_deposit": {k: bps(v * unit) for k, v in costs.items() if k != "gas_usd_paid_by_keeper"},
         "hedge_pnl": {
             "spot": money(c.spot_pnl),
             "perp": money(c.perp_pnl),
-            "net": money(c.spot_pnl + c.perp_pnl),
+            "net": hedge_pnl,
         },
         "rebalances": {"total": sum(r.rebalances.values()), **r.rebalances},
         "reverts": len(r.reverts),
@@ -285,9 +341,10 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
             {"time": x.time, "when": _when(x.time), "size": x.size / SIZE_UNIT, "loss": money(x.loss)}
             for x in r.liquidations
         ],
+        "gaps": [{"from": _when(g.start), "to": _when(g.end), "hours": g.hours} for g in r.gaps],
         "max_unhedged_hours": r.max_unhedged_hours,
         "time_parked_fraction": r.parked_seconds / seconds if seconds else 0.0,
-        "min_margin_ratio_bps": min(margins) if margins else None,
+        **margin_minimum(r),
         "max_drawdown": max_drawdown([s.share_price for s in r.steps] + [pps1]),
         "reconciliation": {
             "nav_change": money(nav_change),
@@ -297,8 +354,8 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
             "share_price_change_bps": pps_change_bps,
             "items_share_price_bps": items_pps_bps,
             "share_price_residual_bps": pps_change_bps - items_pps_bps,
-            "ok": abs(pps_change_bps - items_pps_bps) < RECONCILE_TOLERANCE_BPS
-            and abs(bps(residual)) < RECONCILE_TOLERANCE_BPS,
+            "ok": ok,
+            "note": "funding (net) + hedge PnL + basis PnL - the cost lines = the share price change",
         },
         "cost_basis": cost_basis(r),
         "basis_at_entry": entry_basis(r),
@@ -333,6 +390,33 @@ def _leg_row(leg: dict[str, Any], qty: float, what: str) -> str:
     )
 
 
+def _margin_row(report: dict[str, Any]) -> str:
+    low = report["min_margin_ratio_bps"]
+    if low is None:
+        return "n/a"
+    text = f"{low} bps ({report['min_margin_ratio_at']})"
+    if report["intrabar_checks"]:
+        text += (
+            f"; at the steps {report['min_margin_ratio_steps_bps']} bps, at the bars' adverse extremes "
+            f"{report['min_margin_ratio_intrabar_bps']} bps"
+        )
+    else:
+        text += "; at the steps only (the price series has no high/low)"
+    return text
+
+
+def _verdict_text(report: dict[str, Any]) -> str:
+    text = str(report["verdict"])
+    if text.startswith("INVALID"):
+        lost = sum(x["loss"] for x in report["liquidations"])
+        text += (
+            f" ({len(report['liquidations'])} liquidation(s), NAV {-lost:+,.2f}; the items "
+            f"{'add up' if report['reconciliation']['ok'] else 'do NOT add up'}, but a liquidated hedge "
+            "is not the strategy the figures describe)"
+        )
+    return text
+
+
 def table(report: dict[str, Any]) -> str:
     """The report as a terminal table."""
     w = report["window"]
@@ -344,17 +428,33 @@ def table(report: dict[str, Any]) -> str:
     lines += [f"  data: {line}" for line in report["data"]]
     lines += [f"  note: {note}" for note in report["notes"]]
     capture = report["capture_ratio"]
+    passive = report["passive"]
     rows = [
         ("net APY (share price)", f"{report['net_apy']:+.2%}"),
         ("net APY after keeper gas", f"{report['net_apy_after_gas']:+.2%}"),
         ("gross carry APY (always hedged)", f"{report['gross_carry_apy']:+.2%}"),
         ("capture ratio", "n/a" if capture is None else f"{capture:.1%}"),
+    ]
+    if passive is not None:
+        rows += [
+            (
+                "passive hedge APY (never parks)",
+                f"{report['passive_net_apy']:+.2%}, mean short/NAV {passive['mean_short_to_nav']:.3f}"
+                + (f" ({passive['mode']} mode)" if passive["mode"] != report["mode"] else ""),
+            ),
+            ("excess vs passive", f"{report['excess_vs_passive'] * 100:+.2f} APY points"),
+        ]
+    rows += [
+        ("mean short / NAV", f"{report['mean_short_to_nav']:.3f}"),
         ("share price", f"{report['share_price']['start']:.6f} -> {report['share_price']['end']:.6f}"),
+        ("funding net", f"{report['funding']['net']:,.2f}"),
         (
-            "funding received / paid",
-            f"{report['funding']['received']:,.2f} / {report['funding']['paid']:,.2f}",
+            "  of which paid while negative",
+            f"{report['funding']['paid']:,.2f} (inside net funding; not a cost line), "
+            f"received {report['funding']['received']:,.2f}",
         ),
         ("hedge PnL (spot + perp)", f"{report['hedge_pnl']['net']:,.2f}"),
+        ("basis PnL", f"{report['basis_pnl']:,.2f} (the perp marks at its index)"),
     ]
     bps = report["costs_bps_of_deposit"]
     for name, amount in report["costs"].items():
@@ -405,18 +505,27 @@ def table(report: dict[str, Any]) -> str:
             f"{report['max_unhedged_hours']:g} h (delta above the rule, not parked)",
         ),
         ("time parked", f"{report['time_parked_fraction']:.1%}"),
-        (
-            "min margin ratio",
-            "n/a" if report["min_margin_ratio_bps"] is None else f"{report['min_margin_ratio_bps']} bps",
-        ),
+        ("min margin ratio", _margin_row(report)),
         ("max drawdown (share price)", f"{report['max_drawdown']:.3%}"),
+    ]
+    if report["gaps"]:
+        longest = max(report["gaps"], key=lambda g: g["hours"])
+        rows.append(
+            (
+                "funding gaps replayed through",
+                f"{len(report['gaps'])}, the longest {longest['hours']:g} h "
+                f"({longest['from']} -> {longest['to']}), the last rate held",
+            )
+        )
+    rows.append(
         (
             "reconciliation",
             f"NAV {rec['nav_change']:+,.2f} = items {rec['items_sum']:+,.2f}, "
             f"residual {rec['residual_wei']} wei; share price {rec['share_price_change_bps']:+.3f} bps "
-            f"vs items {rec['items_share_price_bps']:+.3f} bps -> {'OK' if rec['ok'] else 'MISMATCH'}",
-        ),
-    ]
+            f"vs funding + hedge + basis - costs {rec['items_share_price_bps']:+.3f} bps "
+            f"-> {_verdict_text(report)}",
+        )
+    )
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {v}" for k, v in rows]
     lines.append(f"  {report['gas_note']}")

@@ -1,7 +1,9 @@
 import pytest
 
+from keeper.bot.runtime import vault_state
 from keeper.chain.reader import Addresses, ChainReadError, read_snapshot, read_static
 from keeper.core.rules import VaultRules
+from keeper.model.vault import BasisModel
 from keeper.net.rpc import Rpc, RpcError, RpcUnavailable
 
 
@@ -71,6 +73,29 @@ def test_read_snapshot__after_a_liquidation__venue_short_below_the_books(
     assert snap.short_size == 0 and snap.booked_short == size
     hedge.sync(sender=stranger)
     assert read_snapshot(rpc, addresses).booked_short == 0
+
+
+def test_read_snapshot__at_a_premium__the_state_marks_as_the_market_and_the_model_agrees(
+    rpc, addresses, vault, hedge, venue, alice, keeper, chain, operator
+):
+    """The keeper reads the perp's premium in the same batch: its state's mark is the
+    market's, and the model it plans with values the short at that mark, to the wei."""
+    vault.deposit(300_000 * 10**6, alice, sender=alice)
+    price = venue.perp_market.index_price()
+    nav = vault.totalAssets()
+    size = nav * 2 // 3 * 9_980 // 10_000 * 10**18 * 10**8 // (price * 10**6)
+    hedge.rebalance(size, nav - nav * 2 // 3, 50, chain.pending_timestamp + 600, sender=keeper)
+    venue.perp_market.set_premium(10**16, sender=operator)  # the perp 1 % rich
+
+    snap = read_snapshot(rpc, addresses)
+    assert snap.premium == 10**16 and rpc.round_trips == 2
+    state = vault_state(read_static(rpc, addresses), snap)
+    assert state.perp_mark_price_e8 == venue.perp_market.mark_price() == price * 101 // 100
+    assert state.basis_bps > 90  # the mark over the spot pool, which followed the oracle
+    assert state.perp_equity == venue.perp_market.equity(hedge)
+    model = BasisModel.from_state(state)
+    assert model.state().perp_equity == state.perp_equity
+    assert model.nav() == hedge.value(price) + vault.idle()
 
 
 def test_read_snapshot__wrong_address__names_the_value(rpc, addresses, stranger):

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from keeper.cli.keeper import cli
 from keeper.cli.replay import _moment, load_inputs
-from keeper.data.files import synthetic_history
+from keeper.data.files import FundingPrint, PricePoint, synthetic_history
 from keeper.replay.anvil import run_chain_steps
 from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps
 from keeper.replay.exact import run_steps
@@ -35,6 +35,7 @@ def _agree(model: ReplayResult, chain: ReplayResult) -> None:
     assert [s.nav for s in chain.steps] == [s.nav for s in model.steps]
     assert chain.net_nav_end == model.net_nav_end
     assert chain.liquidations == model.liquidations
+    assert chain.extreme_ratios == model.extreme_ratios
     assert [(s.short_size, s.booked_short, s.unhedged) for s in chain.steps] == [
         (s.short_size, s.booked_short, s.unhedged) for s in model.steps
     ]
@@ -47,8 +48,9 @@ def _agree(model: ReplayResult, chain: ReplayResult) -> None:
                 assert abs(c.probe.round_trip_bps - m.probe.round_trip_bps) < 1e-6
 
 
-def test_modes_agree__45_synthetic_days_with_fees_and_three_depositors() -> None:
-    prints, prices = synthetic_history(seed=11, days=45)
+def test_modes_agree__15_synthetic_days_with_fees_and_three_depositors() -> None:
+    # 8h prints stepped hourly: 360 steps (45 days were 135 8h steps before hourly stepping)
+    prints, prices = synthetic_history(seed=5, days=15)  # an entry and a park
     config = ReplayConfig(depositors=3, management_fee_bps=200, performance_fee_bps=1_000)
     steps = history_steps(prints, prices, config.constant_price)
     end = end_price(prints, prices, config)
@@ -68,18 +70,44 @@ def test_modes_agree__45_synthetic_days_with_fees_and_three_depositors() -> None
 
 
 def test_modes_agree__binance_eth_june_2022() -> None:
-    """31 days of real history through the 2022 deleveraging (negative funding, ETH -45 %)."""
+    """14 days of real history through the 2022 deleveraging (ETH -38 %, funding turning
+    negative: an entry and a park), stepped hourly with the bars' extremes (336 steps; the
+    whole month, 744 steps, takes the same actions and twice the time)."""
     funding = data_file("funding/binance_eth_funding.csv")
     prices = data_file("prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv")
     config = ReplayConfig(depositors=2)
     inputs = load_inputs(
-        str(funding), str(prices), config, _moment("2022-06-01", "--from"), _moment("2022-07-02", "--to")
+        str(funding), str(prices), config, _moment("2022-06-08", "--from"), _moment("2022-06-22", "--to")
     )
     kwargs = {"end_price_e8": inputs.end_price_e8}
     model = run_steps(inputs.steps, config, **kwargs)
     chain = run_chain_steps(inputs.steps, config, **kwargs)
-    assert chain.end - chain.start >= 30 * 86_400
+    assert chain.end - chain.start >= 14 * 86_400
+    assert model.rebalances == {"enter": 1, "park": 1} and len(model.extreme_ratios) == 8  # hedged 8 bars
     _agree(model, chain)
+
+
+def test_modes_agree__liquidated_at_a_bars_high() -> None:
+    """A bar whose high is +70 % (past a 2x short's bankruptcy) while its close is flat:
+    the model liquidates at the extreme with the venue's own model, the chain pushes the
+    extreme, liquidates and pushes the close back; the same books to the wei."""
+    hour, start = 3_600, 1_700_006_400
+    prints = [FundingPrint(start + (i + 1) * 8 * hour, 0.0001, 8 * hour) for i in range(15)]
+    bars = []
+    for i in range(16):
+        price = 2_000.0 * (1 + 0.001 * (i % 3))
+        bars.append(
+            PricePoint(start + i * 8 * hour, price, price * (1.7 if i == 12 else 1.002), price * 0.998)
+        )
+    config = ReplayConfig()
+    steps = history_steps(prints, bars, config.constant_price)
+    end = end_price(prints, bars, config)
+    model = run_steps(steps, config, end_price_e8=end, passive=False)
+    chain = run_chain_steps(steps, config, end_price_e8=end, passive=False)
+    assert len(model.liquidations) == 1
+    _agree(model, chain)
+    for name in ("funding", "spot_pnl", "perp_pnl", "liquidation_loss", "spot_fees", "perp_fees"):
+        assert getattr(chain.costs, name) == getattr(model.costs, name), name
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))

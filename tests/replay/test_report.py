@@ -240,7 +240,7 @@ def test_charts__carry_curve_ends_at_the_drivers_gross_carry(synthetic: tuple[Re
     series = _series(result)
     assert series["carry"][-1] == pytest.approx(result.carry_growth, rel=1e-9)
     assert series["share"][0] == pytest.approx(result.steps[0].share_price / result.share_price_start)
-    assert series["parked"].sum() * 8 * 3_600 == result.parked_seconds
+    assert (series["parked"] * (series["ends"] - series["t"])).sum() == result.parked_seconds
 
 
 def test_charts__thinning_keeps_the_extremes_and_gaps() -> None:

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 
 from keeper.core.errors import UserError
-from keeper.core.units import rate_per_second_e18
+from keeper.core.units import parse_rate, rate_per_second_e18
 from keeper.data.hyperliquid import parse_meta_and_asset_ctxs
-from keeper.ops import feeder
+from keeper.ops import actions, feeder
 from tests.fixtures.data import FIXTURES
 
 E8 = 10**8
@@ -56,6 +56,63 @@ def test_funding__beyond_the_cap_is_refused_before_sending(dep, admin):
 def test_funding__needs_the_operator_role(dep, alice):
     with pytest.raises(UserError, match="cannot set the funding rate: it lacks OPERATOR_ROLE"):
         feeder.set_funding(dep, alice, Decimal("0.0001"))
+
+
+def test_premium__percent_bps_or_plain_decimal_moves_the_mark(dep, admin):
+    old, new = feeder.set_premium(dep, admin, parse_rate("0.2%", "premium"))
+    assert (old, new) == (0, 2 * 10**15) and dep.perp_market.premium() == new
+    assert dep.perp_market.mark_price() == 3_006 * E8 and dep.perp_market.index_price() == 3_000 * E8
+    assert feeder.describe_premium(new) == "+0.2000 % (+20.0 bps)"
+    old, new = feeder.set_premium(dep, admin, parse_rate("-15bps", "premium"))
+    assert (old, new) == (2 * 10**15, -15 * 10**14)
+    assert dep.perp_market.mark_price() == 299_550_000_000
+    _, new = feeder.set_premium(dep, admin, parse_rate("0.001", "premium"))
+    assert new == 10**15 and feeder.describe_premium(new) == "+0.1000 % (+10.0 bps)"
+
+
+def test_premium__status_shows_the_mark_and_the_premium(dep, chain, admin):
+    feeder.set_premium(dep, admin, Decimal("-0.0025"))
+    s = actions.status(dep, chain)
+    assert (s["perp_mark_price_e8"], s["perp_premium_e18"]) == (299_250_000_000, -25 * 10**14)
+    assert (s["perp_mark_price"], s["perp_premium_bps"]) == ("2992.50", "-25.0")
+    assert (
+        "perp mark       2992.50 USD, premium -25.0 bps over the oracle (the index)"
+        in actions.format_status(s)
+    )
+
+
+def test_premium__the_command_prints_mark_and_index(dep, admin, capsys):
+    """`ape run market premium -0.5%` without the process (its body, given the session)."""
+    from types import SimpleNamespace
+
+    from keeper.cli.market import _premium
+
+    feeder.set_premium(dep, admin, Decimal(0))
+    _premium(SimpleNamespace(deployment=lambda: dep), admin, "-0.5%")
+    out = capsys.readouterr().out
+    assert out.strip() == (
+        "premium +0.0000 % (+0.0 bps) -> -0.5000 % (-50.0 bps): mark 2,985.00 USD over the index "
+        "3,000.00 USD (funding unchanged)"
+    )
+    assert dep.perp_market.premium() == -5 * 10**15
+
+
+def test_premium__beyond_the_bound_or_not_a_number_is_refused_before_sending(dep, admin):
+    nonce = admin.nonce
+    with pytest.raises(UserError, match=r"premium \+12 % is beyond the market's bound of \+-10 %"):
+        feeder.set_premium(dep, admin, parse_rate("12%", "premium"))
+    with pytest.raises(UserError, match=r"premium -10.0000001 % is beyond"):
+        feeder.set_premium(dep, admin, Decimal("-0.100000001"))
+    with pytest.raises(UserError, match="premium 'rich' is not a number"):
+        parse_rate("rich", "premium")
+    assert admin.nonce == nonce
+    _, new = feeder.set_premium(dep, admin, Decimal("-0.1"))  # the bound itself is fine
+    assert new == -(10**17)
+
+
+def test_premium__needs_the_operator_role(dep, alice):
+    with pytest.raises(UserError, match="cannot set the premium: it lacks OPERATOR_ROLE"):
+        feeder.set_premium(dep, alice, Decimal("0.001"))
 
 
 def test_arb__brings_the_pool_to_the_oracle(dep, admin, stranger):

@@ -44,6 +44,7 @@ def test_parse_amount__refuses_bad_input(text, message):
 
 def test_rates__per_8h_and_percent_forms_agree():
     assert parse_rate("0.01%") == parse_rate("0.0001") == Decimal("0.0001")
+    assert parse_rate("1bps") == parse_rate(" -2.5BPS ") * -Decimal("0.4") == Decimal("0.0001")
     per_second = rate_per_second_e18(Decimal("0.0001"), 8 * 3_600)
     assert per_second == 3_472_222_222  # 0.01 % / 28,800 s, truncated
     assert rate_per_hour(per_second) == Decimal("0.0000124999999992")

@@ -10,6 +10,7 @@ Rules: deposit, mint, withdraw, redeem, share transfers, keeper rebalances to ra
 leverage (parking included; the keeper loss budget and the NAV-loss rule refuse some),
 oracle moves (the pool arbitraged back, as the market feeder does), a large price push
 after which a liquidator liquidates the hedge when the venue allows it, funding changes,
+the perp's premium over the index (its mark: the short's value and its fills' bound),
 time warps, the asset's own feed off its peg, `sync`, emergency deleverage attempts,
 shutdown and `unwind` steps. Invariants after every step: every book of the vault, the
 hedge, the perp account and the spot pool, the NAV, supply, balances and token balances
@@ -339,6 +340,13 @@ def run_machine(stateful):
             self.pin()
             perp.set_funding_rate(rate, sender=stateful["operator"])
             self.model.set_funding_rate(rate)
+
+        @rule(premium=st.sampled_from((0, 0, 10**16, -(10**16), 3 * 10**15, -5 * 10**15, 5 * 10**16)))
+        def premium(self, premium):
+            """The perp's mark moves off the index (+-1 %, +0.3 %, -0.5 %, +5 %)."""
+            self.pin()
+            perp.set_premium(premium, sender=stateful["operator"])
+            self.model.set_premium(premium)
 
         @rule(seconds=st.sampled_from((1, 600, 3_600, 7_200, 86_400)))
         def warp(self, seconds):

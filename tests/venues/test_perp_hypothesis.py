@@ -1,9 +1,11 @@
 """PerpMarket against its exact Python model over random histories.
 
-Each example is a sequence of funding-rate changes, time warps, oracle moves, margin flows,
-trades and liquidation attempts by two traders. After every step the harness compares
-funding index, every account's margin, PnL, accrued funding, equity, margin ratio and
-liquidatability, the pool's liquidity and value, and the solvency identity, to the wei.
+Each example is a sequence of funding-rate changes, premium changes (the mark moves off
+the index), time warps, oracle moves, margin flows, trades and liquidation attempts by two
+traders (some at the exact oracle price or premium that makes one liquidatable). After
+every step the harness compares the funding index, the mark, every account's margin, PnL,
+accrued funding, equity, notional, margin ratio and liquidatability, the pool's liquidity
+and value, and the solvency identity, to the wei.
 A step the model rejects must revert on chain with the same reason.
 """
 
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from keeper.core.fixed import MAX_FUNDING_RATE
+from keeper.core.fixed import MAX_FUNDING_RATE, MAX_PREMIUM
 from tests.fixtures.perp_harness import PerpHarness
 from tests.units import E8, SIZE, SOAK, USDC
 
@@ -25,8 +27,17 @@ rates = st.one_of(
     st.integers(-138_888_888_888, 138_888_888_888),
     st.just(0),
 )
+premiums = st.one_of(
+    st.integers(-MAX_PREMIUM, MAX_PREMIUM),
+    # realistic: within +-0.5 %
+    st.integers(-5 * 10**15, 5 * 10**15),
+    st.sampled_from((0, 10**16, -(10**16), MAX_PREMIUM, -MAX_PREMIUM)),
+    # beyond the bound: must revert
+    st.sampled_from((MAX_PREMIUM + 1, -MAX_PREMIUM - 1)),
+)
 ops = st.one_of(
     st.tuples(st.just("rate"), rates),
+    st.tuples(st.just("premium"), premiums),
     st.tuples(st.just("warp"), st.integers(1, 2 * 86_400)),
     # bps move of the oracle: hypothesis favours small integers, so add real shocks
     st.tuples(
@@ -47,7 +58,36 @@ ops = st.one_of(
     st.tuples(st.just("liquidate"), st.sampled_from(TRADERS)),
     # move the oracle to a trader's liquidation price, +-offset in 1e-8 USD, then liquidate
     st.tuples(st.just("to_liquidation"), st.sampled_from(TRADERS), st.integers(-2, 2)),
+    # move the premium (the mark, not the index) to where a trader first becomes
+    # liquidatable, +-offset in 1e-18, then liquidate
+    st.tuples(st.just("premium_to_liquidation"), st.sampled_from(TRADERS), st.integers(-1, 1)),
 )
+
+
+def liquidation_premium(h: PerpHarness, who) -> int | None:
+    """The premium (1e18 = 100 %) at which `who` first becomes liquidatable at the current
+    index, by bisection on a copy of the model; None when flat, already liquidatable or
+    not within the market's bound."""
+    m = copy.deepcopy(h.model)
+    size = m.account(who.address).size
+    if size == 0:
+        return None
+
+    def liquidatable(premium: int) -> bool:
+        m.premium = premium
+        return m.is_liquidatable(who.address)
+
+    # A short loses as the mark rises, a long as it falls.
+    safe, unsafe = h.model.premium, MAX_PREMIUM if size < 0 else -MAX_PREMIUM
+    if liquidatable(safe) or not liquidatable(unsafe):
+        return None
+    while abs(unsafe - safe) > 1:
+        mid = (safe + unsafe) // 2
+        if liquidatable(mid):
+            unsafe = mid
+        else:
+            safe = mid
+    return unsafe
 
 
 def liquidation_price(h: PerpHarness, who) -> int | None:
@@ -109,6 +149,7 @@ def funded_traders(venue, alice, bob, perp):
         leverages,
         st.sampled_from((1, -1)),
         st.sampled_from((1, -1)),
+        premiums,  # the premium the traders open at
     ),
     steps=st.lists(ops, min_size=5, max_size=12),
 )
@@ -122,6 +163,7 @@ def test_perp_market_matches_model(
         alice, bob = funded_traders["alice"], funded_traders["bob"]
         h.deposit(alice, opening[0])
         h.deposit(bob, opening[1])
+        h.set_premium(opening[6])
         h.trade(alice, trade_size(h, alice, opening[2], opening[4]))
         h.trade(bob, trade_size(h, bob, opening[3], opening[5]))
         h.check()
@@ -130,6 +172,9 @@ def test_perp_market_matches_model(
             who = funded_traders[step[1]] if len(step) > 1 and step[1] in TRADERS else None
             if kind == "rate":
                 h.set_funding_rate(step[1])
+            elif kind == "premium":
+                h.set_premium(step[1])
+                event(f"premium {'reverted' if isinstance(h.last_result, Exception) else 'set'}")
             elif kind == "warp":
                 h.warp(step[1])
             elif kind == "price":
@@ -157,6 +202,14 @@ def test_perp_market_matches_model(
                 h.liquidate(who, liquidator)
                 outcome = "reverted" if isinstance(h.last_result, Exception) else "executed"
                 event(f"at threshold: liquidate {outcome}")
+            elif kind == "premium_to_liquidation":
+                premium = liquidation_premium(h, who)
+                if premium is None:
+                    continue
+                h.set_premium(max(-MAX_PREMIUM, min(MAX_PREMIUM, premium + step[2])), dt=0)
+                h.liquidate(who, liquidator)
+                outcome = "reverted" if isinstance(h.last_result, Exception) else "executed"
+                event(f"at premium threshold: liquidate {outcome}")
             elif kind == "liquidate":
                 h.liquidate(who, liquidator)
                 event(f"liquidate {'reverted' if isinstance(h.last_result, Exception) else 'executed'}")
