@@ -135,39 +135,57 @@ def refresh_asset_feed(
     return True
 
 
+def _bounded(dep: Deployment, value: int, bound: str, refusal: Callable[[int], str]) -> int:
+    """`value` when |value| is within the perp market's `bound` (a getter such as
+    MAX_PREMIUM); else a UserError saying `refusal(bound)`, before anything is sent."""
+    cap = int(getattr(dep.perp_market, bound)())
+    if abs(value) > cap:
+        raise UserError(refusal(cap))
+    return value
+
+
 def funding_rate_e18(dep: Deployment, rate: Decimal, interval: str) -> int:
     """A rate per `interval` ('1h' or '8h') as the market's per-second integer, bounded."""
     if interval not in FUNDING_INTERVALS:
         raise UserError(f"--per must be one of {', '.join(FUNDING_INTERVALS)}, got {interval}")
     per_second = rate_per_second_e18(rate, FUNDING_INTERVALS[interval])
-    cap = int(dep.perp_market.MAX_FUNDING_RATE())
-    if abs(per_second) > cap:
-        raise UserError(
+    return _bounded(
+        dep,
+        per_second,
+        "MAX_FUNDING_RATE",
+        lambda cap: (
             f"funding {rate * 100:.6f} % per {interval} is {rate_per_hour(per_second) * 100:.4f} %/h, "
             f"beyond the market's cap of {rate_per_hour(cap) * 100:.2f} %/h"
-        )
-    return per_second
+        ),
+    )
+
+
+def _set_perp(dep: Deployment, operator: Any, name: str, new: int) -> tuple[int, int]:
+    """`PerpMarket.set_<name>(new)` from `operator` (OPERATOR_ROLE checked first, `new`
+    already bounded by the caller); returns (old, new)."""
+    perp = dep.perp_market
+    _require_role(perp, "OPERATOR_ROLE", operator, f"set the {name.replace('_', ' ')}")
+    old = int(getattr(perp, name)())
+    getattr(perp, f"set_{name}")(new, sender=operator)
+    return old, new
 
 
 def set_funding(dep: Deployment, operator: Any, rate: Decimal, interval: str = "1h") -> tuple[int, int]:
     """Sets the perp funding rate; returns (old, new) in the market's 1e18-per-second units."""
-    new = funding_rate_e18(dep, rate, interval)
-    _require_role(dep.perp_market, "OPERATOR_ROLE", operator, "set the funding rate")
-    old = int(dep.perp_market.funding_rate())
-    dep.perp_market.set_funding_rate(new, sender=operator)
-    return old, new
+    return _set_perp(dep, operator, "funding_rate", funding_rate_e18(dep, rate, interval))
 
 
 def premium_e18(dep: Deployment, premium: Decimal) -> int:
     """A decimal premium (0.002 = +0.2 %) as the market's 1e18 = 100 % integer, bounded."""
-    value = premium_to_e18(premium)
-    cap = int(dep.perp_market.MAX_PREMIUM())
-    if abs(value) > cap:
-        raise UserError(
+    return _bounded(
+        dep,
+        premium_to_e18(premium),
+        "MAX_PREMIUM",
+        lambda cap: (
             f"premium {(premium * 100).normalize():+f} % is beyond the market's bound of "
             f"+-{(premium_from_e18(cap) * 100).normalize():f} %"
-        )
-    return value
+        ),
+    )
 
 
 def set_premium(dep: Deployment, operator: Any, premium: Decimal) -> tuple[int, int]:
@@ -176,11 +194,7 @@ def set_premium(dep: Deployment, operator: Any, premium: Decimal) -> tuple[int, 
     margin ratio with it, moves at once; funding does not (it stays what `funding` set).
     A CEX-style funding rate derived from the premium (premium + clamp(interest - premium,
     +-0.05 %) per 8 h) is the operator's to compute and set with `funding`."""
-    new = premium_e18(dep, premium)
-    _require_role(dep.perp_market, "OPERATOR_ROLE", operator, "set the premium")
-    old = int(dep.perp_market.premium())
-    dep.perp_market.set_premium(new, sender=operator)
-    return old, new
+    return _set_perp(dep, operator, "premium", premium_e18(dep, premium))
 
 
 def arb(dep: Deployment, account: Any) -> tuple[int, int]:
