@@ -31,7 +31,7 @@ def test_deploy__rules_and_roles(vault, hedge, rules, gov, keeper, guardian, str
     assert hedge.KEEPER_BUDGET_WINDOW() == 86_400 and hedge.EMERGENCY_BUFFER_BPS() == 200
 
 
-def test_deploy__emits_the_setter_events(create_vault, rules, keeper, guardian, treasury, chain):
+def test_deploy__emits_the_setter_events(create_vault, rules, keeper, guardian, stranger, chain):
     # The constructor sets the cap, fee recipient, guardian and first keeper through the
     # owner's `_set_*` functions, so the deploy logs what a later change would.
     vault = create_vault()
@@ -39,7 +39,7 @@ def test_deploy__emits_the_setter_events(create_vault, rules, keeper, guardian, 
     (cap,) = receipt.events.filter(vault.DepositCapUpdated)
     assert (cap.old_cap, cap.new_cap) == (0, rules.deposit_cap_ceiling)
     (recipient,) = receipt.events.filter(vault.FeeRecipientUpdated)
-    assert (recipient.old_recipient, recipient.new_recipient) == (ape.utils.ZERO_ADDRESS, treasury.address)
+    assert (recipient.old_recipient, recipient.new_recipient) == (ape.utils.ZERO_ADDRESS, stranger.address)
     (guard,) = receipt.events.filter(vault.GuardianUpdated)
     assert (guard.old_guardian, guard.new_guardian) == (ape.utils.ZERO_ADDRESS, guardian.address)
     (kept,) = receipt.events.filter(vault.KeeperUpdated)
