@@ -114,6 +114,7 @@ def test_table_and_json__show_the_loaders_validation(tmp_path) -> None:
     assert report["reconciliation"]["ok"]
 
 
+@pytest.mark.chain  # chain mode starts its own anvil: a chain test though it asks for no ape fixture
 def test_cli__chain_mode_is_the_default(tmp_path) -> None:
     funding = tmp_path / "binance_eth_funding.csv"
     rows = "".join(
