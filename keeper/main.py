@@ -173,7 +173,7 @@ def addresses_of(rpc: Rpc, manifest: Manifest, keeper: str) -> Addresses:
 
 
 def _venue_fetchers(s: KeeperSettings) -> list[Any]:
-    window = timedelta(hours=s.strategy.funding_window_hours)
+    window = timedelta(hours=s.strategy.history_hours)  # the parking spans read further back
     fetchers = []
     if "hyperliquid" in s.venues:
         hyperliquid = HyperliquidSource()
@@ -335,8 +335,9 @@ def status(as_json: bool, **options: Any) -> None:
             block_timestamp=snap.block_timestamp,
             funding_rate=snap.funding_rate,
             index_price_e8=snap.oracle_answer,
-            window=settings.strategy.funding_window_hours * 3_600,
+            window=settings.strategy.history_hours * 3_600,
             limits=Limits(),
+            trailing=settings.strategy.window_spans,
         )
         decision = decide(state, [view], settings.strategy)
     except (UserError, SignerError) as err:

@@ -174,7 +174,7 @@ class ModelBackend:
         if perp.funding_rate != step.rate:
             perp.set_funding_rate(step.rate)
             self.reference.changes.append((step.time, step.rate))
-            self.reference.prune(step.time, self.config.settings.funding_window_hours * 3_600 + 86_400)
+            self.reference.prune(step.time, self.config.settings.history_hours * 3_600 + 86_400)
         if perp.is_liquidatable(HEDGE):
             nav_before, short_before = w.nav(), w.short_size
             perp.liquidate(HEDGE)
@@ -197,8 +197,9 @@ class ModelBackend:
             block_timestamp=state.block_timestamp,
             funding_rate=state.funding_rate,
             index_price_e8=state.oracle_price_e8,
-            window=self.config.settings.funding_window_hours * 3_600,
+            window=self.config.settings.history_hours * 3_600,
             limits=self.limits,
+            trailing=self.config.settings.window_spans,
         )
         decision = decide(state, [view], self.config.settings)
         action = decision.action
