@@ -613,11 +613,15 @@ def _park_case(ctx: _Context, removed: int, trip: int) -> tuple[int, int, Decima
 
 def _park_bound(ctx: _Context) -> str | None:
     """Why no park can pay, from the chain read alone (before planning one), or None: the
-    funding the whole short would avoid (`_park_case`) against the fees and gas no round
-    trip escapes (impact only adds)."""
+    funding the whole short would avoid (`_park_case`) against what no round trip escapes:
+    selling the spot leg into the pool (its fee and impact, against the oracle) and the
+    taker fee on the short, twice (the re-entry costs what the exit does), the gas and the
+    lag (the perp's impact only adds)."""
     state, settings = ctx.state, ctx.settings
     short = state.short_value
-    fees = 2 * (short * state.taker_fee_ppm // PPM + short * state.pool_fee_bps // BPS)
+    pool = SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps)
+    sale = state.spot_value - pool.amount_out(True, state.spot_base) if state.spot_base else 0
+    fees = 2 * max(sale + short * state.taker_fee_ppm // PPM, 0)
     floor = fees + 2 * settings.gas_cost_asset_wei + _lag(ctx, short)
     avoided, hours, rate, share = _park_case(ctx, short, floor)
     if avoided <= floor:
@@ -628,7 +632,8 @@ def _park_bound(ctx: _Context) -> str | None:
         )
         return (
             f"expected {_fmt_rate(ctx.funding.optimistic_rate_per_hour)} costs less than parking and "
-            f"re-entering ({span}: {avoided} wei avoided, the round trip's fees alone are {floor} wei)"
+            f"re-entering ({span}: {avoided} wei avoided, the round trip's fees and spot impact alone "
+            f"are {floor} wei)"
         )
     return None
 
