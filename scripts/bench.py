@@ -377,7 +377,29 @@ def bench_replay() -> dict[str, object]:
             f"{rep['rebalances']['total']} rebalances"
         )
     out["binance_2020_2023"] = yields or "shared data not found"
+    out["park_rule_targets"] = bench_targets()
     return out
+
+
+def bench_targets() -> object:
+    """Does parking pay? The default strategy against the never-park hedge on every
+    recorded funding history, and the issue-12 targets (keeper.replay.targets)."""
+    from dataclasses import asdict
+
+    from keeper.replay.targets import data_dir, funding_files, run_all, table, verdicts
+
+    paths = funding_files(data_dir())
+    if not paths:
+        return "shared data not found"
+    rows, seconds, cpu = run_all(paths, jobs=2)
+    print("\ndefault strategy vs never parking, model mode, every recorded funding history:")
+    print(table(rows, seconds, cpu))
+    return {
+        "rows": [asdict(r) | {"excess_points": r.excess_points} for r in rows],
+        "targets": [{"target": t, "met": m, "detail": d} for t, m, d in verdicts(rows)],
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+    }
 
 
 @click.command(

@@ -1,7 +1,7 @@
 """Does parking pay? The default strategy against the never-park hedge on every recorded
 funding history (tracker issue 12, item 5):
 
-    python -m keeper.replay.targets [--jobs N] [--json PATH] [NAME ...]
+    python -m keeper.replay.targets [--lovo] [--jobs N] [--json PATH] [NAME ...]
 
 Runs, in model mode, every funding file in `<data>/funding` (`BASIS_DATA_DIR`, else
 ../shared/data) twice: with the default `Settings` and with the same settings that never
@@ -22,6 +22,11 @@ vault the price moves only the band fixes, not the funding). A file with a hole 
 than `GAP_INTERVALS` of its interval (Gate: December 2020 missing) is replayed on its
 longest stretch without one, and the row says so.
 
+`--lovo` judges the park rule out of sample: for each venue, the park spans and
+persistence shares are re-measured (`keeper.replay.persistence.measure`) on every other
+venue's histories, Binance's always left out, and that venue's files replay with them
+(Binance's with the shipped measurement, which never saw them).
+
 Figures only; nothing here decides anything for the keeper.
 """
 
@@ -34,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -136,7 +141,7 @@ class Row:
     parked_share: float
     parks: int
     seconds: float
-    extra: dict[str, float] = field(default_factory=dict)
+    fitted_on: str = ""  # --lovo: the persistence the row ran with, and where it was measured
 
     @property
     def excess_points(self) -> float:
@@ -196,16 +201,46 @@ def _cpu() -> float:
 
 
 def run_all(
-    paths: Sequence[Path], settings: Settings | None = None, jobs: int = 1
+    paths: Sequence[Path], settings: Settings | Sequence[Settings] | None = None, jobs: int = 1
 ) -> tuple[list[Row], float, float]:
-    """Every file's row, the wall time and the CPU time (this process and its workers)."""
+    """Every file's row (with `settings`, or each with its own), the wall time and the CPU
+    time (this process and its workers)."""
     started, cpu = time.perf_counter(), _cpu()
+    each = list(settings) if isinstance(settings, Sequence) else [settings or Settings()] * len(paths)
     if jobs <= 1:
-        rows = [run_file(str(p), settings) for p in paths]
+        rows = [run_file(str(p), s) for p, s in zip(paths, each, strict=True)]
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            rows = list(pool.map(run_file, [str(p) for p in paths], [settings] * len(paths)))
+            rows = list(pool.map(run_file, [str(p) for p in paths], each))
     return rows, time.perf_counter() - started, _cpu() - cpu
+
+
+def venue(path: Path | str) -> str:
+    return Path(path).name.split("_", 1)[0]
+
+
+def lovo_settings(
+    paths: Sequence[Path], every: Sequence[Path] | None = None
+) -> tuple[list[Settings], list[str]]:
+    """Per file, the default settings with the park spans and shares measured on the other
+    venues' histories among `every` (Binance's never), and a note of what they were."""
+    from keeper.replay.persistence import measure
+
+    every = list(every or paths)
+    out, notes = [], []
+    fits: dict[str, tuple[Settings, str]] = {}
+    for path in paths:
+        v = venue(path)
+        if v not in fits:
+            train = [p for p in every if venue(p) not in (v, "binance")]
+            m = measure(train)
+            shares = "/".join(f"{r:.2f}" for r in m.persistence)
+            spans = "/".join(str(h) for h in m.horizons)
+            fits[v] = (m.settings(), f"{spans} h: {shares} (without {v})")
+        settings, note = fits[v]
+        out.append(settings)
+        notes.append(note)
+    return out, notes
 
 
 def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
@@ -251,6 +286,7 @@ def table(rows: list[Row], seconds: float | None = None, cpu: float | None = Non
     ]
     for r in rows:
         extra = f"; {r.note}" if r.note else ""
+        extra += f"; persistence {r.fitted_on}" if r.fitted_on else ""
         lines.append(
             f"{r.name:<{width}}  {r.window:<22} {r.default_apy:>+8.2%} {r.passive_apy:>+10.2%} "
             f"{r.excess_points:>+7.2f} {r.parked_share:>7.1%} {r.parks:>5}  {r.prices}{extra}"
@@ -270,15 +306,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="only these files (substring of the name)")
     parser.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--json", help="write the rows as JSON here")
+    parser.add_argument(
+        "--lovo", action="store_true", help="judge each venue with the park rule measured on the others"
+    )
     args = parser.parse_args(argv)
     root = data_dir()
     paths = funding_files(root)
     if not paths:
         print(f"no funding files under {root / 'funding'} (BASIS_DATA_DIR)", file=sys.stderr)
         return 1
+    every = paths
     if args.names:
         paths = [p for p in paths if any(n in p.name for n in args.names)]
-    rows, seconds, cpu = run_all(paths, jobs=args.jobs)
+    settings: list[Settings] | None = None
+    notes: list[str] = []
+    if args.lovo:
+        settings, notes = lovo_settings(paths, every)
+    rows, seconds, cpu = run_all(paths, settings, jobs=args.jobs)
+    for row, note in zip(rows, notes, strict=False):
+        row.fitted_on = note
     print(table(rows, seconds, cpu))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
