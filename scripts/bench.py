@@ -305,8 +305,8 @@ def bench_replay() -> dict[str, object]:
     import time
     import tracemalloc
 
-    from keeper.cli.replay import data_dir, load_inputs
-    from keeper.data.files import synthetic_history
+    from keeper.cli.replay import load_inputs
+    from keeper.data.files import data_dir, synthetic_history
     from keeper.replay.anvil import run_chain_steps
     from keeper.replay.driver import ReplayConfig, history_steps
     from keeper.replay.exact import run_steps
@@ -396,7 +396,30 @@ def bench_replay() -> dict[str, object]:
             f"{rep['rebalances']['total']} rebalances; {rep['verdict']}"
         )
     out["binance_2020_2023"] = yields or "shared data not found"
+    out["park_rule_targets"] = bench_targets()
     return out
+
+
+def bench_targets() -> object:
+    """Does parking pay? The default strategy against the never-park hedge on every
+    recorded funding history, and the issue-12 targets (keeper.replay.targets)."""
+    from dataclasses import asdict
+
+    from keeper.data.files import data_dir, funding_files
+    from keeper.replay.targets import run_all, table, verdicts
+
+    paths = funding_files(data_dir())
+    if not paths:
+        return "shared data not found"
+    rows, seconds, cpu = run_all(paths, jobs=2)
+    print("\ndefault strategy vs never parking, model mode, every recorded funding history:")
+    print(table(rows, seconds, cpu))
+    return {
+        "rows": [asdict(r) | {"excess_points": r.excess_points} for r in rows],
+        "targets": [{"target": t, "met": m, "detail": d} for t, m, d in verdicts(rows)],
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+    }
 
 
 @click.command(

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from statistics import median
 
-from keeper.data.records import FundingView, frozen_record
+from keeper.data.records import FundingView, WindowSums, frozen_record
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,20 @@ class FundingEstimate:
     note: str
 
     @property
+    def optimistic_rate_per_hour(self) -> Decimal | None:
+        """The higher of the reference's smoothed rate and the pack's median, None when
+        unknown: what the vault can expect once an outlying reference rejoins the pack.
+        Parking reads this side: a reference far below the others is a cold spell that
+        arbitrage closes, no reason to start a round trip, as one far above them is no
+        reason to enter (`expected_rate_per_hour`, the lower side, is what entries read)."""
+        if self.expected_rate_per_hour is None or self.reference is None:
+            return None
+        smoothed = self.reference.smoothed_rate_per_hour
+        if smoothed is None or self.consensus_rate_per_hour is None:
+            return None
+        return max(smoothed, self.consensus_rate_per_hour)
+
+    @property
     def spread_per_hour(self) -> Decimal | None:
         """Reference minus consensus: how far the venue the vault earns on sits from the pack."""
         if self.reference is None or self.reference.smoothed_rate_per_hour is None:
@@ -59,16 +73,31 @@ class FundingEstimate:
         return self.reference.smoothed_rate_per_hour - self.consensus_rate_per_hour
 
 
-def _smooth_from_sums(view: FundingView, now: datetime, window: timedelta) -> tuple[Decimal, Decimal] | None:
-    """`smooth` from the view's exact totals, when they describe prints that lie wholly
-    inside the window and end now (then no print is clipped and the loop in `smooth`
-    adds up to exactly these totals; the same divisions follow, so the result is equal);
-    None otherwise."""
+def _exact_totals(view: FundingView, now_s: int, window_s: int) -> WindowSums | None:
+    """The view's exact totals of the prints the window sees, when it carries them: its
+    whole history's (`sums`) when that lies wholly inside the window and ends now, else
+    a trailing part's (`trailing`) that starts exactly where the window does."""
     sums = view.sums
-    if sums is None or now.microsecond or window.microseconds:
+    if sums is None or sums.end != now_s or sums.start >= sums.end:
+        return None
+    if sums.start >= now_s - window_s:
+        return sums
+    for part in view.trailing:
+        if part.end == now_s and part.start == now_s - window_s:
+            return part
+    return None
+
+
+def _smooth_from_sums(view: FundingView, now: datetime, window: timedelta) -> tuple[Decimal, Decimal] | None:
+    """`smooth` from the view's exact totals, when they describe the prints the window
+    sees and end now (then the loop in `smooth` adds up to exactly these totals, a print
+    clipped at the window's start included; the same divisions follow, so the result is
+    equal); None otherwise."""
+    if view.sums is None or now.microsecond or window.microseconds:
         return None
     now_s, window_s = int(now.timestamp()), int(window.total_seconds())
-    if sums.end != now_s or sums.start < now_s - window_s or sums.start >= sums.end:
+    sums = _exact_totals(view, now_s, window_s)
+    if sums is None:
         return None
     live = min(view.info.interval_seconds, window_s)
     weighted = Decimal(sums.weighted) / sums.scale + view.info.rate_per_hour * live

@@ -22,6 +22,9 @@ from keeper.data.onchain import history_from_rate_updates, onchain_funding_info,
 from keeper.data.records import HOUR, FundingPoint, FundingView, Limits, WindowSums, frozen_record, utc_at
 from keeper.net.rpc import Rpc, RpcError
 
+# `prune` forgets old changes this many at a time (each time the kept pieces are rebuilt).
+PRUNE_BATCH = 1_024
+
 
 @dataclass
 class ReferenceHistory:
@@ -80,10 +83,12 @@ class ReferenceHistory:
 
     def prune(self, now: int, keep_seconds: int) -> None:
         """Forgets changes older than `keep_seconds` before `now` (the rate in force then
-        becomes `initial_rate`), once 256 have piled up: views within that span are the
-        same, and a keeper running for years, or a replay, keeps a bounded history."""
+        becomes `initial_rate`), once `PRUNE_BATCH` of them have piled up: views within
+        that span are the same, and a keeper running for years, or a replay, keeps a
+        bounded history (the span's changes and fewer than `PRUNE_BATCH` older ones),
+        whose pieces are rebuilt once per batch."""
         keep_from = now - keep_seconds
-        if len(self.changes) < 256 or self.changes[0][0] >= keep_from:
+        if len(self.changes) < PRUNE_BATCH or bisect_right(self.changes, (keep_from, 2**255)) < PRUNE_BATCH:
             return
         self.initial_rate = self.rate_at(keep_from)
         self.start = max(self.start, keep_from)
@@ -102,11 +107,14 @@ class ReferenceHistory:
         window: int,
         limits: Limits,
         market: str = "ETH-USD",
+        trailing: tuple[int, ...] = (),
     ) -> FundingView:
         """The market's reading at a snapshot plus its prints over the last `window` s,
-        with their exact totals (`FundingView.sums`). The prints between two changes are
-        built once and kept (`_Pieces`), so a tick costs the window's length in references,
-        not in prints built; the result is the one `history_from_rate_updates` gives."""
+        with their exact totals (`FundingView.sums`) and those of the last `trailing` s
+        for each span given (`FundingView.trailing`, for the shorter windows the strategy
+        reads). The prints between two changes are built once and kept (`_Pieces`), so a
+        tick costs the window's length in references, not in prints built; the result is
+        the one `history_from_rate_updates` gives."""
         self.observe(block_timestamp, funding_rate)
         info = onchain_funding_info(
             funding_rate=funding_rate,
@@ -121,8 +129,38 @@ class ReferenceHistory:
             return FundingView(info)
         quick = self._quick_history(start, block_timestamp, limits)
         if quick is not None:
-            return frozen_record(FundingView, info=info, history=quick[0], sums=quick[1])
+            parts = self._trailing(trailing, start, block_timestamp) if trailing else ()
+            return frozen_record(FundingView, info=info, history=quick[0], sums=quick[1], trailing=parts)
         return FundingView(info, self.slow_history(start, block_timestamp, limits, market))
+
+    def _trailing(self, spans: tuple[int, ...], start: int, end: int) -> tuple[WindowSums, ...]:
+        """The exact totals over [end - span, end] of each span that starts after `start`
+        (a longer one is the whole history's), as `_quick_history` gives them: called
+        right after it succeeded over [start, end], so the pieces are current, ordered and
+        hold no refused rate there."""
+        changes, pieces = self.changes, self._pieces
+        assert pieces is not None
+        starts, prefix = pieces.starts, pieces.weighted
+        j = bisect_right(changes, (end, 2**255))  # past the last change at or before end
+        if j:
+            t_last, last_rate = changes[j - 1]
+            b = bisect_left(starts, j - 1)
+        out = []
+        for span in sorted(set(spans)):
+            since = end - span
+            if since <= start:
+                continue
+            i = bisect_right(changes, (since, 2**255))  # the first change after since
+            initial = changes[i - 1][1] if i else self.initial_rate
+            if i == j:
+                weighted = initial * span
+            else:
+                a = bisect_left(starts, i)
+                weighted = (
+                    initial * (changes[i][0] - since) + prefix[b] - prefix[a] + last_rate * (end - t_last)
+                )
+            out.append(WindowSums(since, end, weighted * HOUR, RATE_UNIT))
+        return tuple(out)
 
     def slow_history(
         self, start: int, end: int, limits: Limits, market: str = "ETH-USD"

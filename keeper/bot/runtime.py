@@ -195,15 +195,16 @@ class Keeper:
         self._check_liquidation(state)
         if snap.funding_rate != self.reference.rate_at(snap.block_timestamp):
             self.reference.sync(self.rpc, self.addresses.perp_market, snap.block_number)
-            # what the funding window can see, and a day more: memory stays bounded
-            self.reference.prune(snap.block_timestamp, self.settings.funding_window_hours * 3_600 + 86_400)
+            # what the strategy's windows can see, and a day more: memory stays bounded
+            self.reference.prune(snap.block_timestamp, self.settings.history_hours * 3_600 + 86_400)
         views = [
             self.reference.view(
                 block_timestamp=snap.block_timestamp,
                 funding_rate=snap.funding_rate,
                 index_price_e8=snap.oracle_answer,
-                window=self.settings.funding_window_hours * 3_600,
+                window=self.settings.history_hours * 3_600,
                 limits=self.limits,
+                trailing=self.settings.window_spans,
             )
         ]
         for fetch in self.other_venues:

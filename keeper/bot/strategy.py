@@ -24,13 +24,16 @@ In order of precedence (docs/keeper.md explains each and its default):
    no rebalance passes the vault's rules, `emergency_deleverage` where its gate is open.
 3. Spot pool more than `max_pool_dislocation_bps` from the oracle: hold.
 4. Parked: re-enter when expected funding >= `reentry_rate_per_hour` and the carry over
-   `hurdle_horizon_hours` pays the entry, the exit's fees and the gas.
-5. Hedged: park when expected funding < `park_rate_per_hour` (the gap between the two
-   rates is the hysteresis) and the funding the short would pay over
-   `hurdle_horizon_hours` exceeds the round trip (the exit now, a re-entry later, the gas
-   of both; otherwise stay hedged and go on); deploy idle above `deploy_min_idle_bps` on the entry's
-   terms; re-hedge when |delta| > `delta_band_bps`; bring the margin ratio back to the
-   target when it leaves [`margin_ratio_low_bps`, `margin_ratio_high_bps`].
+   `hurdle_horizon_hours` pays the entry, the exit's fees and the gas (less any premium
+   the short is sold at).
+5. Hedged: park when the day's expected funding < `park_rate_per_hour` and parking pays:
+   the funding the short paid over one of `park_horizons_hours`, at that span's
+   `park_persistence` (the share of it the next span repeated on recorded histories),
+   exceeds the round trip (the exit now, a re-entry later, the gas of both, the basis,
+   the carry forgone while the window refills; otherwise stay hedged and go on); deploy
+   idle above `deploy_min_idle_bps` on the entry's terms; re-hedge when |delta| >
+   `delta_band_bps`; bring the margin ratio back to the target when it leaves
+   [`margin_ratio_low_bps`, `margin_ratio_high_bps`].
 
 Every `Rebalance` has been run on the exact vault model and passes the vault's rules with
 headroom (`keeper.bot.planner`), the keeper's daily loss budget included (a move whose
@@ -45,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Self
@@ -86,6 +89,12 @@ class Settings(BaseModel):
     park_rate_per_hour: Decimal = Decimal(0)
     reentry_rate_per_hour: Decimal = Decimal("0.00001")
     hurdle_horizon_hours: int = Field(14 * 24, gt=0)
+    # -- parking (docs/keeper.md, "Parking"): the trailing spans a negative spell is judged
+    # over, and for each the share of the funding paid over such a span that the next span
+    # of the same length repeated; both measured on the recorded histories other than
+    # Binance's (`python -m keeper.replay.persistence --exclude binance`)
+    park_horizons_hours: tuple[int, ...] = (72, 144, 336)
+    park_persistence: tuple[Decimal, ...] = (Decimal("0.39"), Decimal("0.42"), Decimal("0.54"))
     # -- bands
     delta_band_bps: int = Field(100, gt=0)
     margin_ratio_low_bps: int = Field(3_000, gt=0)
@@ -108,6 +117,12 @@ class Settings(BaseModel):
     def _consistent(self) -> Self:
         if self.reentry_rate_per_hour <= self.park_rate_per_hour:
             raise ValueError("reentry_rate_per_hour must be above park_rate_per_hour (hysteresis)")
+        if len(self.park_horizons_hours) != len(self.park_persistence):
+            raise ValueError("park_horizons_hours and park_persistence must pair up (one share per span)")
+        if any(not 0 < h <= 24 * 90 for h in self.park_horizons_hours):
+            raise ValueError("park_horizons_hours must be positive spans of at most 90 days")
+        if any(not 0 <= r <= 1 for r in self.park_persistence):
+            raise ValueError("park_persistence shares must lie in [0, 1]")
         if not self.margin_ratio_low_bps < self.target_ratio_bps < self.margin_ratio_high_bps:
             raise ValueError(
                 f"the target margin ratio {self.target_ratio_bps} bps (1 / target_leverage) must lie "
@@ -122,6 +137,19 @@ class Settings(BaseModel):
     @property
     def leverage_bps(self) -> int:
         return int(self.target_leverage * BPS)
+
+    @property
+    def history_hours(self) -> int:
+        """How far back the strategy reads a venue's prints: the funding window or the
+        longest span parking is judged over, whichever is longer."""
+        return max((self.funding_window_hours, *self.park_horizons_hours))
+
+    @property
+    def window_spans(self) -> tuple[int, ...]:
+        """The windows it averages over, seconds (for a source's exact trailing totals)."""
+        return tuple(
+            sorted({self.funding_window_hours * 3_600, *(h * 3_600 for h in self.park_horizons_hours)})
+        )
 
     @property
     def target_ratio_bps(self) -> int:
@@ -258,14 +286,18 @@ def _spans(window_hours: int, max_age_seconds: int) -> tuple[timedelta, timedelt
     return timedelta(hours=window_hours), timedelta(seconds=max_age_seconds)
 
 
-def funding_estimate(state: VaultState, views: Sequence[FundingView], settings: Settings) -> FundingEstimate:
+def funding_estimate(
+    state: VaultState, views: Sequence[FundingView], settings: Settings, window_hours: int | None = None
+) -> FundingEstimate:
+    """The expected funding over the funding window (or over the last `window_hours`)."""
     views = list(views)
     for view in views:
         if view.venue == settings.reference_venue:
             break
     else:
         views.append(_reference_from_state(state, settings.reference_venue))
-    window, max_age = _spans(settings.funding_window_hours, settings.max_view_age_seconds)
+    hours = settings.funding_window_hours if window_hours is None else window_hours
+    window, max_age = _spans(hours, settings.max_view_age_seconds)
     return estimate(
         views,
         settings.reference_venue,
@@ -312,6 +344,8 @@ class _Context:
     def __init__(self, state: VaultState, views: Sequence[FundingView], settings: Settings) -> None:
         self.state = state
         self.settings = settings
+        self.views = views
+        self.spells: dict[int, Decimal | None] = {}  # the park spans' rates, as read
         self.funding = funding_estimate(state, views, settings)
         self.expected = self.funding.expected_rate_per_hour
         self.signals = frozen_record(
@@ -478,7 +512,7 @@ def _hurdle(ctx: _Context, plan: Plan) -> str | None:
     assert ctx.expected is not None
     carry = ctx.expected * added * settings.hurdle_horizon_hours
     exit_fees = added * state.taker_fee_ppm // PPM + added * state.pool_fee_bps // BPS
-    costs = plan.outcome.cost + exit_fees + settings.gas_cost_asset_wei
+    costs = entry_cost(added, plan.outcome.cost, exit_fees, settings.gas_cost_asset_wei, premium(state))
     if carry < costs:
         hurdle = Decimal(costs) / (added * settings.hurdle_horizon_hours)
         return f"expected {_fmt_rate(ctx.expected)} below the cost hurdle {_fmt_rate(hurdle)}"
@@ -507,38 +541,161 @@ def _grow(ctx: _Context, intent: Intent) -> Decision | str:
     )
 
 
-def _park_hurdle(ctx: _Context, plan: Plan) -> str | None:
-    """Why parking does not pay, or None when it does: the funding the short removed would
-    pay over the horizon at the expected rate must exceed the round trip it starts, the
-    modelled exit now plus a re-entry later (taken as costing what the exit does: the same
-    legs through the same pool and market) and the gas of both."""
+# ---------------------------------------------------------------------------- parking
+#
+# A park is a round trip: the exit now, a re-entry later. It pays only when the funding the
+# short would pay while parked exceeds that trip. What it would pay is forecast from what it
+# has paid: over each span H of `park_horizons_hours`, the funding of the last H hours
+# (or the last day's mean carried over H, if higher: a spell that has ended is not parked
+# on), times the share of it the next H hours repeated on the recorded histories (`park_persistence`,
+# measured on venues other than the one the thresholds were first tuned on). The spans run
+# from the typical remaining length of a negative spell (three days) to the entry's
+# amortisation horizon (two weeks): a longer spell is more likely to last.
+
+
+def premium(state: VaultState) -> Decimal:
+    """The perp's premium over the index now, a fraction (mark / index - 1): 0 on the
+    reference venue, whose perp marks at its index. The basis term's one input."""
+    oracle = state.oracle_price_e8
+    return Decimal(state.perp_mark_price_e8 - oracle) / oracle if oracle else Decimal(0)
+
+
+def round_trip_cost(
+    short_value: int,
+    exit_cost: int,
+    reentry_cost: int,
+    gas: int,
+    premium_now: Decimal = Decimal(0),
+    premium_reentry: Decimal = Decimal(0),
+) -> int:
+    """What parking `short_value` (asset wei) of short and re-entering it later costs,
+    asset wei: the exit's modelled cost now, the re-entry's later, the gas of both, and the
+    basis: the exit buys the short back at the index x (1 + `premium_now`) and the
+    re-entry sells it again at the index x (1 + `premium_reentry`), so the trip pays
+    `short_value` x (premium_now - premium_reentry) beyond fills at the index (a perp
+    rich now makes parking dearer, one rich at re-entry cheaper). Premiums are fractions;
+    the re-entry's is not known in advance and defaults to 0, the long-run premium."""
+    basis = (premium_now - premium_reentry) * short_value
+    return exit_cost + reentry_cost + gas + int(basis.to_integral_value(ROUND_CEILING))
+
+
+def entry_cost(added: int, cost: int, exit_fees: int, gas: int, premium_now: Decimal = Decimal(0)) -> int:
+    """What an entry adding `added` (asset wei) of short must earn back, asset wei: its
+    modelled cost, the fees of its exit later, gas, less the premium it sells the short at
+    (shorting a perp rich to its index is a gain when the premium converges)."""
+    basis = premium_now * added
+    return cost + exit_fees + gas - int(basis.to_integral_value(ROUND_FLOOR))
+
+
+def _spell_rate(ctx: _Context, hours: int) -> Decimal | None:
+    """The mean funding of the last `hours` (the pack's, when the reference is below it),
+    or None when the prints cover too little of them."""
+    if hours == ctx.settings.funding_window_hours:
+        return ctx.funding.optimistic_rate_per_hour
+    if hours not in ctx.spells:
+        ctx.spells[hours] = funding_estimate(
+            ctx.state, ctx.views, ctx.settings, hours
+        ).optimistic_rate_per_hour
+    return ctx.spells[hours]
+
+
+def _park_case(ctx: _Context, removed: int, trip: int) -> tuple[int, int, Decimal, Decimal]:
+    """What parking `removed` (asset wei) of short would save: the first span whose
+    forecast beats `trip`, else the one that comes closest, as (funding avoided in asset
+    wei, span hours, the rate it is forecast at, its persistence share)."""
+    settings = ctx.settings
+    day = ctx.funding.optimistic_rate_per_hour
+    assert day is not None
+    best: tuple[int, int, Decimal, Decimal] | None = None
+    for hours, share in zip(settings.park_horizons_hours, settings.park_persistence, strict=True):
+        spell = _spell_rate(ctx, hours)
+        if spell is None:
+            continue
+        rate = max(spell, day)
+        avoided = int(-rate * share * hours * removed)
+        if best is None or avoided > best[0]:
+            best = (avoided, hours, rate, share)
+        if avoided > trip:
+            break
+    return best or (0, 0, day, Decimal(0))
+
+
+def _park_bound(ctx: _Context) -> str | None:
+    """Why no park can pay, from the chain read alone (before planning one), or None: the
+    funding the whole short would avoid (`_park_case`) against what no round trip escapes:
+    selling the spot leg into the pool (its fee and impact, against the oracle) and the
+    taker fee on the short, twice (the re-entry costs what the exit does), the gas and the
+    lag (the perp's impact only adds)."""
     state, settings = ctx.state, ctx.settings
-    removed = state.short_value - plan.outcome.short_value
-    assert ctx.expected is not None
-    loss = -ctx.expected * removed * settings.hurdle_horizon_hours
-    exit_cost = max(plan.outcome.cost, 0)
-    round_trip = 2 * exit_cost + 2 * settings.gas_cost_asset_wei
-    if removed <= 0 or loss <= round_trip:
-        hurdle = Decimal(round_trip) / (max(removed, 1) * settings.hurdle_horizon_hours)
+    short = state.short_value
+    pool = SpotPoolModel(state.pool_reserve_base, state.pool_reserve_asset, state.pool_fee_bps)
+    sale = state.spot_value - pool.amount_out(True, state.spot_base) if state.spot_base else 0
+    fees = 2 * max(sale + short * state.taker_fee_ppm // PPM, 0)
+    floor = fees + 2 * settings.gas_cost_asset_wei + _lag(ctx, short)
+    avoided, hours, rate, share = _park_case(ctx, short, floor)
+    if avoided <= floor:
+        span = (
+            f"the last {hours} h at {_fmt_rate(rate)}, {share:.0%} of it repeated"
+            if hours
+            else "no span covered"
+        )
         return (
-            f"expected {_fmt_rate(ctx.expected)} costs less than parking and re-entering "
-            f"(park hurdle -{_fmt_rate(hurdle)})"
+            f"expected {_fmt_rate(ctx.funding.optimistic_rate_per_hour)} costs less than parking and "
+            f"re-entering ({span}: {avoided} wei avoided, the round trip's fees and spot impact alone "
+            f"are {floor} wei)"
         )
     return None
+
+
+def _lag(ctx: _Context, removed: int) -> int:
+    """The carry a park forgoes after its spell: the funding window has to fill again
+    above the re-entry rate before the vault re-enters (about a window at that rate)."""
+    settings = ctx.settings
+    return int(settings.reentry_rate_per_hour * settings.funding_window_hours * removed)
+
+
+def _park_hurdle(ctx: _Context, plan: Plan) -> tuple[bool, str]:
+    """Whether parking pays, and why: the funding the removed short would pay
+    (`_park_case`) must exceed the round trip it starts: the modelled exit now, a re-entry
+    later (taken as costing what the exit does: the same legs through the same pool and
+    market), the gas of both, the basis (`round_trip_cost`) and the carry forgone while
+    the funding window refills after the spell (`_lag`)."""
+    state, settings = ctx.state, ctx.settings
+    removed = state.short_value - plan.outcome.short_value
+    if removed <= 0:
+        return False, "parking removes no short"
+    exit_cost = max(plan.outcome.cost, 0)
+    trip = round_trip_cost(removed, exit_cost, exit_cost, 2 * settings.gas_cost_asset_wei, premium(state))
+    trip += _lag(ctx, removed)
+    avoided, hours, rate, share = _park_case(ctx, removed, trip)
+    span = (
+        f"the last {hours} h at {_fmt_rate(rate)}, {share:.0%} of it repeated" if hours else "no span covered"
+    )
+    if avoided <= trip:
+        return False, (
+            f"expected {_fmt_rate(ctx.funding.optimistic_rate_per_hour)} costs less than parking and "
+            f"re-entering ({span}: {avoided} wei avoided against a {trip} wei round trip)"
+        )
+    return True, f"{span} avoids {avoided} wei, more than the {trip} wei round trip"
 
 
 def _park(ctx: _Context, why: str, hurdle: bool = False) -> Decision | str:
     """A park (everything to idle), or, with `hurdle`, why it does not pay (then the
     caller goes on with the bands)."""
     state = ctx.state
+    if hurdle:
+        bound = _park_bound(ctx)
+        if bound:
+            return bound
     try:
         plan = plan_move(state, 0, leverage_margin(state, ctx.settings.leverage_bps), ctx.guard)
     except (Infeasible, ModelRevert) as err:
         return ctx.hold(f"{why}, but no park fits: {err}", True)
     if hurdle:
-        failure = _park_hurdle(ctx, plan)
-        if failure:
-            return failure
+        pays, detail = _park_hurdle(ctx, plan)
+        if not pays:
+            return detail
+        why = f"{why}: {detail}"
     basis = state.basis_bps
     if basis > ctx.settings.max_basis_bps:
         return ctx.hold(
@@ -610,11 +767,12 @@ def _fix(
 def _hedged(ctx: _Context, ratio: int | None) -> Decision:
     state, settings = ctx.state, ctx.settings
     expected = ctx.expected
+    optimistic = ctx.funding.optimistic_rate_per_hour
     deploy_note = ""
-    if expected is not None and expected < settings.park_rate_per_hour:
+    if optimistic is not None and optimistic < settings.park_rate_per_hour:
         parked = _park(
             ctx,
-            f"expected funding {_fmt_rate(expected)} below the park rate "
+            f"expected funding {_fmt_rate(optimistic)} below the park rate "
             f"{_fmt_rate(settings.park_rate_per_hour)}",
             hurdle=True,
         )

@@ -117,7 +117,7 @@ def addresses_of(rpc: Rpc, manifest: Manifest, keeper: str) -> Addresses:
 
 
 def venue_fetchers(s: KeeperSettings) -> list[Any]:
-    window = timedelta(hours=s.strategy.funding_window_hours)
+    window = timedelta(hours=s.strategy.history_hours)  # the parking spans read further back
     fetchers = []
     if "hyperliquid" in s.venues:
         hyperliquid = HyperliquidSource()

@@ -211,8 +211,9 @@ def status(as_json: bool, **options: Any) -> None:
             block_timestamp=snap.block_timestamp,
             funding_rate=snap.funding_rate,
             index_price_e8=snap.oracle_answer,
-            window=settings.strategy.funding_window_hours * 3_600,
+            window=settings.strategy.history_hours * 3_600,
             limits=Limits(),
+            trailing=settings.strategy.window_spans,
         )
         decision = decide(state, [view], settings.strategy)
     except (UserError, SignerError) as err:

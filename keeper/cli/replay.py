@@ -24,6 +24,7 @@ from keeper.data.files import (
     HistoryError,
     PricePoint,
     SeriesReport,
+    data_dir,
     load_funding,
     load_prices,
     synthetic_history,
@@ -439,14 +440,6 @@ def run_replay(
 DEMO_FUNDING = "funding/binance_eth_funding.csv"
 DEMO_PRICES = "prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv"
 DEMO_WINDOW = ("2023-01-01", "2024-01-01")  # the last year of the recorded Binance history
-
-
-def data_dir() -> Path:
-    """The shared market data: $BASIS_DATA_DIR, else ../shared/data beside the checkout."""
-    env = os.environ.get("BASIS_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def run_demo(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -476,3 +477,21 @@ def synthetic_history(
         if rng.random() < SYNTHETIC_SWITCH:
             regime = rng.choice([n for n in names if n != regime])
     return prints, points
+
+
+def data_dir() -> Path:
+    """The shared market data: $BASIS_DATA_DIR, else ../shared/data beside the checkout."""
+    env = os.environ.get("BASIS_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def funding_files(root: Path) -> list[Path]:
+    """The funding histories in `root/funding` (every CSV the funding loader reads)."""
+    out = []
+    for path in sorted((root / "funding").glob("*.csv")):
+        header = path.open(encoding="utf-8").readline()
+        if "Funding Rate" in header or "fundingRate" in header or "interest_1h" in header:
+            out.append(path)
+    return out

@@ -123,11 +123,14 @@ class FundingView:
     """What the strategy sees of one venue: its latest reading and its recent settled
     prints, oldest first. `sums`, when a source sets it, are the exact totals of
     `history` (a shortcut for `keeper.bot.funding.smooth`; never set it on a history it was
-    not computed from)."""
+    not computed from). `trailing`, likewise, are exact totals of the trailing parts of
+    `history` ending where it ends (the prints over [end - span, end], clipped at its
+    start): the same shortcut for windows shorter than the whole history."""
 
     info: FundingInfo
     history: tuple[FundingPoint, ...] = field(default=())
     sums: WindowSums | None = field(default=None, compare=False, repr=False)
+    trailing: tuple[WindowSums, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def venue(self) -> str:

@@ -434,6 +434,20 @@ def find_gaps(prints: list[FundingPrint]) -> list[Gap]:
     ]
 
 
+def gap_free(prints: list[FundingPrint]) -> tuple[list[FundingPrint], str]:
+    """The longest run of prints without a blocking gap (`Gap.blocking`), and a note naming
+    the gap(s) cut (empty when none): for runs over many files that must not stop."""
+    gaps = [g for g in find_gaps(prints) if g.blocking]
+    if not gaps:
+        return prints, ""
+    starts = {p.time: i for i, p in enumerate(prints)}
+    cuts = [starts[g.end] for g in gaps]
+    bounds = [0, *cuts, len(prints)]
+    lo, hi = max(pairwise(bounds), key=lambda ab: prints[ab[1] - 1].time - prints[ab[0]].time)
+    holes = ", ".join(f"{g.hours:g} h" for g in gaps)
+    return prints[lo:hi], f"hole(s) of {holes}: longest stretch without one"
+
+
 def _when(t: int) -> str:
     from datetime import UTC, datetime
 

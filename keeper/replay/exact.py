@@ -180,7 +180,7 @@ class ModelBackend:
         if perp.funding_rate != step.rate:
             perp.set_funding_rate(step.rate)
             self.reference.changes.append((step.time, step.rate))
-            self.reference.prune(step.time, self.config.settings.funding_window_hours * 3_600 + 86_400)
+            self.reference.prune(step.time, self.config.settings.history_hours * 3_600 + 86_400)
         if perp.is_liquidatable(HEDGE):
             self._liquidate(step.time)
         pool_before = self.pool.price_e8(w.base_unit, w.asset_unit)
@@ -209,8 +209,9 @@ class ModelBackend:
             block_timestamp=state.block_timestamp,
             funding_rate=state.funding_rate,
             index_price_e8=state.oracle_price_e8,
-            window=self.config.settings.funding_window_hours * 3_600,
+            window=self.config.settings.history_hours * 3_600,
             limits=self.limits,
+            trailing=self.config.settings.window_spans,
         )
         decision = decide(state, [view], self.config.settings)
         action = decision.action

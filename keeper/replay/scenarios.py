@@ -8,8 +8,11 @@ verdicts read only the replay's records, so the same scenario judges both modes
 - crash: -50 % within a day. No liquidation; margin ratio not below the band, delta in
   band (`_judge_crash` says why not "below the top").
 - squeeze: +100 % within a week. No liquidation; margin ratio and delta back in band.
-- negative-funding: funding negative for three weeks. Parked within a day; funding paid
-  bounded; re-entered after.
+- negative-funding: funding negative for three weeks: a week at -0.01 %/8h, then two at
+  -0.1 %/8h. The mild week ridden out hedged (paying it costs less than a round trip
+  would); parked within four days of the deep spell (once what it has cost, at the
+  measured persistence, beats a round trip); funding paid while deep bounded; re-entered
+  after.
 - pool-dislocation: the spot pool 5 % off the oracle for a day, nobody arbitraging. No
   keeper trade while dislocated; the entry happens once the pool is back.
 - stale-oracle: no oracle update for 12 h. Entries and exits refused while stale,
@@ -159,37 +162,50 @@ def _squeeze() -> list[MarketStep]:
     return _path(WARMUP_HOURS + 7 * 24 + 48, _ramp(WARMUP_HOURS, 7 * 24, 2.0))
 
 
-NEG_FROM, NEG_HOURS = WARMUP_HOURS, 21 * 24
+NEG_FROM, MILD_HOURS, NEG_HOURS = WARMUP_HOURS, 7 * 24, 21 * 24
+DEEP_FROM = NEG_FROM + MILD_HOURS
+DEEP_RATE = -10 * CALM_RATE  # -0.1 % per 8 h
 
 
 def _negative() -> list[MarketStep]:
     def rate(h: int) -> int:
-        return -CALM_RATE if NEG_FROM <= h < NEG_FROM + NEG_HOURS else CALM_RATE
+        if NEG_FROM <= h < DEEP_FROM:
+            return -CALM_RATE
+        return DEEP_RATE if DEEP_FROM <= h < NEG_FROM + NEG_HOURS else CALM_RATE
 
     return _path(NEG_FROM + NEG_HOURS + 5 * 24, lambda h: PRICE, rate)
 
 
 def _judge_negative(r: ReplayResult, config: ReplayConfig) -> list[Verdict]:
-    window = [s for s in r.steps if START + NEG_FROM * HOUR <= s.time < START + (NEG_FROM + NEG_HOURS) * HOUR]
-    first_parked = next((i for i, s in enumerate(window) if s.parked), None)
-    parked_share = sum(s.parked for s in window) / len(window)
-    after = [s for s in r.steps if s.time >= START + (NEG_FROM + NEG_HOURS) * HOUR]
-    paid = r.costs.funding_paid / r.nav_start * 10_000
-    negative_carry = CALM_RATE * NEG_HOURS * HOUR / RATE_UNIT * 10_000 * 2 / 3
+    def hours(a: int, b: int) -> list[Step]:
+        return [s for s in r.steps if START + a * HOUR <= s.time < START + b * HOUR]
+
+    mild, deep = hours(NEG_FROM, DEEP_FROM), hours(DEEP_FROM, NEG_FROM + NEG_HOURS)
+    first_parked = next((i for i, s in enumerate(deep) if s.parked), None)
+    parked_share = sum(s.parked for s in deep) / len(deep)
+    after = hours(NEG_FROM + NEG_HOURS, 10**6)
+    # funding paid while the deep spell lasted, against staying hedged through it
+    paid = -sum(s.funding_rate_per_hour for s in deep if not s.parked) * 2 / 3 * 10_000
+    hedged_through = -DEEP_RATE * (NEG_HOURS - MILD_HOURS) * HOUR / RATE_UNIT * 2 / 3 * 10_000
     return [
         _hedged_then(r),
         Verdict(
-            "parked within a day",
-            first_parked is not None and first_parked <= 24,
-            f"parked {first_parked} h after funding turned negative"
+            "rode out the mild week hedged",
+            not any(s.parked for s in mild),
+            f"parked {sum(s.parked for s in mild)} of {len(mild)} h at -0.01 %/8h",
+        ),
+        Verdict(
+            "parked within four days of the deep spell",
+            first_parked is not None and first_parked <= 4 * 24,
+            f"parked {first_parked} h after funding fell to -0.1 %/8h"
             if first_parked is not None
             else "never parked",
         ),
         Verdict(
             "bounded loss",
-            paid < negative_carry * 0.25,
-            f"funding paid {paid:.2f} bps of NAV; staying hedged would have paid {negative_carry:.2f} bps; "
-            f"parked {parked_share:.0%} of the negative stretch",
+            paid < hedged_through * 0.3,
+            f"about {paid:.0f} bps of NAV paid in the deep spell; staying hedged would have paid "
+            f"{hedged_through:.0f} bps; parked {parked_share:.0%} of it",
         ),
         Verdict(
             "re-entered after",
@@ -500,7 +516,12 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("crash", "ETH -50 % within a day", _crash, _judge_crash),
         Scenario("squeeze", "ETH +100 % within a week", _squeeze, _judge_move),
-        Scenario("negative-funding", "funding at -0.01 %/8h for three weeks", _negative, _judge_negative),
+        Scenario(
+            "negative-funding",
+            "funding negative for three weeks: -0.01 %/8h for one, -0.1 %/8h for two",
+            _negative,
+            _judge_negative,
+        ),
         Scenario(
             "pool-dislocation", "the spot pool 5 % off the oracle for a day", _dislocation, _judge_dislocation
         ),

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from keeper.bot.funding import smooth
-from keeper.bot.reference import ReferenceHistory
+from keeper.bot.reference import PRUNE_BATCH, ReferenceHistory
 from keeper.core.errors import SourceError
 from keeper.core.fixed import MAX_FUNDING_RATE
 from keeper.data.onchain import history_from_rate_updates, onchain_funding_info
@@ -79,6 +79,8 @@ def test_view__incremental_equals_from_scratch(steps, initial, live) -> None:
             ref.changes = [(t, r) for t, r in ref.changes if t > keep_from]
         live_rate = rate if abs(rate) <= MAX_FUNDING_RATE else live
         live_rate = live_rate if abs(live_rate) <= MAX_FUNDING_RATE else 0
+        # with the trailing totals of shorter windows, as the strategy asks for them
+        spans = tuple({1, 3_600, window // 3 + 1, max(window // 2, 1), window, 2 * window})
         view = _outcome(
             ref.view,
             block_timestamp=now,
@@ -86,6 +88,7 @@ def test_view__incremental_equals_from_scratch(steps, initial, live) -> None:
             index_price_e8=PRICE,
             window=window,
             limits=limits,
+            trailing=spans,
         )
         expected = _outcome(_from_scratch, ref, now, live_rate, window, limits)
         assert view == expected
@@ -93,8 +96,17 @@ def test_view__incremental_equals_from_scratch(steps, initial, live) -> None:
             continue
         at = datetime.fromtimestamp(now, tz=UTC)
         plain = FundingView(view.info, view.history)  # no totals: smooth walks the prints
-        for span in {window, 3_600, 3 * window, 30 * 86_400}:
+        for span in {window, 3_600, 3 * window, 30 * 86_400, *spans}:
             assert smooth(view, at, timedelta(seconds=span)) == smooth(plain, at, timedelta(seconds=span))
+        for part in view.trailing:  # each an exact total of the prints it covers
+            assert part.end == now and part.start > now - window
+            clipped = sum(
+                p.rate_per_hour * Decimal(min(int(p.time.timestamp()), now) - max(start, part.start))
+                for p in view.history
+                if (start := int(p.time.timestamp()) - p.interval_seconds) < part.end
+                and int(p.time.timestamp()) > part.start
+            )
+            assert Decimal(part.weighted) / part.scale == clipped
 
 
 def test_view__totals_are_exact_sums() -> None:
@@ -117,7 +129,7 @@ def test_prune__views_within_the_kept_span_unchanged_and_memory_bounded() -> Non
     can see: views over the kept span are the same as before, and the list stays short."""
     full, pruned = ReferenceHistory(START, 7), ReferenceHistory(START, 7)
     window, keep = 24 * 3_600, 48 * 3_600
-    for k in range(1, 2_000):
+    for k in range(1, 3_000):  # pruned twice
         now = START + k * 3_600
         change = (now, (k * 7_919) % 40_000_000_000 - 20_000_000_000)
         full.changes.append(change)
@@ -128,6 +140,8 @@ def test_prune__views_within_the_kept_span_unchanged_and_memory_bounded() -> Non
                 block_timestamp=now + 5, funding_rate=change[1], index_price_e8=PRICE, limits=Limits()
             )
             assert pruned.view(window=window, **kwargs) == full.view(window=window, **kwargs)
+            trailing = pruned.view(window=keep, trailing=(window,), **kwargs).trailing
+            assert trailing == full.view(window=keep, trailing=(window,), **kwargs).trailing
             assert pruned.rate_at(now - window) == full.rate_at(now - window)
-    assert len(pruned.changes) <= 256 + keep // 3_600
-    assert len(full.changes) == 1_999
+    assert len(pruned.changes) <= PRUNE_BATCH + keep // 3_600
+    assert len(full.changes) == 2_999

@@ -8,15 +8,28 @@ from decimal import Decimal
 
 import pytest
 
-from keeper.bot.strategy import EmergencyDeleverage, Hold, Intent, Rebalance, Settings, Unwind, decide
+from keeper.bot.strategy import (
+    EmergencyDeleverage,
+    Hold,
+    Intent,
+    Rebalance,
+    Settings,
+    Unwind,
+    decide,
+    entry_cost,
+    round_trip_cost,
+)
 from keeper.core.fixed import BPS, PRICE_UNIT
 from keeper.core.rules import VaultRules
-from tests.keeper.world import World, apply, flat_view
+from tests.keeper.world import World, apply, flat_view, path_view
 
 USDC = 10**6
 GOOD = "0.00002"  # 17.5 % a year: clears re-entry and the cost hurdle
 MEH = "0.000002"  # between the park rate (0) and re-entry (1e-5)
-BAD = "-0.00001"  # shorts pay
+BAD = "-0.00001"  # shorts pay 8.8 % a year: not for long enough to pay for a park
+# shorts pay 0.16 %/8h: the 48 h of it a flat view shows, 39 % of it repeated over three
+# days (`park_persistence`), is more than a park and re-entry cost (~0.37 % of the short)
+DEEP = "-0.0002"
 DEFAULT = Settings()
 
 
@@ -109,9 +122,11 @@ def test_decide__large_entry_into_a_shallow_pool__enters_in_batches():
 # ------------------------------------------------------------------ funding and hysteresis
 
 
-def test_decide__hedged_funding_below_the_park_rate__parks_everything():
+def test_decide__hedged_funding_deeply_negative__parks_everything():
     world = hedged()
-    rebalance(run(world, BAD), Intent.PARK)
+    decision = run(world, DEEP)
+    rebalance(decision, Intent.PARK)
+    assert "the last 72 h" in decision.reason and "round trip" in decision.reason
     state = world.state()
     assert state.short_size == state.spot_base == state.perp_margin == 0
     assert state.idle == state.nav
@@ -119,8 +134,8 @@ def test_decide__hedged_funding_below_the_park_rate__parks_everything():
 
 def test_decide__after_parking__stays_parked_while_funding_is_below_reentry():
     world = hedged()
-    run(world, BAD)
-    held(run(world, BAD), "parked")
+    run(world, DEEP)
+    held(run(world, DEEP), "parked")
     held(run(world, MEH), "below re-entry")
     rebalance(run(world, GOOD), Intent.ENTER)
 
@@ -134,15 +149,66 @@ SLIGHTLY_BAD = "-0.000002"  # shorts pay 1.75 % a year: less than a park and re-
 
 def test_decide__hedged_funding_negative_but_below_the_park_hurdle__stays_hedged():
     """Parking starts a round trip (exit now, re-entry later): it pays only when the funding
-    the short would pay over the hurdle horizon is more than that round trip."""
+    the short would pay while parked, forecast from what it paid over the trailing spans,
+    is more than that round trip."""
     held(run(hedged(), SLIGHTLY_BAD), "not parking", "costs less than parking and re-entering")
-    held(run(hedged(), BAD, Settings(hurdle_horizon_hours=24)), "not parking")
-    rebalance(run(hedged(), BAD), Intent.PARK)  # over two weeks, -1e-5/h pays for it
+    held(run(hedged(), BAD), "not parking", "costs less than parking and re-entering")
+    rebalance(run(hedged(), DEEP), Intent.PARK)
+    # the same spell, were a tenth of it repeated, does not pay for the trip
+    doubtful = Settings(park_persistence=tuple(r / 10 for r in DEFAULT.park_persistence))
+    held(run(hedged(), DEEP, doubtful), "not parking", "wei avoided")
 
 
 def test_decide__hedged_funding_negative_below_the_park_hurdle__bands_still_fixed():
     world = moved(hedged(), 18)  # +18 %: margin thin
     rebalance(run(world, SLIGHTLY_BAD), Intent.MARGIN_THIN)
+
+
+def test_decide__a_short_deep_dip__does_not_pay_a_round_trip__stays_hedged():
+    """Twelve hours at -0.24 %/8h after two weeks of carry: the day's mean is deeply
+    negative (the old rule, 14 days at the day's rate, parked on it), but the last three
+    days paid far less than a round trip, and dips like it were over within the day."""
+    world = hedged()
+    view = path_view(world.now, (14 * 24, GOOD), (12, "-0.0003"))
+    decision = run(world, views=[view])
+    held(decision, "not parking", "the last 72 h")
+    assert decision.signals.funding.expected_rate_per_hour < Decimal("-0.0001")
+
+
+def test_decide__a_long_deep_spell__parks_once_it_has_lasted():
+    """-0.04 %/8h against a round trip of ~0.18 % of the short (this vault's): two days of
+    it are not yet evidence enough (the last three days' funding, 39 % of it repeated, is
+    less than the trip); six days are (the last six days', 42 % of it repeated, beat it)."""
+    world = hedged()
+    held(run(world, views=[path_view(world.now, (10 * 24, GOOD), (2 * 24, "-0.00005"))]), "not parking")
+    held(run(world, views=[path_view(world.now, (10 * 24, GOOD), (3 * 24, "-0.00005"))]), "not parking")
+    decision = run(world, views=[path_view(world.now, (10 * 24, GOOD), (6 * 24, "-0.00005"))])
+    rebalance(decision, Intent.PARK)
+    assert "the last 144 h" in decision.reason
+
+
+def test_decide__parked__reenters_when_the_carry_pays_for_the_entry():
+    """Re-entry reads the day (a recovered market is re-entered within it, not after the
+    long spans forget the spell): the day's rate over the entry horizon must pay the
+    entry's modelled cost, its exit's fees and gas, and clear the re-entry rate."""
+    world = hedged()
+    run(world, DEEP)
+    assert world.state().parked
+    spell = (6 * 24, DEEP)
+    held(run(world, views=[path_view(world.now, spell, (24, MEH))]), "below re-entry")
+    rebalance(run(world, views=[path_view(world.now, spell, (24, GOOD))]), Intent.ENTER)
+
+
+def test_round_trip_cost__the_basis_is_part_of_the_trip():
+    """Buying the short back at a premium costs it; selling it again at one earns it."""
+    short = 1_000_000 * USDC
+    assert round_trip_cost(short, 1_000, 900, 2) == 1_902
+    assert round_trip_cost(short, 1_000, 900, 2, Decimal("0.001")) == 1_902 + 1_000 * USDC
+    assert round_trip_cost(short, 1_000, 900, 2, Decimal("0.001"), Decimal("0.001")) == 1_902
+    assert round_trip_cost(short, 1_000, 900, 2, Decimal(0), Decimal("0.0005")) == 1_902 - 500 * USDC
+    # an entry that sells the short at a premium has that much less to earn back
+    assert entry_cost(short, 1_000, 500, 2) == 1_502
+    assert entry_cost(short, 1_000, 500, 2, Decimal("0.0001")) == 1_502 - 100 * USDC
 
 
 # ------------------------------------------------------------------ deploying idle
@@ -359,13 +425,28 @@ def test_decide__reference_rate_far_above_other_venues__the_median_decides():
     assert decision.signals.funding.spread_per_hour == Decimal("0.0001") - Decimal(MEH)
 
 
-def test_decide__reference_rate_low_while_others_are_high__the_reference_decides():
-    world = hedged()
+def test_decide__reference_rate_low_while_others_are_high__entries_read_it_parking_reads_the_pack():
+    """The low side for entries (a low reference is what the vault is paid), the high side
+    for parking (a reference far below the pack is a cold spell arbitrage closes: no reason
+    to start a round trip, as one far above it is no reason to enter)."""
+    world = parked()
     views = [
-        flat_view(world.now, BAD),
+        flat_view(world.now, MEH),
         flat_view(world.now, GOOD, "hyperliquid"),
         flat_view(world.now, GOOD, "dydx"),
     ]
+    held(run(world, views=views), "below re-entry")
+    world = hedged()
+    views = [
+        flat_view(world.now, DEEP),
+        flat_view(world.now, GOOD, "hyperliquid"),
+        flat_view(world.now, GOOD, "dydx"),
+    ]
+    decision = run(world, views=views)
+    held(decision, "in band")
+    assert decision.signals.funding.expected_rate_per_hour == Decimal(DEEP)
+    assert decision.signals.funding.optimistic_rate_per_hour == Decimal(GOOD)
+    views[1] = flat_view(world.now, DEEP, "hyperliquid")  # the pack agrees
     rebalance(run(world, views=views), Intent.PARK)
 
 
@@ -437,7 +518,7 @@ def test_decide__keeper_budget_spent__no_losing_rebalance_until_the_window_ends(
     world.budget_nav = world.nav()
     world.budget_spent = world.budget_nav * world.rules.keeper_loss_budget_bps // BPS  # all of it
     assert world.state().budget_left == 0
-    decision = run(world, BAD)  # shorts pay: the keeper wants out, but parking loses NAV
+    decision = run(world, DEEP)  # shorts pay: the keeper wants out, but parking loses NAV
     if isinstance(decision.action, Rebalance):
         assert decision.action.expected.cost <= 0 or decision.action.expected.risk_reducing
     else:
@@ -445,7 +526,7 @@ def test_decide__keeper_budget_spent__no_losing_rebalance_until_the_window_ends(
     world.warp(86_400)
     world.push_price(world.price)
     assert world.state().budget_left is None
-    rebalance(run(world, BAD), Intent.PARK)
+    rebalance(run(world, DEEP), Intent.PARK)
 
 
 def test_decide__keeper_budget_nearly_spent__a_move_is_cut_to_what_is_left():

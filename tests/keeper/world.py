@@ -15,7 +15,7 @@ from keeper.bot.strategy import Action, EmergencyDeleverage, Rebalance, Unwind
 from keeper.data.records import FundingInfo, FundingPoint, FundingView
 from keeper.model.vault import EMERGENCY_BUFFER_BPS, HEDGE, BasisModel, require
 
-__all__ = ["EMERGENCY_BUFFER_BPS", "HEDGE", "LP", "World", "apply", "flat_view", "require"]
+__all__ = ["EMERGENCY_BUFFER_BPS", "HEDGE", "LP", "World", "apply", "flat_view", "path_view", "require"]
 
 LP = "lp"  # the depositor the tests fund the vault with
 
@@ -43,6 +43,19 @@ def flat_view(now: int, rate: str | Decimal, venue: str = "onchain", hours: int 
     rate = Decimal(rate)
     info = FundingInfo(venue, "ETH-USD", rate, 3_600, None, None, None, at)
     history = tuple(FundingPoint(at - timedelta(hours=h), rate, rate, 3_600) for h in range(hours, -1, -1))
+    return FundingView(info, history)
+
+
+def path_view(now: int, *segments: tuple[int, str], venue: str = "onchain") -> FundingView:
+    """A venue whose hourly prints follow `segments`, (hours, rate per hour) oldest first,
+    the last ending now; its live rate is the last segment's."""
+    at = datetime.fromtimestamp(now, tz=UTC)
+    rates = [Decimal(rate) for hours, rate in segments for _ in range(hours)]
+    info = FundingInfo(venue, "ETH-USD", rates[-1], 3_600, None, None, None, at)
+    history = tuple(
+        FundingPoint(at - timedelta(hours=len(rates) - 1 - i), rate, rate, 3_600)
+        for i, rate in enumerate(rates)
+    )
     return FundingView(info, history)
 
 

@@ -156,11 +156,16 @@ def test_keeper__parks_on_sustained_negative_funding_and_reenters(
 ):
     dep = stack[0]
     fund_and_wait_for_history(dep, chain, deployer, alice)
-    kp = keeper_process()
+    # the park rule on the test's compressed clock (its funding window is an hour): one
+    # span of two hours, all of its funding taken to repeat
+    kp = keeper_process(
+        BASIS_KEEPER_STRATEGY__PARK_HORIZONS_HOURS="[2]", BASIS_KEEPER_STRATEGY__PARK_PERSISTENCE='["1"]'
+    )
     settle(kp, chain)
     assert dep.hedge.short_size() > 0
-    set_funding(dep, deployer, Decimal("-0.00003"), "1h")
-    for _ in range(4):  # two hours of shorts paying longs
+    # shorts paying longs 0.3 %/h: within two hours the span has cost more than a round trip
+    set_funding(dep, deployer, Decimal("-0.003"), "1h")
+    for _ in range(4):
         move(dep, chain, deployer, 0, 1_800)
         settle(kp, chain)
     assert dep.hedge.short_size() == 0 and dep.hedge.spot_base() == 0, "did not park"
