@@ -337,6 +337,15 @@ def format_status(info: dict[str, Any], asset_decimals: int, base_decimals: int,
     help="replay through funding gaps longer than 3 intervals (the last rate held; listed in the report)",
 )
 @click.option(
+    "--premium",
+    default="model",
+    show_default=True,
+    metavar="model|none|FILE",
+    help="the perp's premium over spot: modelled from the funding prints (labelled so), none (the perp "
+    "marks at its index), or measured: a file of the perp's mark prices (needs --prices) or a Hyperliquid "
+    "fundingHistory JSON",
+)
+@click.option(
     "--strict",
     is_flag=True,
     help="exit 3 when the verdict is not OK (a liquidation, or a reconciliation mismatch)",

@@ -29,6 +29,7 @@ from keeper.data.files import (
     load_prices,
     synthetic_history,
 )
+from keeper.data.premium import PremiumSeries, load_premium, modelled_premium
 from keeper.ops.config import VenueDeployConfig
 from keeper.replay.driver import (
     Gap,
@@ -40,6 +41,7 @@ from keeper.replay.driver import (
     end_price,
     find_gaps,
     history_steps,
+    with_premium,
 )
 from keeper.replay.exact import run_steps
 from keeper.replay.report import build_report, table, to_json
@@ -68,6 +70,7 @@ class Inputs:
     scenario: str | None = None
     label: str = ""
     gaps: list[Gap] = field(default_factory=list)
+    premium: str | None = None  # where the steps' premium came from (None: none)
 
 
 def _day(ts: int) -> str:
@@ -92,9 +95,11 @@ def history_inputs(
     notes: list[str] | None = None,
     *,
     allow_gaps: bool = False,
+    premium: PremiumSeries | None = None,
 ) -> Inputs:
-    """The window's steps; a gap of more than `GAP_LIMIT_INTERVALS` intervals in it stops
-    here (one line naming it) unless `allow_gaps`."""
+    """The window's steps, with the perp's premium where one is given; a gap of more than
+    `GAP_LIMIT_INTERVALS` intervals in it stops here (one line naming it) unless
+    `allow_gaps`."""
     if start is not None and end is not None and start >= end:
         raise UserError(
             f"--from {_day(start)} is not before --to {_day(end)}: swapped? the file covers {_span(prints)}"
@@ -126,7 +131,20 @@ def history_inputs(
             f"{longest.hours:g} h from {_day(longest.start)} UTC (listed in the JSON: gaps)"
         )
     steps = history_steps(prints, prices, config.constant_price)
-    return Inputs(steps, end_price(prints, prices, config), reports, notes, gaps=gaps)
+    if premium is not None:
+        steps = with_premium(steps, premium.at)
+        if not premium.covers(steps[0].time, prints[-1].time - prints[-1].interval):
+            notes.append(
+                f"the premium ({premium.source}) does not cover the whole window: the nearest is held"
+            )
+    return Inputs(
+        steps,
+        end_price(prints, prices, config),
+        reports,
+        notes,
+        gaps=gaps,
+        premium=premium.source if premium else None,
+    )
 
 
 def load_inputs(
@@ -138,7 +156,10 @@ def load_inputs(
     utc_shift_hours: int | None = None,
     *,
     allow_gaps: bool = False,
+    premium: str | None = None,
 ) -> Inputs:
+    """The files' steps; `premium`: None or "none" (the perp marks at its index), "model"
+    (`modelled_premium` of the prints) or a file of measured premium (`load_premium`)."""
     try:
         prints, funding_report = load_funding(funding_path, utc_shift_hours=utc_shift_hours)
         reports = [funding_report]
@@ -146,9 +167,14 @@ def load_inputs(
         if prices_path:
             prices, price_report = load_prices(prices_path)
             reports.append(price_report)
+        series = None
+        if premium == "model":
+            series = modelled_premium(prints)
+        elif premium not in (None, "none"):
+            series = load_premium(premium, prices)
     except HistoryError as err:
         raise UserError(str(err)) from None
-    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps)
+    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps, premium=series)
 
 
 def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = True) -> ReplayResult:
@@ -159,6 +185,7 @@ def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = Tru
         "end_price_e8": inputs.end_price_e8,
         "scenario": inputs.scenario,
         "gaps": inputs.gaps,
+        "premium": inputs.premium,
     }
     if mode == "model":
         return run_steps(inputs.steps, config, **kwargs)
@@ -384,6 +411,7 @@ def run_replay(
     json_path: str | None,
     charts_dir: str | None = None,
     allow_gaps: bool = False,
+    premium: str = "model",
     strict: bool = False,
     sets: Sequence[str] = (),
     venue_path: str | None = None,
@@ -429,7 +457,14 @@ def run_replay(
         assert funding_path is not None
         start, end = _moment(date_from, "--from"), _moment(date_to, "--to")
         inputs = load_inputs(
-            funding_path, prices_path, config, start, end, utc_shift_hours, allow_gaps=allow_gaps
+            funding_path,
+            prices_path,
+            config,
+            start,
+            end,
+            utc_shift_hours,
+            allow_gaps=allow_gaps,
+            premium=premium,
         )
     result = run(inputs, config, mode)
     return emit(result, config, json_path=json_path, charts_dir=charts_dir)
@@ -440,6 +475,7 @@ def run_replay(
 DEMO_FUNDING = "funding/binance_eth_funding.csv"
 DEMO_PRICES = "prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv"
 DEMO_WINDOW = ("2023-01-01", "2024-01-01")  # the last year of the recorded Binance history
+DEMO_MARKS = "prices/binance_usdm_perp_ETHUSDT_mark_8h_2023.csv"  # the perp's mark that year: its premium
 
 
 def run_demo(
@@ -464,7 +500,7 @@ def run_demo(
         if start is None and end is None:  # a year at most: the file's last
             prints, _ = _load_or_fail(data)
             start = max(prints[0].time - prints[0].interval, prints[-1].time - 365 * DAY)
-        inputs = load_inputs(data, prices_path, config, start, end, allow_gaps=allow_gaps)
+        inputs = load_inputs(data, prices_path, config, start, end, allow_gaps=allow_gaps, premium="model")
     else:
         root = data_dir()
         funding, prices = root / DEMO_FUNDING, root / DEMO_PRICES
@@ -472,11 +508,18 @@ def run_demo(
             label = f"real history: Binance ETH 8h funding and spot, {root}"
             start = start if start is not None else _moment(DEMO_WINDOW[0], "--from")
             end = end if end is not None else _moment(DEMO_WINDOW[1], "--to")
-            inputs = load_inputs(str(funding), str(prices), config, start, end, allow_gaps=allow_gaps)
+            # the perp's recorded mark covers 2023: its premium measured, else modelled
+            marks = root / DEMO_MARKS
+            premium = str(marks) if marks.is_file() else "model"
+            inputs = load_inputs(
+                str(funding), str(prices), config, start, end, allow_gaps=allow_gaps, premium=premium
+            )
         else:
             label = f"SYNTHETIC history (seed 7, generated by the project; {root} not found)"
             prints, points = synthetic_history(seed=7, days=180)
-            inputs = history_inputs(prints, points, config, [], start, end, ["SYNTHETIC data"])
+            inputs = history_inputs(
+                prints, points, config, [], start, end, ["SYNTHETIC data"], premium=modelled_premium(prints)
+            )
     click.echo(f"demo data: {label}")
     result = run(inputs, config, mode)
     out = Path(out_dir)

@@ -55,7 +55,7 @@ from keeper.chain.abi import (
 from keeper.chain.manifest import write_manifest
 from keeper.chain.reader import Addresses, run_calls
 from keeper.core.errors import UserError
-from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, mul_div, value
+from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, mark_price, mul_div, value
 from keeper.model.markets import SpotPoolModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
@@ -190,6 +190,7 @@ class ChainBackend:
         v = config.venue
         self.asset_unit, self.base_unit, self.pool_fee_bps = v.asset_unit, v.base_unit, v.spot_fee_bps
         self.rate = rate
+        self.premium = 0  # the perp's premium as last set (deployed at 0)
         self.costs = driver.Costs()
         self.trades: list[driver.Trade] = []
         self.reverts: list[str] = []
@@ -247,6 +248,7 @@ class ChainBackend:
             round_call("latestRoundData", a.price_feed),
             reserves_call(a.spot_pool),
             Call("is_liquidatable", a.perp_market, "is_liquidatable(address)", (a.hedge,), ("bool",)),
+            Call("mark_price", a.perp_market, "mark_price()"),
         ]
         # Anvil answers a batch's requests concurrently: a read batched with a receipt can
         # still see the state before that transaction. So first the receipts, then the reads.
@@ -264,6 +266,7 @@ class ChainBackend:
             round_data,
             reserves,
             liquidatable,
+            mark,
         ) = values
         price = round_data[1]
         size, _, margin, upnl, accrued, equity, _, ratio = pos
@@ -286,6 +289,9 @@ class ChainBackend:
             "size": size,
             "margin": margin,
             "upnl": upnl,
+            "mark": mark,
+            # the short's value at the mark less at the index: the basis inside `upnl`
+            "basis": value(size, mark, self.asset_unit, False) - value(size, price, self.asset_unit, False),
             "accrued": accrued,
             "ratio": None if ratio == MAX_UINT or size == 0 else ratio,
             "liquidatable": liquidatable,
@@ -321,10 +327,11 @@ class ChainBackend:
     def _at_price(self, r: dict[str, Any], price_e8: int) -> tuple[int | None, bool]:
         """The hedge's perp account as read (`r`) valued at `price_e8` instead: (margin
         ratio bps, liquidatable), as `PerpMarket.margin_ratio_bps` and `is_liquidatable`
-        compute them (funding is checkpointed at this block, so only the PnL moves)."""
+        compute them at that index's mark (funding is checkpointed at this block, so only
+        the PnL moves)."""
         size, unit = r["size"], self.asset_unit
-        cost = value(size, r["price"], unit, False) - r["upnl"]
-        size_value = value(size, price_e8, unit, False)
+        cost = value(size, r["mark"], unit, False) - r["upnl"]
+        size_value = value(size, mark_price(price_e8, self.premium), unit, False)
         equity = r["margin"] + r["accrued"] + size_value - cost
         notional = abs(size_value)
         if size == 0 or notional == 0:
@@ -350,6 +357,9 @@ class ChainBackend:
                 self._send(self.feeder, a.perp_market, calldata("accrue_funding()"))
             self._send(self.feeder, a.price_feed, calldata("set_price(int256)", step.price_e8))
             sent = True
+        if step.premium_e18 != self.premium:
+            self._send(self.feeder, a.perp_market, calldata("set_premium(int256)", step.premium_e18))
+            self.premium, sent = step.premium_e18, True
         if step.push_asset:
             self._send(self.feeder, a.asset_feed, calldata("set_price(int256)", step.asset_price_e8))
             self.asset_feed_pushes += 1
@@ -403,7 +413,8 @@ class ChainBackend:
         self.costs.market_move(
             self._funding_total(after) - self._funding_total(before),
             after["spot_value"] - before["spot_value"],
-            after["upnl"] - before["upnl"],
+            (after["upnl"] - after["basis"]) - (before["upnl"] - before["basis"]),
+            after["basis"] - before["basis"],
         )
 
     def _liquidate(self, when: int, r: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from itertools import pairwise
 from typing import Protocol, TypedDict, Unpack
 
 from keeper.bot.strategy import Settings
-from keeper.core.fixed import BPS, MAX_FUNDING_RATE, PRICE_UNIT, RATE_UNIT, SIZE_UNIT, value
+from keeper.core.fixed import BPS, MAX_FUNDING_RATE, MAX_PREMIUM, PRICE_UNIT, RATE_UNIT, SIZE_UNIT, value
 from keeper.core.rules import VaultRules, VenueParams
 from keeper.data.files import JITTER, FundingPrint, PricePoint, SeriesReport
 from keeper.model.vault import DECIMALS_OFFSET
@@ -103,6 +103,7 @@ class MarketStep:
     # before the next step's price lands, the oracle visits the one adverse to the hedge
     high_e8: int = 0
     low_e8: int = 0
+    premium_e18: int = 0  # the perp's mark over the index, 1e18 = 100 % (`with_premium`)
 
 
 def with_asset_pushes(steps: list[MarketStep], deployed_at: int) -> list[MarketStep]:
@@ -141,6 +142,7 @@ class Costs:
     funding_paid: int = 0
     spot_pnl: int = 0  # the spot leg's value change at the oracle between trades
     perp_pnl: int = 0  # the short's unrealised PnL change at the index between trades
+    basis_pnl: int = 0  # the rest of its change at the mark: the premium's moves
     spot_fees: int = 0
     spot_impact: int = 0
     perp_fees: int = 0
@@ -148,8 +150,9 @@ class Costs:
     liquidation_loss: int = 0
     gas_units: int = 0
 
-    def market_move(self, funding: int, spot: int, perp: int) -> None:
-        """Books one market move's funding and the legs' price PnL (deltas, asset wei)."""
+    def market_move(self, funding: int, spot: int, perp: int, basis: int = 0) -> None:
+        """Books one market move's funding, the legs' price PnL at the index and the
+        short's basis PnL (its value at the mark less at the index; deltas, asset wei)."""
         self.funding += funding
         if funding >= 0:
             self.funding_received += funding
@@ -157,6 +160,7 @@ class Costs:
             self.funding_paid -= funding
         self.spot_pnl += spot
         self.perp_pnl += perp
+        self.basis_pnl += basis
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +325,7 @@ class Step:
     booked_short: int = 0  # the hedge's books of it
     unhedged: bool = False  # |spot - short| above the delta rule while neither flat nor shut down
     asset_price_e8: int = PRICE_UNIT
+    premium_e18: int = 0  # the perp's premium over the index (1e18 = 100 %)
 
 
 @dataclass
@@ -354,6 +359,7 @@ class ReplayResult:
     extreme_ratios: list[tuple[int, int]] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)  # holes in the funding replayed through
     passive: Passive | None = None  # the never-park hedge over the same inputs
+    premium: str | None = None  # where the perp's premium came from (None: it marked at its index)
 
     @property
     def mean_short_to_nav(self) -> float:
@@ -567,6 +573,16 @@ def history_steps(
     return steps
 
 
+def with_premium(steps: list[MarketStep], premium_at: Callable[[int], float]) -> list[MarketStep]:
+    """The steps with the perp's premium at each step's time (a fraction, bounded to the
+    venue's +-10 %), as the feeder sets it when the step's price lands."""
+    out = []
+    for s in steps:
+        p = max(-MAX_PREMIUM, min(MAX_PREMIUM, round(premium_at(s.time) * 10**18)))
+        out.append(replace(s, premium_e18=p) if p else s)
+    return out
+
+
 def price_e8_at(prices: list[PricePoint] | None, t: int, constant_price: float) -> int:
     """The oracle answer for `t`: the series interpolated there, or the constant."""
     return round((constant_price if not prices else _Prices(prices).at(t)) * PRICE_UNIT)
@@ -635,6 +651,7 @@ class ReplayOptions(TypedDict, total=False):
     scenario: str | None
     end_price_e8: int | None
     gaps: list[Gap] | None
+    premium: str | None  # where the steps' premium came from (None: none, the index is the mark)
 
 
 OpenBackend = Callable[["ReplayConfig", MarketStep], AbstractContextManager[Backend]]
@@ -721,6 +738,7 @@ def _run(
                 o.booked_short,
                 unhedged,
                 s.asset_price_e8,
+                s.premium_e18,
             )
         )
         if short == 0:
@@ -733,7 +751,13 @@ def _run(
     last = steps[-1]
     end = last.time + last.interval
     final = MarketStep(
-        end, end_price_e8 or last.price_e8, last.rate, 0, keeper=False, asset_price_e8=last.asset_price_e8
+        end,
+        end_price_e8 or last.price_e8,
+        last.rate,
+        0,
+        keeper=False,
+        asset_price_e8=last.asset_price_e8,
+        premium_e18=last.premium_e18,
     )
     advance(_with_final_push(steps, final), last)
     if backend.extreme_ratio_bps is not None:
@@ -750,5 +774,5 @@ def _run(
         capped_prints=capped, parked_seconds=parked_seconds,
         reports=list(options.get("reports") or []), notes=list(options.get("notes") or []),
         seconds=time.perf_counter() - began, setup_seconds=setup_seconds,
-        extreme_ratios=extremes, gaps=list(options.get("gaps") or []),
+        extreme_ratios=extremes, gaps=list(options.get("gaps") or []), premium=options.get("premium"),
     )  # fmt: skip

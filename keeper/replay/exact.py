@@ -130,31 +130,36 @@ class ModelBackend:
         self.reverts: list[str] = []
         self.liquidations: list[Liquidation] = []
         self.extreme_ratio_bps: int | None = None  # at the extreme the last advance visited
-        self._last_marks: tuple[int, int, int] | None = None  # as of the last observe()
+        self._last_marks: tuple[int, int, int, int] | None = None  # as of the last observe()
         self._unchanged: VaultState | None = None  # the state a held tick read (none moved since)
 
     # ------------------------------------------------------------------ market moves
 
-    def _marks(self) -> tuple[int, int, int]:
+    def _marks(self) -> tuple[int, int, int, int]:
         """(funding the vault's position received so far, spot value, short's unrealised
-        PnL), asset wei: what a market move is attributed from. One account lookup."""
+        PnL at the index, its value at the mark less at the index), asset wei: what a
+        market move is attributed from. One account lookup."""
         perp, w = self.perp, self.world
         spot = w._base_value(w.spot_base, w.price)
         a = perp.accounts.get(HEDGE)
         if a is None or a.size == 0:
-            return perp.settled, spot, 0
+            return perp.settled, spot, 0, 0
         unit = perp.asset_unit
         funding = mul_div_signed(
             -a.size, perp.current_funding_index() - a.funding_entry, FUNDING_DENOMINATOR // unit, False
         )
-        return perp.settled + funding, spot, value(a.size, perp.price_e8, unit, False) - a.cost
+        at_index = value(a.size, perp.price_e8, unit, False)
+        basis = value(a.size, perp.mark_e8, unit, False) - at_index if perp.premium else 0
+        return perp.settled + funding, spot, at_index - a.cost, basis
 
     def advance(self, step: MarketStep, previous: MarketStep | None = None) -> int:
         self._unchanged = None
         self.extreme_ratio_bps = None
         perp, w = self.perp, self.world
-        funding0, spot0, perp0 = self._last_marks or self._marks()
+        funding0, spot0, perp0, basis0 = self._last_marks or self._marks()
         perp.warp(step.time - perp.now)
+        if step.premium_e18 != perp.premium:
+            perp.set_premium(step.premium_e18)  # the step's premium, at the extreme too (as on chain)
         if previous is not None and step.push_oracle and (previous.high_e8 or previous.low_e8):
             # the bar's adverse extreme since the last step: the oracle visits it (funding
             # checkpointed at the old price, as the step's own push would), a liquidator
@@ -166,16 +171,16 @@ class ModelBackend:
                 perp.set_price(extreme)
                 self.extreme_ratio_bps = perp.margin_ratio_bps(HEDGE)
                 if perp.is_liquidatable(HEDGE):
-                    funding1, spot1, perp1 = self._marks()
-                    self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0)
+                    funding1, spot1, perp1, basis1 = self._marks()
+                    self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0, basis1 - basis0)
                     self._liquidate(step.time)
-                    funding0, spot0, perp0 = self._marks()
+                    funding0, spot0, perp0, basis0 = self._marks()
         if step.push_oracle:
             perp.set_price(step.price_e8)
         if step.push_asset:
             w.push_asset_price(step.asset_price_e8)
-        funding1, spot1, perp1 = self._marks()
-        self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0)
+        funding1, spot1, perp1, basis1 = self._marks()
+        self.costs.market_move(funding1 - funding0, spot1 - spot0, perp1 - perp0, basis1 - basis0)
         self._last_marks = None
         if perp.funding_rate != step.rate:
             perp.set_funding_rate(step.rate)

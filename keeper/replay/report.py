@@ -23,11 +23,13 @@ The trades' side (`cost_basis`, `entry_basis`) and the market's side (`basis_spr
   minus the spot's average fill, over the spot fill, in bps: what the hedge locked in
   beyond the funding, positive when the short was sold above the spot bought;
 - basis spread: per step, (perp mark - spot pool mid) / spot mid in bps, with the mid read
-  when the oracle had just moved and before the arbitrage. The reference perp marks at
-  its index, the oracle, so this is not a perp premium: it is how far the spot pool lags
-  the oracle, a gap arbitrage closes at every step. Being reset every step it does not
-  accumulate (about the oracle's move over one step), so it is given per step, not
-  annualised. The vault trades after the arbitrage: what it paid is in the cost basis.
+  when the oracle had just moved and before the arbitrage: the perp's premium over its
+  index (when the replay has one) plus how far the spot pool lags the oracle, a gap
+  arbitrage closes at every step. Given per step, not annualised. The vault trades after
+  the arbitrage: what it paid is in the cost basis.
+- basis PnL: the short's value at the mark less its value at the index, as it changes
+  between trades: what the premium's moves made or cost (shorting rich and buying back
+  cheap gains). The premium's source (measured, modelled or none) is in `premium`.
 """
 
 from __future__ import annotations
@@ -182,7 +184,9 @@ def entry_basis(r: ReplayResult) -> dict[str, Any]:
 def spread_series(r: ReplayResult) -> list[float]:
     """Per step: (perp mark - spot pool mid before the arbitrage) / spot mid, bps."""
     return [
-        (s.price_e8 - s.pool_price_before_arb_e8) / s.pool_price_before_arb_e8 * 10_000
+        (s.price_e8 * (1 + s.premium_e18 / 10**18) - s.pool_price_before_arb_e8)
+        / s.pool_price_before_arb_e8
+        * 10_000
         for s in r.steps
         if s.pool_price_before_arb_e8 > 0
     ]
@@ -199,8 +203,8 @@ def basis_spread(r: ReplayResult) -> dict[str, Any]:
         "max_abs_bps": abs(spreads[worst]) if worst is not None else None,
         "max_abs_at": _when(r.steps[worst].time) if worst is not None else None,
         "note": (
-            "perp mark (= the oracle on this venue) vs the spot pool mid before arbitrage: the "
-            "pool's lag behind the oracle, closed every step; per step, not annualised"
+            "perp mark (the oracle x (1 + premium)) vs the spot pool mid before arbitrage: the "
+            "premium plus the pool's lag behind the oracle, closed every step; per step, not annualised"
         ),
     }
 
@@ -247,7 +251,7 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
     net_apy = _apy(pps1 / pps0, seconds)
     carry_apy = _apy(r.carry_growth, seconds)
     trading = c.spot_fees + c.spot_impact + c.perp_fees + c.perp_impact
-    items = c.funding + c.spot_pnl + c.perp_pnl - trading - c.liquidation_loss
+    items = c.funding + c.spot_pnl + c.perp_pnl + c.basis_pnl - trading - c.liquidation_loss
     nav_change = r.nav_end - nav0
     residual = nav_change - items
     # vault fees: the gap between the gross NAV per starting share and the share price
@@ -276,7 +280,7 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
         "gas_usd_paid_by_keeper": gas_usd,
     }
     cost_lines = [v for k, v in costs.items() if k != "gas_usd_paid_by_keeper"]
-    basis_pnl = 0.0  # the reference perp marks at its index: no premium to gain or lose yet
+    basis_pnl = money(c.basis_pnl)  # the short at the mark less at the index: the premium's moves
     hedge_pnl = money(c.spot_pnl + c.perp_pnl)
     # funding + hedge PnL + basis PnL - the cost lines, in bps of the deposit: the share price
     items_pps_bps = (money(c.funding) + hedge_pnl + basis_pnl - sum(cost_lines)) / money(nav0) * 10_000
@@ -327,6 +331,14 @@ def build_report(r: ReplayResult) -> dict[str, Any]:
             "paid_while_negative_note": "inside net funding: not a cost line",
         },
         "basis_pnl": basis_pnl,
+        "premium": {
+            "source": r.premium or "none: the perp marked at its index",
+            "kind": "none"
+            if r.premium is None
+            else "modelled"
+            if r.premium.startswith("modelled")
+            else "measured",
+        },
         "costs": costs,
         "costs_bps_of_deposit": {k: bps(v * unit) for k, v in costs.items() if k != "gas_usd_paid_by_keeper"},
         "hedge_pnl": {
@@ -454,7 +466,7 @@ def table(report: dict[str, Any]) -> str:
             f"received {report['funding']['received']:,.2f}",
         ),
         ("hedge PnL (spot + perp)", f"{report['hedge_pnl']['net']:,.2f}"),
-        ("basis PnL", f"{report['basis_pnl']:,.2f} (the perp marks at its index)"),
+        ("basis PnL", f"{report['basis_pnl']:,.2f} (premium {report['premium']['source']})"),
     ]
     bps = report["costs_bps_of_deposit"]
     for name, amount in report["costs"].items():
@@ -486,7 +498,8 @@ def table(report: dict[str, Any]) -> str:
             if spread["mean_bps"] is None
             else f"mean {spread['mean_bps']:+.2f} bps, stdev "
             + ("n/a" if spread["stdev_bps"] is None else f"{spread['stdev_bps']:.2f}")
-            + f" bps, max |{spread['max_abs_bps']:.2f}| bps per step (the pool's lag before arbitrage)",
+            + f" bps, max |{spread['max_abs_bps']:.2f}| bps per step"
+            + " (premium + the pool's lag before arbitrage)",
         )
     )
     rb = report["rebalances"]

@@ -15,9 +15,11 @@ from click.testing import CliRunner
 from keeper.cli.keeper import cli
 from keeper.cli.replay import _moment, load_inputs
 from keeper.data.files import FundingPrint, PricePoint, synthetic_history
+from keeper.data.premium import modelled_premium
 from keeper.replay.anvil import run_chain_steps
-from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps
+from keeper.replay.driver import ReplayConfig, ReplayResult, end_price, history_steps, with_premium
 from keeper.replay.exact import run_steps
+from keeper.replay.report import build_report
 from keeper.replay.scenarios import SCENARIOS
 from tests.fixtures.data import data_file
 
@@ -50,9 +52,10 @@ def _agree(model: ReplayResult, chain: ReplayResult) -> None:
 
 def test_modes_agree__15_synthetic_days_with_fees_and_three_depositors() -> None:
     # 8h prints stepped hourly: 360 steps (45 days were 135 8h steps before hourly stepping)
-    prints, prices = synthetic_history(seed=5, days=15)  # an entry and a park
+    prints, prices = synthetic_history(seed=37, days=15)  # an entry, a margin top-up and a release
     config = ReplayConfig(depositors=3, management_fee_bps=200, performance_fee_bps=1_000)
-    steps = history_steps(prints, prices, config.constant_price)
+    # with the premium the prints imply: the feeder moves the mark every print
+    steps = with_premium(history_steps(prints, prices, config.constant_price), modelled_premium(prints).at)
     end = end_price(prints, prices, config)
     model = run_steps(steps, config, end_price_e8=end)
     chain = run_chain_steps(steps, config, end_price_e8=end)
@@ -61,9 +64,19 @@ def test_modes_agree__15_synthetic_days_with_fees_and_three_depositors() -> None
     assert sum(model.rebalances.values()) >= 2
     # costs are read from receipts on chain and from the models: the same to the wei
     # (gas aside: the chain measures it, the model prices it from the bench table)
-    for name in ("funding", "spot_fees", "spot_impact", "perp_fees", "perp_impact", "spot_pnl", "perp_pnl"):
+    names = (
+        "funding",
+        "spot_fees",
+        "spot_impact",
+        "perp_fees",
+        "perp_impact",
+        "spot_pnl",
+        "perp_pnl",
+        "basis_pnl",
+    )
+    for name in names:
         assert getattr(chain.costs, name) == getattr(model.costs, name), name
-    assert chain.costs.gas_units > 0
+    assert chain.costs.basis_pnl != 0 and chain.costs.gas_units > 0
     assert [(t.kind, t.swaps, t.fills) for t in chain.trades] == [
         (t.kind, t.swaps, t.fills) for t in model.trades
     ]
@@ -71,8 +84,9 @@ def test_modes_agree__15_synthetic_days_with_fees_and_three_depositors() -> None
 
 def test_modes_agree__binance_eth_june_2022() -> None:
     """14 days of real history through the 2022 deleveraging (ETH -38 %, funding turning
-    negative: an entry and a park), stepped hourly with the bars' extremes (336 steps; the
-    whole month, 744 steps, takes the same actions and twice the time)."""
+    negative), stepped hourly with the bars' extremes (336 steps): an entry, then margin
+    released three times as the price falls; the spell is too short to pay for a park
+    (the park rule; the whole month, 744 steps, took twice the time)."""
     funding = data_file("funding/binance_eth_funding.csv")
     prices = data_file("prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv")
     config = ReplayConfig(depositors=2)
@@ -83,8 +97,29 @@ def test_modes_agree__binance_eth_june_2022() -> None:
     model = run_steps(inputs.steps, config, **kwargs)
     chain = run_chain_steps(inputs.steps, config, **kwargs)
     assert chain.end - chain.start >= 14 * 86_400
-    assert model.rebalances == {"enter": 1, "park": 1} and len(model.extreme_ratios) == 8  # hedged 8 bars
+    assert model.rebalances == {"enter": 1, "margin_fat": 3} and len(model.extreme_ratios) > 30
     _agree(model, chain)
+
+
+def test_modes_agree__binance_eth_2023_with_the_recorded_premium() -> None:
+    """Two weeks of 2023 with the perp's recorded mark (Binance USD-M 8h) against spot:
+    the feeder sets the measured premium, the vault values the short at the mark; an
+    entry and a margin top-up (336 hourly steps); the same books to the wei."""
+    funding = data_file("funding/binance_eth_funding.csv")
+    prices = data_file("prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv")
+    marks = data_file("prices/binance_usdm_perp_ETHUSDT_mark_8h_2023.csv")
+    config = ReplayConfig(depositors=2)
+    start, end = _moment("2023-01-01", "--from"), _moment("2023-01-15", "--to")
+    inputs = load_inputs(str(funding), str(prices), config, start, end, premium=str(marks))
+    kwargs = {"end_price_e8": inputs.end_price_e8, "premium": inputs.premium}
+    model = run_steps(inputs.steps, config, passive=False, **kwargs)
+    chain = run_chain_steps(inputs.steps, config, passive=False, **kwargs)
+    assert model.rebalances == {"enter": 1, "margin_thin": 1}
+    assert len({s.premium_e18 for s in inputs.steps}) > 300  # the mark moves every hour
+    _agree(model, chain)
+    for name in ("funding", "spot_pnl", "perp_pnl", "basis_pnl", "perp_fees", "perp_impact"):
+        assert getattr(chain.costs, name) == getattr(model.costs, name), name
+    assert build_report(chain)["reconciliation"]["ok"] and chain.costs.basis_pnl != 0
 
 
 def test_modes_agree__liquidated_at_a_bars_high() -> None:

@@ -197,8 +197,7 @@ def test_hourly_steps__between_8h_prints_interpolated_and_funded_by_the_print() 
 
 def _flat_then_negative() -> tuple[list[FundingPrint], list[PricePoint]]:
     prints = [
-        FundingPrint(START + (i + 1) * 8 * HOUR, 0.000_15 if i < 18 else -0.001, 8 * HOUR)
-        for i in range(45)
+        FundingPrint(START + (i + 1) * 8 * HOUR, 0.000_15 if i < 18 else -0.001, 8 * HOUR) for i in range(45)
     ]
     prices = [PricePoint(START + i * 8 * HOUR, 2_000.0 * (1 + 0.001 * (i % 5))) for i in range(46)]
     return prints, prices
