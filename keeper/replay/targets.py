@@ -1,12 +1,14 @@
 """Does parking pay? The default strategy against the never-park hedge on every recorded
 funding history (tracker issue 12, item 5):
 
-    python -m keeper.replay.targets [--lovo] [--jobs N] [--json PATH] [NAME ...]
+    python -m keeper.replay.targets [--lovo] [--premium model|none] [--jobs N] [--json PATH] [NAME ...]
 
 Runs, in model mode, every funding file in `<data>/funding` (`BASIS_DATA_DIR`, else
-../shared/data) twice: with the default `Settings` and with the same settings that never
-park (`never_park`: the park rate beyond any rate a market takes, so the hedge rides
-every negative stretch out). Per file it prints the net APY of each, the excess (default
+../shared/data) with the default `Settings`, next to its report's passive hedge: the same
+settings never parking (`passive_settings`: the park rate beyond any rate a market takes,
+so the hedge rides every negative stretch out). The perp trades at the premium each
+file's prints imply (`keeper.data.premium.modelled_premium`; `--premium none` marks it
+at its index). Per file it prints the net APY of each, the excess (default
 minus never-park, in APY points) and the share of time the default spent parked, then
 checks the targets:
 
@@ -37,42 +39,33 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from keeper.bot.strategy import Settings
 from keeper.data.files import FundingPrint, data_dir, funding_files, load_funding, load_prices
-from keeper.replay.driver import YEAR, ReplayConfig, ReplayResult, end_price, gap_free, history_steps
+from keeper.data.premium import modelled_premium
+from keeper.replay.driver import (
+    YEAR,
+    Passive,
+    ReplayConfig,
+    ReplayResult,
+    end_price,
+    gap_free,
+    history_steps,
+    with_premium,
+)
 from keeper.replay.exact import run_steps
 
-# The never-park preset's park rate: -100 % an hour, beyond any rate a market takes.
-NEVER_PARK_RATE = Decimal(-1)
 # The Binance spot series' years (SOURCES.md: 2020-01-01 .. 2023-12-31 20:00 UTC).
 SPOT_FROM, SPOT_TO = 1_577_836_800, 1_704_067_200
 # The targets (issue 12, item 5), APY points (1.0 = one percentage point a year).
 MIN_SHARE_NOT_BELOW = 0.8
 FLOOR_POINTS = -0.3
 BINANCE = ("binance_eth_funding.csv", "binance_btc_funding.csv")
-
-
-def never_park(settings: Settings | None = None) -> Settings:
-    """The same settings with parking switched off: the park rate below any rate a market
-    takes (the re-entry rate, which must stay above it, is untouched: the first entry
-    waits for the same signal in both)."""
-    settings = settings or Settings()
-    if settings.park_rate_per_hour <= NEVER_PARK_RATE:
-        return settings
-    return settings.model_copy(update={"park_rate_per_hour": NEVER_PARK_RATE})
-
-
-PRESETS: dict[str, Callable[[Settings], Settings]] = {
-    "default": lambda s: s,
-    "never-park": never_park,
-}
 
 
 def price_file(funding: Path, prints: list[FundingPrint]) -> tuple[Path | None, str]:
@@ -124,14 +117,21 @@ def _apy(result: ReplayResult) -> float:
     return float(growth ** (YEAR / seconds) - 1) if seconds > 0 and growth > 0 else 0.0
 
 
+def _passive_apy(p: Passive) -> float:
+    growth = p.share_price_end / p.share_price_start
+    return float(growth ** (YEAR / p.seconds) - 1) if p.seconds > 0 and growth > 0 else 0.0
+
+
 def _when(t: int) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
 
 
-def run_file(path: str, settings: Settings | None = None) -> Row:
-    """One file, default and never-park, on the models."""
+def run_file(path: str, settings: Settings | None = None, premium: str = "model") -> Row:
+    """One file on the models: the settings, and the same never parking (the report's
+    passive hedge, `passive_settings`), with the premium its prints imply (`premium`
+    "model") or none ("none")."""
     settings = settings or Settings()
     started = time.perf_counter()
     funding = Path(path)
@@ -139,12 +139,13 @@ def run_file(path: str, settings: Settings | None = None) -> Row:
     prints, note = gap_free(prints)
     prices_path, why = price_file(funding, prints)
     prices = load_prices(prices_path)[0] if prices_path else None
-    out: dict[str, ReplayResult] = {}
-    for label, preset in PRESETS.items():
-        config = ReplayConfig(settings=preset(settings))
-        steps = history_steps(prints, prices, config.constant_price)
-        out[label] = run_steps(steps, config, end_price_e8=end_price(prints, prices, config))
-    base, passive = out["default"], out["never-park"]
+    config = ReplayConfig(settings=settings)
+    steps = history_steps(prints, prices, config.constant_price)
+    if premium == "model":
+        steps = with_premium(steps, modelled_premium(prints).at)
+    base = run_steps(steps, config, end_price_e8=end_price(prints, prices, config))
+    passive = base.passive
+    assert passive is not None
     return Row(
         name=funding.name,
         window=f"{_when(base.start)}..{_when(base.end)}",
@@ -152,7 +153,7 @@ def run_file(path: str, settings: Settings | None = None) -> Row:
         note=note,
         steps=len(base.steps),
         default_apy=_apy(base),
-        passive_apy=_apy(passive),
+        passive_apy=_passive_apy(passive),
         parked_share=base.parked_seconds / (base.end - base.start),
         parks=base.rebalances.get("park", 0),
         seconds=time.perf_counter() - started,
@@ -167,17 +168,20 @@ def _cpu() -> float:
 
 
 def run_all(
-    paths: Sequence[Path], settings: Settings | Sequence[Settings] | None = None, jobs: int = 1
+    paths: Sequence[Path],
+    settings: Settings | Sequence[Settings] | None = None,
+    jobs: int = 1,
+    premium: str = "model",
 ) -> tuple[list[Row], float, float]:
     """Every file's row (with `settings`, or each with its own), the wall time and the CPU
     time (this process and its workers)."""
     started, cpu = time.perf_counter(), _cpu()
     each = list(settings) if isinstance(settings, Sequence) else [settings or Settings()] * len(paths)
     if jobs <= 1:
-        rows = [run_file(str(p), s) for p, s in zip(paths, each, strict=True)]
+        rows = [run_file(str(p), s, premium) for p, s in zip(paths, each, strict=True)]
     else:
         with ProcessPoolExecutor(jobs) as pool:
-            rows = list(pool.map(run_file, [str(p) for p in paths], each))
+            rows = list(pool.map(run_file, [str(p) for p in paths], each, [premium] * len(paths)))
     return rows, time.perf_counter() - started, _cpu() - cpu
 
 
@@ -273,6 +277,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="processes (default 1)")
     parser.add_argument("--json", help="write the rows as JSON here")
     parser.add_argument(
+        "--premium", choices=("model", "none"), default="model", help="the perp's premium (default: modelled)"
+    )
+    parser.add_argument(
         "--lovo", action="store_true", help="judge each venue with the park rule measured on the others"
     )
     args = parser.parse_args(argv)
@@ -288,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes: list[str] = []
     if args.lovo:
         settings, notes = lovo_settings(paths, every)
-    rows, seconds, cpu = run_all(paths, settings, jobs=args.jobs)
+    rows, seconds, cpu = run_all(paths, settings, jobs=args.jobs, premium=args.premium)
     for row, note in zip(rows, notes, strict=False):
         row.fitted_on = note
     print(table(rows, seconds, cpu))
