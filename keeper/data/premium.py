@@ -5,7 +5,7 @@ Two kinds, and the report says which one a run used:
 - **measured**: a perp's own mark prices against the spot series the replay prices the
   oracle from (`premium_from_marks`: Binance USD-M mark 8h bars against Binance spot), or
   a venue's recorded premium (`load_premium` on a Hyperliquid `fundingHistory` response,
-  whose rows carry `premium`). Linear between points, as prices are.
+  whose rows carry `premium`).
 - **modelled** (`modelled_premium`): for a history without one, the premium its funding
   prints imply under the premium-index formula CEX perps publish (Binance, Bybit, OKX,
   Hyperliquid's 8h form): funding = P + clamp(I - P, -C, +C) per 8 hours, with interest
@@ -13,7 +13,10 @@ Two kinds, and the report says which one a run used:
   below from P = F - C, one at I from a premium inside the band, taken as I. Nothing is
   fitted: on Binance 2023, where the mark is recorded, this model's error is 2.6 bps (ETH)
   and 3.0 bps (BTC) root-mean-square against 4.6 and 4.5 for no premium at all
-  (`tests/keeper/test_premium.py` measures it). Held over each print's interval.
+  (`tests/replay/test_premium.py` measures it).
+
+Either is held from each point to the next: the feeder sets the premium when a new one is
+known (a chain replay sends one transaction per point, not one per step).
 
 Premiums are fractions (0.001 = 0.1 %), bounded to the venue's +-10 %.
 """
@@ -43,25 +46,16 @@ class PremiumPoint:
 
 @dataclass(frozen=True)
 class PremiumSeries:
-    """A premium through time: `at(t)` is linear between points (`linear`) or held from
-    each point to the next (a modelled print's interval), held before the first and after
-    the last; `source` names where it came from and `measured` whether it was recorded."""
+    """A premium through time: `at(t)` is held from each point to the next (and before
+    the first); `source` names where it came from and `measured` whether it was recorded."""
 
     points: tuple[PremiumPoint, ...]
     source: str
     measured: bool
-    linear: bool
 
     def at(self, t: int) -> float:
-        pts = self.points
-        i = bisect_right(pts, t, key=lambda p: p.time) - 1
-        if i < 0:
-            return pts[0].premium
-        a = pts[i]
-        if not self.linear or i + 1 == len(pts) or t == a.time:
-            return a.premium
-        b = pts[i + 1]
-        return a.premium + (b.premium - a.premium) * (t - a.time) / (b.time - a.time)
+        i = bisect_right(self.points, t, key=lambda p: p.time) - 1
+        return self.points[max(i, 0)].premium
 
     def covers(self, start: int, end: int) -> bool:
         """Whether the points span [start, end] (held values outside them are a guess)."""
@@ -88,7 +82,6 @@ def modelled_premium(prints: list[FundingPrint]) -> PremiumSeries:
         tuple(points),
         "modelled from the funding prints (premium-index formula, I 0.01 %, clamp 0.05 % per 8 h)",
         measured=False,
-        linear=False,
     )
 
 
@@ -113,7 +106,7 @@ def premium_from_marks(marks: list[PricePoint], spot: list[PricePoint], source: 
     )
     if not points:
         raise HistoryError(f"{source}: no mark inside the spot prices' range")
-    return PremiumSeries(points, source, measured=True, linear=True)
+    return PremiumSeries(points, source, measured=True)
 
 
 def load_premium(path: str | Path, spot: list[PricePoint] | None) -> PremiumSeries:
@@ -155,6 +148,4 @@ def _hyperliquid(path: Path) -> PremiumSeries:
     if not points:
         raise HistoryError(f"premium file {path}: no row has a premium")
     points.sort(key=lambda p: p.time)
-    return PremiumSeries(
-        tuple(points), f"measured: Hyperliquid premium in {path.name}", measured=True, linear=True
-    )
+    return PremiumSeries(tuple(points), f"measured: Hyperliquid premium in {path.name}", measured=True)

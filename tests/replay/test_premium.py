@@ -93,7 +93,7 @@ def test_marks__premium_is_the_mark_over_spot_inside_the_spot_range() -> None:
     assert [p.time for p in series.points] == [START, START + 4 * HOUR]
     assert series.points[0].premium == pytest.approx(0.001)
     assert series.points[1].premium == pytest.approx(2_040 / 2_050 - 1)
-    assert series.at(START + 2 * HOUR) == pytest.approx((0.001 + 2_040 / 2_050 - 1) / 2)  # linear
+    assert series.at(START + 2 * HOUR) == series.points[0].premium  # held to the next mark
     assert series.measured
 
 
@@ -145,7 +145,7 @@ def test_basis_pnl__the_premium_widening_after_entry_costs_the_short_its_move() 
     prints, prices = _flat(6)
     config = ReplayConfig()
     step = PremiumSeries(
-        (PremiumPoint(START, 0.0), PremiumPoint(START + 72 * HOUR, 0.005)), "measured: test", True, False
+        (PremiumPoint(START, 0.0), PremiumPoint(START + 72 * HOUR, 0.005)), "measured: test", True
     )
     flat = run_steps(history_inputs(prints, prices, config, [], None, None).steps, config, passive=False)
     inputs = history_inputs(prints, prices, config, [], None, None, premium=step)
