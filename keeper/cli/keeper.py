@@ -411,6 +411,9 @@ def demo(**options: Any) -> None:
 @click.option(
     "--scheduler", help="an existing Dask cluster's scheduler, tcp://host:8786 [default: a LocalCluster]"
 )
+@click.option(
+    "--connect-timeout", type=float, default=10.0, show_default=True, help="seconds to reach --scheduler"
+)
 @click.option("--workers", type=int, help="the LocalCluster's worker processes [default: one per core]")
 @click.option("--serial", is_flag=True, help="run every cell in this process, without Dask (the reference)")
 @click.option(

@@ -131,7 +131,12 @@ def _check_windows(cells: list[Cell]) -> None:
         try:
             window_inputs(cell.history, cell.start, cell.end, cell.combo.config.constant_price)
         except UserError as err:
-            raise UserError(f"{cell.history.key}: {err}") from None
+            message = str(err).replace(
+                "pick a window without it (--from/--to) or pass --allow-gaps",
+                "pick windows without it (windows:) or set allow_gaps: true on the history",
+            )
+            name = Path(cell.history.funding).name
+            raise UserError(message if message.startswith(name) else f"{name}: {message}") from None
 
 
 def summary(rows: list[dict[str, str]], objective: str, top: int = 10) -> list[str]:
@@ -174,6 +179,7 @@ def run_sweep(
     objective: str | None,
     charts: bool,
     data_dir: str | None,
+    connect_timeout: float = 10.0,
     hook: Callable[[Outcome], None] | None = None,
 ) -> dict[str, Any]:
     """The sweep (and walk-forward); returns what it wrote and measured. `UserError`
@@ -221,7 +227,7 @@ def run_sweep(
     client: Any = None
     if not serial:
         try:
-            client = open_client(scheduler, workers)
+            client = open_client(scheduler, workers, timeout=connect_timeout)
         except ConnectionError as err:
             raise SweepFailed(f"cannot start: {err}") from None
     began = time.monotonic()
