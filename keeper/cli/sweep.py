@@ -88,6 +88,7 @@ class Run:
     failures: list[str] = field(default_factory=list)
     ran: int = 0
     skipped: int = 0
+    cell_seconds: float = 0.0  # the cells' own run times, summed (the serial cost)
     hook: Callable[[Outcome], None] | None = None  # tests: e.g. kill a worker after the first result
 
     def phase(self, cells: list[Cell], label: str) -> None:
@@ -108,6 +109,7 @@ class Run:
                 self.table.add(outcome.row)
                 self.memory.add(outcome.meta)
                 self.ran += 1
+                self.cell_seconds += float(outcome.meta.get("seconds", 0.0))
             else:
                 self.failures.append(
                     f"{outcome.cell.history.label} {outcome.cell.combo.label}: {outcome.error}"
@@ -264,6 +266,11 @@ def run_sweep(
         f"sweep: {len(cells)} cells: {run.ran} run in {seconds:.1f} s {where}, {run.skipped} already done, "
         f"{len(run.failures)} failed; table {table_.path} ({len(written)} rows)"
     )
+    if run.ran and client is not None:
+        click.echo(
+            f"  the cells' own run times add up to {run.cell_seconds:.1f} s: "
+            f"{run.cell_seconds / seconds:.2f}x that in wall time (setup and scheduling included)"
+        )
     for line in summary(ours, wf.objective):
         click.echo(line)
     mem = run.memory.lines(limits)

@@ -377,7 +377,13 @@ def load_grid(path: str, data_root: Path) -> Grid:
         listed.append({_name(k, f"{path}: cells[{i}]"): v for k, v in item.items()})
     if not axes and not listed:
         raise UserError(f"{path}: empty grid: no cells (give grid: {{name: [values]}} or cells: [{{...}}])")
-    histories = _histories(data, path, root)
+    histories: list[History] = []
+    notes: list[str] = []
+    for h in _histories(data, path, root):
+        if any(h.key == other.key for other in histories):
+            notes.append(f"{h.key} is listed twice: its first entry is used")
+        else:
+            histories.append(h)
     columns = list(dict.fromkeys([*base, *axes, *(k for item in listed for k in item)]))
     columns.sort(key=setting_names().index)
     combos: list[Combo] = []
@@ -393,7 +399,6 @@ def load_grid(path: str, data_root: Path) -> Grid:
     seen: dict[str, Combo] = {}
     for c in combos:
         seen.setdefault(c.config_id, c)
-    notes = []
     if len(seen) < len(combos):
         notes.append(f"{len(combos) - len(seen)} duplicate combination(s) of settings run once")
     return Grid(
