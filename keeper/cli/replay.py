@@ -29,7 +29,7 @@ from keeper.data.files import (
 from keeper.ops.config import VenueDeployConfig
 from keeper.replay.driver import ReplayConfig, ReplayResult
 from keeper.replay.exact import run_steps
-from keeper.replay.inputs import Inputs, _moment, check_venue, history_inputs, load_inputs
+from keeper.replay.inputs import Inputs, _moment, check_venue, history_inputs, load_inputs, read_yaml
 from keeper.replay.report import build_report, table, to_json
 from keeper.replay.scenarios import SCENARIOS
 
@@ -197,7 +197,7 @@ def venue_params(
     fields: dict[str, Any] = {}
     leverage: Decimal | None = None
     if path is not None:
-        data = _read_yaml(path)
+        data = read_yaml(path, f"--venue {path}", "a mapping of venue parameters")
         if "venue" in data and isinstance(data["venue"], dict):  # a deploy config
             data = dict((data["venue"].get("deploy") or {}).get("params") or {})
         if "target_leverage" in data:
@@ -222,20 +222,6 @@ def venue_params(
     params = replace(VenueParams(), **fields)
     check_venue(params, source)
     return params, leverage
-
-
-def _read_yaml(path: str) -> dict[str, Any]:
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise UserError(f"--venue {path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"--venue {path}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--venue {path}: expected a mapping of venue parameters")
-    return data
 
 
 def run_replay(

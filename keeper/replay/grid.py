@@ -50,7 +50,7 @@ from keeper.core.rules import VenueParams
 from keeper.data.files import HistoryError, _parse_time
 from keeper.ops.config import VenueDeployConfig
 from keeper.replay.driver import ReplayConfig
-from keeper.replay.inputs import check_venue
+from keeper.replay.inputs import check_venue, read_yaml
 
 ALIASES = {"leverage": "target_leverage", "perp_fee_ppm": "taker_fee_ppm", "perp_depth": "depth_asset"}
 REPLAY_FIELDS = ("deposit", "management_fee_bps", "performance_fee_bps", "gas_gwei", "eth_price_usd")
@@ -182,22 +182,6 @@ def _moment(value: Any, where: str) -> int | None:
         return _parse_time(_text(value), where)
     except HistoryError as err:
         raise UserError(str(err)) from None
-
-
-def read_yaml(path: str) -> dict[str, Any]:
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise UserError(f"{path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if data is None:
-        raise UserError(f"{path}: empty grid: the file is empty (give histories: and grid: or cells:)")
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping with histories: and grid: or cells:")
-    return data
 
 
 def _name(raw: Any, where: str) -> str:
@@ -349,7 +333,7 @@ def _walk_forward(raw: Any, path: str) -> WalkForward:
 def load_grid(path: str, data_root: Path) -> Grid:
     """The grid in `path`, every history checked to exist and every combination validated;
     relative history paths resolve against the file's `data_dir:` or `data_root`."""
-    data = read_yaml(path)
+    data = read_yaml(path, path, "histories: and grid: or cells:")
     unknown = sorted(set(data) - set(TOP_KEYS))
     if unknown:
         raise UserError(f"{path}: unknown key(s) {unknown}; known: {', '.join(TOP_KEYS)}")

@@ -125,6 +125,15 @@ def load_inputs(
     *,
     allow_gaps: bool = False,
 ) -> Inputs:
+    prints, prices, reports = load_series(funding_path, prices_path, utc_shift_hours)
+    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps)
+
+
+def load_series(
+    funding_path: str, prices_path: str | None, utc_shift_hours: int | None = None
+) -> tuple[list[FundingPrint], list[PricePoint] | None, list[SeriesReport]]:
+    """A funding file and its price series (None: none), with the loaders' reports; an
+    unreadable file is a `UserError` naming it."""
     try:
         prints, funding_report = load_funding(funding_path, utc_shift_hours=utc_shift_hours)
         reports = [funding_report]
@@ -134,7 +143,24 @@ def load_inputs(
             reports.append(price_report)
     except HistoryError as err:
         raise UserError(str(err)) from None
-    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps)
+    return prints, prices, reports
+
+
+def read_yaml(path: str, where: str, expected: str) -> dict[str, Any]:
+    """A YAML file holding a mapping; anything else is a `UserError` starting with `where`."""
+    import yaml  # type: ignore[import-untyped]
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise UserError(f"{where}: {err.strerror or err}") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if data is None:
+        raise UserError(f"{where}: the file is empty: expected {expected}")
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected {expected}")
+    return data
 
 
 def check_venue(params: VenueParams, source: Mapping[str, str]) -> None:

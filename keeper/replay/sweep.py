@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from keeper.core.errors import UserError
-from keeper.data.files import FundingPrint, HistoryError, PricePoint, SeriesReport, load_funding, load_prices
+from keeper.data.files import FundingPrint, PricePoint, SeriesReport
 from keeper.replay.driver import ReplayConfig
 from keeper.replay.exact import run_steps
 from keeper.replay.grid import Cell, History, _when
-from keeper.replay.inputs import Inputs, history_inputs
+from keeper.replay.inputs import Inputs, history_inputs, load_series
 from keeper.replay.report import build_report
 
 HISTORY_CACHE = 8  # histories a worker keeps loaded
@@ -59,16 +59,7 @@ def load_history(
 ) -> tuple[list[FundingPrint], list[PricePoint] | None, list[SeriesReport]]:
     """A history's prints and prices, read once per process (`load_history.cache_info()`
     counts the reads: its misses)."""
-    try:
-        prints, report = load_funding(funding, utc_shift_hours=utc_shift_hours)
-        reports = [report]
-        points = None
-        if prices:
-            points, price_report = load_prices(prices)
-            reports.append(price_report)
-    except HistoryError as err:
-        raise UserError(str(err)) from None
-    return prints, points, reports
+    return load_series(funding, prices, utc_shift_hours)
 
 
 @lru_cache(maxsize=WINDOW_CACHE)
@@ -343,7 +334,7 @@ def open_client(scheduler: str | None, workers: int | None, *, timeout: float = 
         threads_per_worker=1,
         processes=True,
         memory_limit="auto",
-        dashboard_address=None,
+        dashboard_address=":0",
     )
     return Client(cluster)  # type: ignore[no-untyped-call]
 
