@@ -191,6 +191,8 @@ def run_sweep(
 
     if serial and scheduler:
         raise UserError("--serial runs without Dask: drop --scheduler")
+    if workers is not None and (serial or scheduler):
+        raise UserError("--workers sizes the LocalCluster: drop it with --serial or --scheduler")
     if workers is not None and workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     grid: Grid = load_grid(grid_path, Path(data_dir) if data_dir else default_data_dir())
