@@ -42,7 +42,7 @@ from keeper.replay.grid import Cell, History, _when
 from keeper.replay.inputs import Inputs, history_inputs, load_series
 from keeper.replay.report import build_report
 
-HISTORY_CACHE = 8  # histories a worker keeps loaded
+HISTORY_CACHE = 32  # histories a worker keeps loaded (a few MB each)
 WINDOW_CACHE = 16  # windows a worker keeps cut into steps
 # report figures that are not a function of the inputs (wall times), or are text for people
 NOT_FIGURES = {"run_seconds", "setup_seconds", "steps_per_second", "data", "notes", "data_label", "mode"}
