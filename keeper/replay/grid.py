@@ -58,7 +58,6 @@ REPLAY_FIELDS = ("deposit", "management_fee_bps", "performance_fee_bps", "gas_gw
 _VENUE_TEXT = {name for name, value in vars(VenueParams()).items() if isinstance(value, str)}
 TOP_KEYS = ("data_dir", "histories", "base", "grid", "cells", "walk_forward")
 HISTORY_KEYS = ("funding", "prices", "windows", "from", "to", "allow_gaps", "utc_shift_hours", "label")
-YEAR_DAYS = 365
 
 
 def setting_names() -> list[str]:
@@ -120,15 +119,16 @@ class Cell:
 
     @property
     def cell_id(self) -> str:
-        return _digest(
-            {
-                "history": self.history.key,
-                "prices": self.history.prices_key,
-                "from": _when(self.start),
-                "to": _when(self.end),
-                "settings": dict(self.combo.changed),
-            }
-        )
+        payload: dict[str, Any] = {
+            "history": self.history.key,
+            "prices": self.history.prices_key,
+            "from": _when(self.start),
+            "to": _when(self.end),
+            "settings": dict(self.combo.changed),
+        }
+        if self.history.utc_shift_hours is not None:  # only when set: the other ids stay as they were
+            payload["utc_shift_hours"] = self.history.utc_shift_hours
+        return _digest(payload)
 
 
 @dataclass(frozen=True)
