@@ -175,6 +175,21 @@ def format_table(wf_rows: list[dict[str, Any]], wf: WalkForward) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=True)]
     out = [head, "  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out += ["  " + "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)) for line in lines]
+    histories: dict[str, list[dict[str, Any]]] = {}
+    for r in wf_rows:
+        histories.setdefault(r["history"], []).append(r)
+    if len(histories) < len(wf_rows):
+        out.append("  per history, mean over its folds (APY points): picked - passive, defaults - passive")
+        width = max(len(h) for h in histories)
+        for name, members in histories.items():
+            picked = [r["test_excess_vs_passive"] for r in members if r["test_excess_vs_passive"] is not None]
+            dflt = [r["test_default_excess_vs_passive"] for r in members]
+            dflt = [x for x in dflt if x is not None]
+            out.append(
+                f"    {name:<{width}}  {_pct(sum(picked) / len(picked)) if picked else 'n/a':>7}  "
+                f"{_pct(sum(dflt) / len(dflt)) if dflt else 'n/a':>7}  "
+                f"({len(members)} fold{'s' if len(members) > 1 else ''})"
+            )
     best = [r["test_excess_vs_passive"] for r in wf_rows if r["test_excess_vs_passive"] is not None]
     dflt = [
         r["test_default_excess_vs_passive"]
