@@ -7,6 +7,7 @@ and pick on their own."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from keeper.cli.sweep import run_sweep
 from keeper.data.files import synthetic_history
 from keeper.replay.grid import Cell, load_grid
 from keeper.replay.sweep import Outcome, Table, read_rows
-from keeper.replay.walkforward import candidates, folds, pick
+from keeper.replay.walkforward import candidates, folds, format_table, pick, table
 
 DAY = 86_400
 START = 1_672_531_200  # 2023-01-01
@@ -255,3 +256,30 @@ def test_walk_forward__folds_roll_and_the_pick_is_the_train_best(tmp_path: Path)
     assert pick(grid, fold, rows, "-excess_vs_passive") == combos[0]
     rows[Cell(fold.history, *fold.train, combos[1]).cell_id]["verdict"] = "INVALID: liquidated"
     assert pick(grid, fold, rows, "excess_vs_passive") == combos[0]
+
+
+def test_walk_forward__table_reports_the_pick_out_of_sample_beside_passive_and_defaults(
+    tmp_path: Path,
+) -> None:
+    write_history(tmp_path, days=3 * 365 + 1)
+    (tmp_path / "grid.yaml").write_text(
+        "histories: [funding/gate_eth_funding.csv]\ngrid: {park_rate_per_hour: [0, -0.00002]}\n"
+    )
+    grid = load_grid(str(tmp_path / "grid.yaml"), tmp_path)
+    got = folds(grid.histories[0], type(grid.walk_forward)(train_years=1, test_years=1))
+    combos = candidates(grid)
+    other = next(c for c in combos if c.config_id != grid.default.config_id)
+    picks = dict.fromkeys(got, other)
+    rows: dict[str, dict[str, str]] = {}
+    for fold in got:
+        for combo, net, excess in ((other, "0.05", "0.01"), (grid.default, "0.03", "-0.01")):
+            row = {"verdict": "OK", "net_apy": net, "passive_net_apy": "0.04", "excess_vs_passive": excess}
+            rows[Cell(fold.history, *fold.train, combo).cell_id] = row
+            rows[Cell(fold.history, *fold.test, combo).cell_id] = row
+    wf_rows = table(grid, picks, rows, "excess_vs_passive")
+    assert [r["test_excess_vs_passive"] for r in wf_rows] == [0.01, 0.01]
+    assert [r["test_default_excess_vs_passive"] for r in wf_rows] == [-0.01, -0.01]
+    assert wf_rows[0]["test_passive_net_apy"] == 0.04 and wf_rows[0]["pick"] == other.label
+    text = format_table(wf_rows, grid.walk_forward)
+    assert re.search(r"gate_eth_funding\s+\+1\.00\s+-1\.00\s+\(2 folds\)", text), text
+    assert "picked +1.00 points (beats passive in 2 of 2 folds), defaults -1.00 points" in text
