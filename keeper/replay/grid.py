@@ -47,9 +47,9 @@ from pydantic import ValidationError
 from keeper.bot.strategy import Settings
 from keeper.core.errors import UserError
 from keeper.core.rules import VenueParams
-from keeper.data.files import HistoryError, _parse_time
 from keeper.ops.config import VenueDeployConfig
 from keeper.replay.driver import ReplayConfig
+from keeper.replay.inputs import _moment as moment
 from keeper.replay.inputs import check_venue, read_yaml
 
 ALIASES = {"leverage": "target_leverage", "perp_fee_ppm": "taker_fee_ppm", "perp_depth": "depth_asset"}
@@ -176,12 +176,8 @@ def _text(value: Any) -> str:
 
 
 def _moment(value: Any, where: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return _parse_time(_text(value), where)
-    except HistoryError as err:
-        raise UserError(str(err)) from None
+    """A YAML date, datetime or string as UTC unix seconds (None stays None)."""
+    return moment(None if value is None else _text(value), where)
 
 
 def _name(raw: Any, where: str) -> str:
