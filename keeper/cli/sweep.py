@@ -270,8 +270,9 @@ def run_sweep(
     )
     if run.ran and client is not None:
         click.echo(
-            f"  the cells' own run times add up to {run.cell_seconds:.1f} s: "
-            f"{run.cell_seconds / seconds:.2f}x that in wall time (setup and scheduling included)"
+            f"  on average {run.cell_seconds / seconds:.2f} cells ran at once (their run times add up to "
+            f"{run.cell_seconds:.1f} s); that is the speed-up over serial only where the cores are free "
+            "(make bench measures it)"
         )
     for line in summary(ours, wf.objective):
         click.echo(line)

@@ -53,21 +53,21 @@ SWEEP_GRID = """
 histories:
   - funding: funding/binance_eth_funding.csv
     prices: prices/binance_spot_ETHUSDT_8h_2020-2023_DERIVED_from_4h.csv
-    windows: [{from: 2022-01-01, to: 2022-04-01}, {from: 2023-01-01, to: 2023-04-01}]
+    windows: [{from: 2022-01-01, to: 2022-07-01}, {from: 2023-01-01, to: 2023-07-01}]
   - funding: funding/binance_btc_funding.csv
     prices: prices/binance_spot_BTCUSDT_8h_2020-2023_DERIVED_from_4h.csv
-    windows: [{from: 2022-01-01, to: 2022-04-01}, {from: 2023-01-01, to: 2023-04-01}]
+    windows: [{from: 2022-01-01, to: 2022-07-01}, {from: 2023-01-01, to: 2023-07-01}]
 grid:
   park_rate_per_hour: [0, -0.00001]
   funding_window_hours: [24, 72]
 """
 
 
-def bench_sweep(workers: int = 2, data_root: Path | None = None) -> dict[str, Any]:
-    """A 16-cell sweep (Binance ETH and BTC, two quarters each, four settings; a seeded
+def bench_sweep(workers: int = 2, data_root: Path | None = None, repeat: int = 2) -> dict[str, Any]:
+    """A 16-cell sweep (Binance ETH and BTC, two half-years each, four settings; a seeded
     synthetic history in their place when the shared data is absent) serially and on a
     fresh LocalCluster of `workers` processes: the speed-up (serial wall / parallel
-    wall, the cluster's start counted apart), each worker's peak resident memory, and
+    wall, the cluster's start and the workers' imports counted apart), each worker's peak resident memory, and
     that both give the same rows. Figures only: on a shared machine they move with load."""
     import tempfile
 
@@ -75,12 +75,10 @@ def bench_sweep(workers: int = 2, data_root: Path | None = None) -> dict[str, An
     from keeper.replay.sweep import (
         Outcome,
         WorkerMemory,
-        load_history,
         memory_limits,
         open_client,
         run_distributed,
         run_serial,
-        window_inputs,
     )
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,8 +93,6 @@ def bench_sweep(workers: int = 2, data_root: Path | None = None) -> dict[str, An
             )
         (folder / "grid.yaml").write_text(grid_text)
         cells = load_grid(str(folder / "grid.yaml"), root).cells()
-        load_history.cache_clear()
-        window_inputs.cache_clear()
         serial: dict[str, dict[str, str]] = {}
 
         def keep(into: dict[str, dict[str, str]], memory: WorkerMemory | None = None) -> Any:
@@ -109,23 +105,29 @@ def bench_sweep(workers: int = 2, data_root: Path | None = None) -> dict[str, An
             return done
 
         started = time.perf_counter()
-        run_serial(cells, keep(serial))
-        serial_seconds = time.perf_counter() - started
-        started = time.perf_counter()
         client = open_client(None, workers)
         try:
             client.wait_for_workers(workers)
+            client.run(_warm)  # each worker imports the replay (the serial run has it already)
             startup = time.perf_counter() - started
-            parallel: dict[str, dict[str, str]] = {}
+            serial_runs, parallel_runs = [], []
             memory = WorkerMemory()
-            started = time.perf_counter()
-            run_distributed(cells, client, keep(parallel, memory))
-            parallel_seconds = time.perf_counter() - started
+            parallel: dict[str, dict[str, str]] = {}
+            for _ in range(repeat):  # interleaved, best of each: the machine's load moves
+                _clear()
+                started = time.perf_counter()
+                run_serial(cells, keep(serial))
+                serial_runs.append(time.perf_counter() - started)
+                client.run(_clear)
+                started = time.perf_counter()
+                run_distributed(cells, client, keep(parallel, memory))
+                parallel_runs.append(time.perf_counter() - started)
             limits = memory_limits(client)
         finally:
             cluster = client.cluster
             client.close()
             cluster.close()
+    serial_seconds, parallel_seconds = min(serial_runs), min(parallel_runs)
     same = serial == parallel
     figures = {
         "cells": len(cells),
@@ -135,19 +137,34 @@ def bench_sweep(workers: int = 2, data_root: Path | None = None) -> dict[str, An
         "cluster_start_seconds": round(startup, 2),
         "speedup": round(serial_seconds / parallel_seconds, 2),
         "speedup_with_start": round(serial_seconds / (parallel_seconds + startup), 2),
+        "repeat": repeat,
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "worker_peak_rss_mib": {f"{w} (pid {p})": round(b / 2**20) for (w, p), b in memory.peak.items()},
         "histories_loaded_per_worker": {f"{w} (pid {p})": n for (w, p), n in memory.loads.items()},
         "same_rows": same,
     }
     print(
         f"sweep: {len(cells)} model replays serially {serial_seconds:.1f} s, on a LocalCluster of {workers} "
-        f"processes {parallel_seconds:.1f} s (+ {startup:.1f} s to start it): speed-up "
-        f"{figures['speedup']:.2f}x ({figures['speedup_with_start']:.2f}x with the start); "
-        f"tables {'identical' if same else 'DIFFER'}"
+        f"processes {parallel_seconds:.1f} s (best of {repeat}, interleaved; + {startup:.1f} s to start it): "
+        f"speed-up {figures['speedup']:.2f}x ({figures['speedup_with_start']:.2f}x with the start); tables "
+        f"{'identical' if same else 'DIFFER'}; load average {figures['load_average_1min']} on "
+        f"{os.cpu_count()} cores (other processes share them)"
     )
     for line in memory.lines(limits):
         print(line)
     return figures
+
+
+def _warm() -> None:
+    import keeper.replay.sweep  # noqa: F401
+
+
+def _clear() -> None:
+    """Empties this process's history caches (each timed run reads its files)."""
+    from keeper.replay.sweep import load_history, window_inputs
+
+    load_history.cache_clear()
+    window_inputs.cache_clear()
 
 
 def _shared_data() -> Path:
