@@ -74,7 +74,7 @@ format: setup ## apply ruff's formatting and safe fixes
 node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops it)
 	anvil --host 127.0.0.1 --port $(NODE_PORT)
 
-bench: setup compile ## gas table (vault vs snekmate erc4626), keeper tick, replay speed and memory -> reports/bench.json
+bench: setup compile ## gas table (vault vs snekmate erc4626), keeper tick, replay speed and memory, sweep speed-up over serial -> reports/bench.json
 	ape run bench --network $(TEST_NETWORK) -v WARNING
 
 # DATA=<file> replays any supported funding file (PRICES=<file>, FROM=, TO= optional).

@@ -1,4 +1,5 @@
-"""Gas benchmark: `make bench` (ape run bench).
+"""Gas benchmark: `make bench` (ape run bench); also the keeper tick, the replay's speed
+and a sweep's speed-up on a LocalCluster over serial (`keeper.replay.speed.bench_sweep`).
 
 Deploys the venue, a BasisVault and snekmate's plain `erc4626` (the reference, compiled in
 the same run) on a throwaway anvil, runs one fixed sequence of calls and records each
@@ -22,7 +23,8 @@ E8 = 10**8
 
 
 def main() -> None:
-    """Gas of every venue and vault call vs snekmate's erc4626, keeper tick, replay speed."""
+    """Gas of every venue and vault call vs snekmate's erc4626, keeper tick, replay speed,
+    and a sweep's speed-up on a 2-process LocalCluster over serial (with worker memory)."""
     # Every block 12 s after the last, whatever the wall clock does: funding accrual writes
     # depend on elapsed time, so a free-running clock would make gas vary run to run.
     chain.provider.make_request("anvil_setBlockTimestampInterval", [12])
@@ -104,6 +106,10 @@ def main() -> None:
         f"CPU {tick['act_cpu_ms']:.1f} ms, rebalance gas {tick['act_gas']:,}"
     )
     replay = bench_replay()
+    from keeper.replay.speed import bench_sweep
+
+    print()
+    sweep = bench_sweep()
     report = {
         "gas": gas,
         "code_size": derived["code_size"],
@@ -111,6 +117,7 @@ def main() -> None:
         "keeper_call_overhead": derived["keeper_call_overhead"],
         "keeper_tick": tick,
         "replay": replay,
+        "sweep": sweep,
     }
     REPORT.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten: {REPORT}")

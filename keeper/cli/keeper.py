@@ -1,9 +1,11 @@
 """`basis-keeper`: run the keeper (`run`), one tick (`once`), print what it sees (`status`),
-or replay the strategy over a funding history (`replay`).
+replay the strategy over a funding history (`replay`), or many replays over a grid
+(`sweep`, on dask.distributed).
 
 Exit codes: 0 = fine (for `once`: acted), 1 = bad input or configuration (one line on
 stderr), 2 = `once` found nothing to do, 3 = `once` failed (node, venue or transaction),
-4 = `once` held with an alert (stale oracle, a position that is not the vault's, ...).
+4 = `once` held with an alert (stale oracle, a position that is not the vault's, ...);
+for `sweep`, 3 = the scheduler does not answer or a cell failed.
 Settings also come from a `.env` file in the working directory (variables already set win).
 """
 
@@ -116,6 +118,7 @@ def cli() -> None:
     basis-keeper once --account ALIAS      one tick (--dry-run: decide, never send)
     basis-keeper run --account ALIAS       tick until stopped; Prometheus on :9464
     basis-keeper replay / demo             the strategy over a recorded funding history
+    basis-keeper sweep GRID.yaml           many model replays on Dask (--walk-forward)
 
     The vault comes from deployments/<chain_id>.json (ape run deploy); every option is also a
     BASIS_KEEPER_* variable, and a .env file in the working directory is read (docs/keeper.md).
@@ -404,6 +407,53 @@ def demo(**options: Any) -> None:
         run_demo(**options)
     except UserError as err:
         _fail(str(err))
+
+
+@cli.command()
+@click.argument("grid_path", metavar="GRID.yaml", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    default="reports/sweep/cells.csv",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="the table, .csv or .parquet; cells already in it (or its journal) are skipped",
+)
+@click.option(
+    "--scheduler", help="an existing Dask cluster's scheduler, tcp://host:8786 [default: a LocalCluster]"
+)
+@click.option(
+    "--connect-timeout", type=float, default=10.0, show_default=True, help="seconds to reach --scheduler"
+)
+@click.option("--workers", type=int, help="the LocalCluster's worker processes [default: one per core]")
+@click.option("--serial", is_flag=True, help="run every cell in this process, without Dask (the reference)")
+@click.option(
+    "--walk-forward", is_flag=True, help="tune on each train window, judge the pick on the test window"
+)
+@click.option("--train-years", type=int, help="walk-forward train window [grid's walk_forward:, else 2]")
+@click.option("--test-years", type=int, help="walk-forward test window [grid's walk_forward:, else 1]")
+@click.option("--step-years", type=int, help="how far each fold moves on [default: --test-years]")
+@click.option(
+    "--objective", help="the report figure to maximise (-name minimises) [grid's, else excess_vs_passive]"
+)
+@click.option("--charts/--no-charts", default=True, show_default=True, help="heatmap PNGs beside the table")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="where relative history paths resolve [BASIS_DATA_DIR]",
+)
+def sweep(**options: Any) -> None:
+    """Model-mode replays over a grid of settings, venue costs, leverage and histories
+    (docs/sweep.md), on dask.distributed; one table row per cell, a summary, heatmaps.
+    Exit 1 on bad input (before any work), 3 when the scheduler does not answer or a
+    cell failed."""
+    from keeper.cli.sweep import SweepFailed, run_sweep  # lazy: Dask only here
+
+    try:
+        run_sweep(**options)
+    except UserError as err:
+        _fail(str(err))
+    except SweepFailed as err:
+        _fail(str(err), 3)
 
 
 def main() -> None:

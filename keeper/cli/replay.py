@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,159 +22,20 @@ from keeper.core.units import fmt_units
 from keeper.data.files import (
     FundingPrint,
     HistoryError,
-    PricePoint,
     SeriesReport,
     data_dir,
     load_funding,
-    load_prices,
     synthetic_history,
 )
-from keeper.data.premium import PremiumSeries, load_premium, modelled_premium
+from keeper.data.premium import modelled_premium
 from keeper.ops.config import VenueDeployConfig
-from keeper.replay.driver import (
-    Gap,
-    GapError,
-    MarketStep,
-    ReplayConfig,
-    ReplayResult,
-    check_gaps,
-    end_price,
-    find_gaps,
-    history_steps,
-    with_premium,
-)
+from keeper.replay.driver import ReplayConfig, ReplayResult
 from keeper.replay.exact import run_steps
+from keeper.replay.inputs import Inputs, _moment, check_venue, history_inputs, load_inputs, read_yaml
 from keeper.replay.report import build_report, table, to_json
 from keeper.replay.scenarios import SCENARIOS
 
 DAY = 86_400
-
-
-def _moment(text: str | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    from keeper.data.files import _parse_time
-
-    try:
-        return _parse_time(text, flag)
-    except HistoryError as err:
-        raise UserError(str(err)) from None
-
-
-@dataclass
-class Inputs:
-    steps: list[MarketStep]
-    end_price_e8: int | None
-    reports: list[SeriesReport]
-    notes: list[str]
-    scenario: str | None = None
-    label: str = ""
-    gaps: list[Gap] = field(default_factory=list)
-    premium: str | None = None  # where the steps' premium came from (None: none)
-
-
-def _day(ts: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def _span(prints: list[FundingPrint]) -> str:
-    if not prints:
-        return "no prints"
-    return f"{_day(prints[0].time - prints[0].interval)} to {_day(prints[-1].time)} UTC"
-
-
-def history_inputs(
-    prints: list[FundingPrint],
-    prices: list[PricePoint] | None,
-    config: ReplayConfig,
-    reports: list[SeriesReport],
-    start: int | None,
-    end: int | None,
-    notes: list[str] | None = None,
-    *,
-    allow_gaps: bool = False,
-    premium: PremiumSeries | None = None,
-) -> Inputs:
-    """The window's steps, with the perp's premium where one is given; a gap of more than
-    `GAP_LIMIT_INTERVALS` intervals in it stops here (one line naming it) unless
-    `allow_gaps`."""
-    if start is not None and end is not None and start >= end:
-        raise UserError(
-            f"--from {_day(start)} is not before --to {_day(end)}: swapped? the file covers {_span(prints)}"
-        )
-    everything = prints
-    prints = [
-        p
-        for p in prints
-        if (start is None or p.time - p.interval >= start) and (end is None or p.time <= end)
-    ]
-    if not prints:
-        raise UserError(f"no funding prints between --from and --to: the file covers {_span(everything)}")
-    gaps = find_gaps(prints)
-    if not allow_gaps:
-        label = Path(reports[0].path).name if reports else "the funding history"
-        try:
-            check_gaps(gaps, label)
-        except GapError as err:
-            raise UserError(str(err)) from None
-    notes = list(notes or [])
-    if prices is None:
-        notes.append(f"no price series: the oracle is held at {config.constant_price:g}")
-    elif prices[0].time > prints[0].time or prices[-1].time < prints[-1].time - prints[-1].interval:
-        notes.append("the price series does not cover the whole window: the nearest price is held")
-    if gaps:
-        longest = max(gaps, key=lambda g: g.end - g.start)
-        notes.append(
-            f"{len(gaps)} gap(s) in the funding prints replayed through at the last rate, the longest "
-            f"{longest.hours:g} h from {_day(longest.start)} UTC (listed in the JSON: gaps)"
-        )
-    steps = history_steps(prints, prices, config.constant_price)
-    if premium is not None:
-        steps = with_premium(steps, premium.at)
-        if not premium.covers(steps[0].time, prints[-1].time - prints[-1].interval):
-            notes.append(
-                f"the premium ({premium.source}) does not cover the whole window: the nearest is held"
-            )
-    return Inputs(
-        steps,
-        end_price(prints, prices, config),
-        reports,
-        notes,
-        gaps=gaps,
-        premium=premium.source if premium else None,
-    )
-
-
-def load_inputs(
-    funding_path: str,
-    prices_path: str | None,
-    config: ReplayConfig,
-    start: int | None,
-    end: int | None,
-    utc_shift_hours: int | None = None,
-    *,
-    allow_gaps: bool = False,
-    premium: str | None = None,
-) -> Inputs:
-    """The files' steps; `premium`: None or "none" (the perp marks at its index), "model"
-    (`modelled_premium` of the prints) or a file of measured premium (`load_premium`)."""
-    try:
-        prints, funding_report = load_funding(funding_path, utc_shift_hours=utc_shift_hours)
-        reports = [funding_report]
-        prices = None
-        if prices_path:
-            prices, price_report = load_prices(prices_path)
-            reports.append(price_report)
-        series = None
-        if premium == "model":
-            series = modelled_premium(prints)
-        elif premium not in (None, "none"):
-            series = load_premium(premium, prices)
-    except HistoryError as err:
-        raise UserError(str(err)) from None
-    return history_inputs(prints, prices, config, reports, start, end, allow_gaps=allow_gaps, premium=series)
 
 
 def run(inputs: Inputs, config: ReplayConfig, mode: str, *, progress: bool = True) -> ReplayResult:
@@ -325,11 +186,6 @@ def strategy_settings(
         raise UserError(f"{where}: {message}") from None
 
 
-# The venue's bounds (SpotPool.MAX_FEE_BPS, PerpMarket.MAX_TAKER_FEE_PPM).
-MAX_SPOT_FEE_BPS = 100
-MAX_TAKER_FEE_PPM = 10_000
-
-
 def venue_params(
     path: str | None = None,
     *,
@@ -344,7 +200,7 @@ def venue_params(
     fields: dict[str, Any] = {}
     leverage: Decimal | None = None
     if path is not None:
-        data = _read_yaml(path)
+        data = read_yaml(path, f"--venue {path}", "a mapping of venue parameters")
         if "venue" in data and isinstance(data["venue"], dict):  # a deploy config
             data = dict((data["venue"].get("deploy") or {}).get("params") or {})
         if "target_leverage" in data:
@@ -367,30 +223,8 @@ def venue_params(
         if flag_value is not None:
             fields[name], source[name] = flag_value, flag
     params = replace(VenueParams(), **fields)
-    for name, low, high, what in (
-        ("spot_fee_bps", 0, MAX_SPOT_FEE_BPS, "the spot pool's fee, bps"),
-        ("taker_fee_ppm", 0, MAX_TAKER_FEE_PPM, "the perp's taker fee, ppm"),
-        ("depth_asset", 1, None, "the perp's depth, whole asset units"),
-    ):
-        got = getattr(params, name)
-        if got < low or (high is not None and got > high):
-            bound = f"{low}..{high}" if high is not None else f"at least {low}"
-            raise UserError(f"{source.get(name, name)}: {got} outside {bound} ({what})")
+    check_venue(params, source)
     return params, leverage
-
-
-def _read_yaml(path: str) -> dict[str, Any]:
-    import yaml  # type: ignore[import-untyped]
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise UserError(f"--venue {path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        raise UserError(f"--venue {path}: not valid YAML ({getattr(err, 'problem', err)})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--venue {path}: expected a mapping of venue parameters")
-    return data
 
 
 def run_replay(

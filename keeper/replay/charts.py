@@ -176,3 +176,68 @@ def write_charts(result: ReplayResult, report: dict[str, Any], out_dir: str | Pa
     bottom.set_ylim(min(low, -DELTA_MIN_SPAN_BPS), max(high, DELTA_MIN_SPAN_BPS))
     _save(fig, [top, bottom], None, report, "margin ratio and delta (margin absent while parked)", paths[2])
     return paths
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+MAX_HEATMAP_PAIRS = 3
+
+
+def _heatmap(
+    grid: dict[tuple[str, str], list[float]], rows: list[str], cols: list[str], labels: tuple[str, str]
+) -> tuple[Figure, Any]:
+    means = np.full((len(rows), len(cols)), np.nan)
+    for (r, c), values in grid.items():
+        means[rows.index(r), cols.index(c)] = sum(values) / len(values)
+    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * len(cols), 1.8 + 0.45 * len(rows)), layout="constrained")
+    finite = np.abs(means[np.isfinite(means)])
+    span = float(finite.max()) if finite.size else 1.0
+    image = ax.imshow(means, cmap="RdYlGn", vmin=-span or -1, vmax=span or 1, aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel(labels[1])
+    ax.set_ylabel(labels[0])
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if np.isfinite(means[i, j]):
+                ax.text(j, i, f"{means[i, j]:+.2f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(image, ax=ax)
+    return fig, ax
+
+
+def write_heatmaps(
+    rows: list[dict[str, str]], columns: list[str], objective: str, prefix: str | Path
+) -> list[Path]:
+    """Heatmaps of a sweep's table: the objective (x 100: APY points for the APY figures)
+    per history against each setting the grid varies, and per pair of varied settings
+    averaged over the histories and windows (the first `MAX_HEATMAP_PAIRS` pairs). Files
+    `<prefix>.heatmap.<row>.<col>.png`; returns their paths."""
+    varied = [c for c in columns if len({r.get(c, "") for r in rows}) > 1]
+    pairs = [("history", c) for c in varied] + list(itertools.combinations(varied, 2))[:MAX_HEATMAP_PAIRS]
+    paths = []
+    for a, b in pairs:
+        cells: dict[tuple[str, str], list[float]] = {}
+        for row in rows:
+            raw = row.get(objective, "")
+            if raw in ("", "nan"):
+                continue
+            cells.setdefault((row.get(a, ""), row.get(b, "")), []).append(float(raw) * 100)
+        if not cells:
+            continue
+        order = list(dict.fromkeys(r.get(a, "") for r in rows))
+        cols = sorted({k[1] for k in cells}, key=_numeric_first)
+        fig, ax = _heatmap(cells, [x for x in order if any(k[0] == x for k in cells)], cols, (a, b))
+        ax.set_title(f"mean {objective} x 100 over the other dimensions", fontsize=9)
+        path = Path(f"{prefix}.heatmap.{a}.{b}.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _numeric_first(text: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text)
