@@ -72,6 +72,10 @@ def _deploy(
     click.echo("")
     for key in ADDRESS_KEYS:
         click.echo(f"  {key:<15} {getattr(manifest, key)}")
+    for key, address in manifest.v3_addresses().items():
+        click.echo(f"  {'v3 ' + key:<15} {address}")
+    if manifest.uniswap_v3 is not None:
+        click.echo(f"  {'v3 fee':<15} {manifest.uniswap_v3['fee']} (spot_pool is the UniswapV3Spot adapter)")
     click.echo(
         f"  {'owner':<15} {manifest.owner}"
         + (f" (offered to {manifest.pending_owner})" if manifest.pending_owner else "")

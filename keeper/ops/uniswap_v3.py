@@ -48,6 +48,7 @@ MAX_TICK = 887272
 FEE_TIERS = {500: 10, 3000: 60, 10000: 200}
 Q96 = 2**96
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+V3_KEYS = ("factory", "router", "quoter", "position_manager", "pool")
 # Seconds a deploy's position-manager mint may wait in the mempool.
 MINT_DEADLINE = 3_600
 
@@ -194,19 +195,22 @@ class UniswapV3:
     position_id: int | None = None
 
     def addresses(self) -> dict[str, str]:
-        return {
-            "factory": self.factory.address,
-            "router": self.router.address,
-            "quoter": self.quoter.address,
-            "position_manager": self.position_manager.address,
-            "pool": self.pool.address,
-            "spot_pool": self.adapter.address,
+        """Every contract's address (the adapter as `spot_pool`), for the deploy's records."""
+        contracts = {
+            "factory": self.factory,
+            "router": self.router,
+            "quoter": self.quoter,
+            "position_manager": self.position_manager,
+            "pool": self.pool,
+            "spot_pool": self.adapter,
         }
+        return {key: str(c.address) for key, c in contracts.items() if c is not None}
 
     def record(self) -> dict[str, Any]:
         """What the manifest keeps (`Manifest.uniswap_v3`)."""
+        addresses = self.addresses()
         return {
-            **{k: v for k, v in self.addresses().items() if k != "spot_pool"},
+            **{key: addresses.get(key) for key in V3_KEYS},
             "fee": self.fee,
             "tick_lower": self.tick_lower,
             "tick_upper": self.tick_upper,
@@ -336,16 +340,28 @@ def bind_existing(
 def check_pool(factory: Any, pool: Any, base: str, asset: str, fee: int) -> None:
     """One UserError naming the first thing about the pool that does not fit the config
     (what the adapter's constructor would revert on, said before any transaction)."""
-    tokens = {str(pool.token0()).lower(), str(pool.token1()).lower()}
+
+    def read(what: str, key: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception:  # a revert or an undecodable answer: not the contract named
+            raise UserError(
+                f"venue.spot.existing.{key}: {what} reverted at {fn.contract.address}: is it the v3 {key}?"
+            ) from None
+
+    tokens = {
+        str(read("token0()", "pool", pool.token0)).lower(),
+        str(read("token1()", "pool", pool.token1)).lower(),
+    }
     if tokens != {base.lower(), asset.lower()}:
         raise UserError(
             f"venue.spot: pool {pool.address} trades {pool.token0()}/{pool.token1()}, not the vault's base "
             f"{base} and asset {asset}"
         )
-    actual_fee = int(pool.fee())
+    actual_fee = int(read("fee()", "pool", pool.fee))
     if actual_fee != fee:
         raise UserError(f"venue.spot.fee is {fee}, but pool {pool.address} is the {actual_fee} fee tier")
-    listed = str(factory.getPool(base, asset, fee))
+    listed = str(read("getPool(...)", "factory", factory.getPool, base, asset, fee))
     if listed.lower() != str(pool.address).lower():
         raise UserError(
             f"venue.spot: pool {pool.address} is not factory {factory.address}'s pool for these "
@@ -353,5 +369,5 @@ def check_pool(factory: Any, pool: Any, base: str, asset: str, fee: int) -> None
         )
     if fee % 100:
         raise UserError(f"venue.spot.fee {fee} is not a whole number of bps (the vault's keeper models bps)")
-    if int(pool.slot0()[0]) == 0:
+    if int(read("slot0()", "pool", pool.slot0)[0]) == 0:
         raise UserError(f"venue.spot: pool {pool.address} is not initialized (no price)")
