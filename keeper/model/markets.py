@@ -122,6 +122,34 @@ class SpotPoolModel:
         return mul_div(self.reserve_asset * base_unit, PRICE_UNIT, self.reserve_base * asset_unit, False)
 
 
+@dataclass
+class UniswapV3FullRangeModel(SpotPoolModel):
+    """A full-range Uniswap v3 pool (through `UniswapV3Spot.vy`) on its virtual reserves
+    (L / sqrt(P), L * sqrt(P): what the adapter's `get_reserves` answers). Its curve is
+    x * y = L**2 with the fee off the input, as `SpotPoolModel`'s, but v3 pays the fee to
+    the position (fee growth), not into the curve: the reserves move by the input less the
+    fee, so L stays put where the reference pool's k grows. Quotes match the pool's to
+    its sqrt-price rounding (wei)."""
+
+    def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
+        if amount_in == 0:
+            raise ModelRevert("pool: zero amount")
+        out = self.amount_out(base_in, amount_in)
+        if out == 0:
+            raise ModelRevert("pool: zero output")
+        if out < min_out:
+            raise ModelRevert("pool: output below minimum")
+        # v3 `SwapMath`: the fee is the input's fee-pips part; only the rest moves the price
+        curve_in = amount_in * (BPS - self.fee_bps) // BPS
+        if base_in:
+            self.reserve_base += curve_in
+            self.reserve_asset -= out
+        else:
+            self.reserve_asset += curve_in
+            self.reserve_base -= out
+        return out
+
+
 # ----------------------------------------------------------------------------- perp market
 
 

@@ -159,7 +159,10 @@ def _deploy_config(config: ReplayConfig, price_e8: int, keeper_address: str) -> 
                 update={
                     "deploy": base.venue.deploy.model_copy(
                         update={"price_usd": Decimal(price_e8) / PRICE_UNIT, "params": params}
-                    )
+                    ),
+                    "spot": base.venue.spot.model_copy(
+                        update={"kind": config.spot, "fee": v.spot_fee_bps * 100}
+                    ),
                 }
             ),
         }

@@ -9,6 +9,9 @@ import dataclasses
 
 import pytest
 
+from keeper.chain.reader import Addresses, read_snapshot, read_static
+from keeper.model.markets import UniswapV3FullRangeModel
+from keeper.net.rpc import Rpc
 from keeper.ops.contracts import arb_to_oracle, faucet, hedge_of
 from tests.fixtures.uniswap_v3 import deploy_v3_on, input_to_edge, reverts
 from tests.fixtures.vault import delta_bps, fund, hedge_targets, vault_factory
@@ -201,3 +204,22 @@ def test_v3_vault__concentrated_range_left__clear_revert_and_nothing_lost(
         usdc.balanceOf(vault),
         perp.position(hedge),
     ) == state
+
+
+def test_v3_vault__keeper_reads_the_pool_in_its_two_round_trips_and_models_it(
+    vault, hedge, v3_venue, v3, keeper, chain, usdc, weth
+):
+    """A keeper tick reads the adapter's virtual reserves in the same batch (2 round trips,
+    nothing to do or not); on them the full-range model quotes what the pool fills."""
+    addresses = Addresses(
+        vault=vault.address, hedge=hedge.address, keeper=keeper.address, **v3_venue.addresses()
+    )
+    rpc = Rpc(chain.provider.uri, retries=0)
+    static = read_static(rpc, addresses)
+    snap = read_snapshot(rpc, addresses)
+    assert rpc.round_trips == 3 and static.spot_fee_bps == 5  # read_static once, then 2 a tick
+    assert (snap.reserve_base, snap.reserve_asset) == v3.adapter.get_reserves()
+    model = UniswapV3FullRangeModel(snap.reserve_base, snap.reserve_asset, static.spot_fee_bps)
+    for base_in, token, amount in ((False, usdc, 3_000_000 * USDC), (True, weth, 1_000 * 10**18)):
+        pool_out = v3.adapter.get_amount_out(token, amount)
+        assert abs(model.amount_out(base_in, amount) - pool_out) <= pool_out // 10**12
