@@ -108,13 +108,18 @@ class SpotPoolModel:
             raise ModelRevert("pool: zero output")
         if out < min_out:
             raise ModelRevert("pool: output below minimum")
+        curve_in = self._curve_in(amount_in)
         if base_in:
-            self.reserve_base += amount_in
+            self.reserve_base += curve_in
             self.reserve_asset -= out
         else:
-            self.reserve_asset += amount_in
+            self.reserve_asset += curve_in
             self.reserve_base -= out
         return out
+
+    def _curve_in(self, amount_in: int) -> int:
+        """What of the input joins the reserves: all of it (the fee stays in the pool)."""
+        return amount_in
 
     def price_e8(self, base_unit: int, asset_unit: int) -> int:
         if self.reserve_base == 0:
@@ -131,23 +136,10 @@ class UniswapV3FullRangeModel(SpotPoolModel):
     fee, so L stays put where the reference pool's k grows. Quotes match the pool's to
     its sqrt-price rounding (wei)."""
 
-    def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
-        if amount_in == 0:
-            raise ModelRevert("pool: zero amount")
-        out = self.amount_out(base_in, amount_in)
-        if out == 0:
-            raise ModelRevert("pool: zero output")
-        if out < min_out:
-            raise ModelRevert("pool: output below minimum")
-        # v3 `SwapMath`: the fee is the input's fee-pips part; only the rest moves the price
-        curve_in = amount_in * (BPS - self.fee_bps) // BPS
-        if base_in:
-            self.reserve_base += curve_in
-            self.reserve_asset -= out
-        else:
-            self.reserve_asset += curve_in
-            self.reserve_base -= out
-        return out
+    def _curve_in(self, amount_in: int) -> int:
+        """v3 `SwapMath`: the fee is the input's fee-pips part, paid to the position; only
+        the rest moves the price."""
+        return amount_in * (BPS - self.fee_bps) // BPS
 
 
 # ----------------------------------------------------------------------------- perp market
