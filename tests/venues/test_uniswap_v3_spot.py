@@ -8,7 +8,14 @@ import pytest
 
 from keeper.core.errors import UserError
 from keeper.ops.contracts import faucet
-from keeper.ops.uniswap_v3 import check_pool, container, full_range, sqrt_ratio_at_tick, tick_at_sqrt_ratio
+from keeper.ops.uniswap_v3 import (
+    check_pool,
+    container,
+    deploy_uniswap_v3,
+    full_range,
+    sqrt_ratio_at_tick,
+    tick_at_sqrt_ratio,
+)
 from tests.fixtures.uniswap_v3 import deploy_v3_on, reverts
 from tests.units import MAX, USDC, WETH
 
@@ -228,3 +235,34 @@ def test_concentrated__crossing_an_initialized_tick__still_exact(
 def test_pool_artifact__is_the_init_code_periphery_expects(v3):
     assert container("UniswapV3Pool").contract_type.deployment_bytecode.bytecode  # loaded from node_modules
     assert v3.factory.getPool(v3.pool.token0(), v3.pool.token1(), 500) == v3.pool.address
+
+
+@pytest.fixture(scope="module")
+def negative_ticks(project, deployer):
+    """A pool whose 18-decimal base is token0 (the lower address): its price in token1 wei
+    per token0 wei is ~3e-9, so its ticks are negative (the other pools' are positive), and
+    the adapter's tick compression and bitmap words run on negative numbers."""
+    asset = deployer.deploy(project.TestToken, "USD (test)", "USD", 6, 10**30, 10**30)
+    base = deployer.deploy(project.TestToken, "ETH (test)", "ETH", 18, 10**30, 10**30)
+    while int(base.address, 16) > int(asset.address, 16):
+        base = deployer.deploy(project.TestToken, "ETH (test)", "ETH", 18, 10**30, 10**30)
+    v3 = deploy_uniswap_v3(project, deployer, base, asset, 3_000 * 10**8, 10_000 * WETH, 30_000_000 * USDC)
+    assert v3.adapter.base_is_token0() and v3.pool.slot0()[1] < 0
+    return v3, base, asset
+
+
+def test_quotes__negative_ticks__equal_quoterv2_and_the_fill(negative_ticks, deployer, chain):
+    v3, base, asset = negative_ticks
+    adapter = v3.adapter
+    for token_in, token_out, sizes in (
+        (asset, base, (999, 3_000 * USDC, 5_000_000 * USDC)),
+        (base, asset, (10**9, WETH, 3_000 * WETH)),
+    ):
+        for amount in sizes:
+            quote = adapter.get_amount_out(token_in, amount)
+            assert quote == quoter_out(v3, token_in, token_out, amount), (token_in.symbol(), amount)
+            assert adapter.get_amount_in(token_out, quote) == quoter_in(v3, token_in, token_out, quote)
+            snapshot = chain.snapshot()
+            token_in.approve(adapter, amount, sender=deployer)
+            assert adapter.swap(token_in, amount, quote, deployer, sender=deployer).return_value == quote
+            chain.restore(snapshot)
