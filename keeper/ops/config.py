@@ -365,3 +365,13 @@ def load_deploy_config(path: Path) -> DeployConfig:
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise UserError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
     return parse_deploy_config(data, str(path))
+
+
+def with_spot(config: DeployConfig, kind: str, source: str = "deploy config") -> DeployConfig:
+    """`config` with `venue.spot.kind` set to `kind` (`ape run deploy --spot`), validated
+    again as a whole: `uniswap-v3` with an existing venue is refused like in the file."""
+    data = config.model_dump(mode="json")
+    data["venue"]["spot"]["kind"] = kind
+    if kind == "reference":
+        data["venue"]["spot"].update(range_bps=None, existing=None)
+    return parse_deploy_config(data, f"{source} with --spot {kind}")

@@ -6,7 +6,7 @@ import pytest
 
 from keeper.chain.manifest import write_manifest
 from keeper.core.errors import UserError
-from keeper.ops.config import parse_deploy_config
+from keeper.ops.config import parse_deploy_config, with_spot
 from keeper.ops.deploy import deploy, verify
 from keeper.ops.deployment import Deployment
 from keeper.ops.uniswap_v3 import container, full_range
@@ -107,3 +107,15 @@ def test_spot_config__kinds_and_their_errors(local_config):
         data["venue"]["spot"] = spot
         with pytest.raises(UserError, match=match):
             parse_deploy_config(data)
+
+
+def test_spot_flag__overrides_the_config_kind(local_config):
+    assert with_spot(local_config, "uniswap-v3").venue.spot.kind == "uniswap-v3"
+    assert with_spot(v3_config(local_config, range_bps=300), "reference").venue.spot.range_bps is None
+    data = local_config.model_dump(mode="json")
+    data["venue"] = {"mode": "existing", "existing": {k: "0x" + "12" * 20 for k in
+                     ("asset", "base", "price_feed", "asset_feed", "spot_pool", "perp_market")}}  # fmt: skip
+    with pytest.raises(
+        UserError, match=r"with --spot uniswap-v3: venue: spot\.kind 'uniswap-v3' seeds its pool"
+    ):
+        with_spot(parse_deploy_config(data), "uniswap-v3")
