@@ -56,7 +56,7 @@ from keeper.chain.manifest import write_manifest
 from keeper.chain.reader import Addresses, run_calls
 from keeper.core.errors import UserError
 from keeper.core.fixed import PRICE_UNIT, SIZE_UNIT, mul_div
-from keeper.model.markets import SpotPoolModel, arb_trade
+from keeper.model.markets import SpotPoolModel, UniswapV3FullRangeModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
 from keeper.replay import driver
@@ -191,6 +191,8 @@ class ChainBackend:
         self.prober, self.holder = prober, holder
         v = config.venue
         self.asset_unit, self.base_unit, self.pool_fee_bps = v.asset_unit, v.base_unit, v.spot_fee_bps
+        # the arbitrageur's model of the pool it reads (v3: the adapter's virtual reserves)
+        self.pool_model = UniswapV3FullRangeModel if config.spot == "uniswap-v3" else SpotPoolModel
         self.rate = rate
         self.costs = driver.Costs()
         self.trades: list[driver.Trade] = []
@@ -356,7 +358,7 @@ class ChainBackend:
             self.costs.liquidation_loss += loss
             moved = after
         base, asset = moved["reserves"]
-        pool = SpotPoolModel(base, asset, self.pool_fee_bps)
+        pool = self.pool_model(base, asset, self.pool_fee_bps)
         pool_before = pool.price_e8(self.base_unit, self.asset_unit)
         targets = []
         if step.arbitrage:
