@@ -6,16 +6,19 @@ the adapter's reason and costs nothing. The vault and the hedge are the unchange
 contracts: only their `spot_pool` is the adapter."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import pytest
 
 from keeper.chain.reader import Addresses, read_snapshot, read_static
 from keeper.model.markets import UniswapV3FullRangeModel
 from keeper.net.rpc import Rpc
+from keeper.ops.actions import auto_unwind_step
 from keeper.ops.contracts import arb_to_oracle, faucet, hedge_of
+from keeper.ops.uniswap_v3 import deploy_uniswap_v3, range_ticks
 from tests.fixtures.uniswap_v3 import deploy_v3_on, input_to_edge, reverts
-from tests.fixtures.vault import delta_bps, fund, hedge_targets, vault_factory
-from tests.units import E8, MAX, USDC
+from tests.fixtures.vault import build_hedge, delta_bps, fund, hedge_targets, vault_factory
+from tests.units import E8, MAX, USDC, WETH
 
 
 @pytest.fixture(scope="module")
@@ -223,3 +226,50 @@ def test_v3_vault__keeper_reads_the_pool_in_its_two_round_trips_and_models_it(
     for base_in, token, amount in ((False, usdc, 3_000_000 * USDC), (True, weth, 1_000 * 10**18)):
         pool_out = v3.adapter.get_amount_out(token, amount)
         assert abs(model.amount_out(base_in, amount) - pool_out) <= pool_out // 10**12
+
+
+@pytest.fixture(scope="module")
+def shallow_vault(project, deployer, venue, gov, keeper, guardian, stranger, usdc, weth, bob):
+    """A vault on a third v3 pool: 10 WETH and 30,000 USDC, all of it within +/- 0.3 % of
+    the oracle, so the whole spot leg of a 60,000 USDC vault cannot be sold in one trade."""
+    faucet(weth, deployer, 10 * WETH)
+    faucet(usdc, deployer, 30_000 * USDC)
+    price = int(venue.price_feed.latestAnswer())
+    ticks = range_ticks(price, 30, 500, 18, 6, int(weth.address, 16) < int(usdc.address, 16))
+    shallow = deploy_uniswap_v3(project, deployer, weth, usdc, price, 10 * WETH, 30_000 * USDC, ticks=ticks)
+    shallow_venue = dataclasses.replace(venue, spot_pool=shallow.adapter)
+    v = vault_factory(project, deployer, shallow_venue, gov, keeper, guardian, stranger)()
+    fund(usdc, v, bob, 1_000_000 * USDC)
+    return v, shallow_venue
+
+
+def test_v3_vault__shutdown_on_a_shallow_range__unwinds_in_steps_the_range_takes(
+    shallow_vault, project, perp, keeper, guardian, bob, stranger, usdc, chain
+):
+    """The keeper builds the hedge in steps with the pool arbitraged between them; after a
+    shutdown one unwind of everything would leave the range (clear revert), and the
+    operator tool's `--step auto` sizes steps the range can take (a quote that reverts is a
+    step that does not fit) until the hedge is flat."""
+    vault, shallow_venue = shallow_vault
+    hedge = hedge_of(project, vault)
+    vault.deposit(60_000 * USDC, bob, sender=bob)
+
+    def arb(v):
+        arb_to_oracle(v, stranger)
+
+    build_hedge(vault, hedge, perp, keeper, chain, arb, shallow_venue, steps=5)
+    vault.shutdown(sender=guardian)
+    reverts(chain, hedge.unwind, MAX, sender=stranger, reason="pool: trade leaves the liquidity range")
+    dep = SimpleNamespace(
+        hedge=hedge, spot_pool=shallow_venue.spot_pool, price_feed=shallow_venue.price_feed,
+        asset=usdc, base=shallow_venue.base, perp_market=perp,
+    )  # fmt: skip
+    steps = 0
+    while hedge.active() and steps < 12:
+        step = auto_unwind_step(dep)
+        assert 0 < step < MAX
+        hedge.unwind(step, sender=stranger)
+        arb(shallow_venue)
+        steps += 1
+    assert not hedge.active() and 1 < steps < 12
+    assert vault.idle() == vault.totalAssets() == usdc.balanceOf(vault) > 60_000 * USDC * 99 // 100
