@@ -69,6 +69,7 @@ def test_deploy_v3__existing_deployment__adapter_and_vault_only(project, chain, 
     manifest, _ = deployed_v3
     second, stats = deploy(project, chain, admin, existing_v3_config(manifest), network="test")
     assert stats.transactions == 3  # the adapter, the blueprint, the vault
+    print(f"\nvenue.spot existing: {stats.transactions} transactions, {stats.gas_used:,} gas")
     assert second.spot_kind == "existing" and second.uniswap_v3["pool"] == manifest.uniswap_v3["pool"]
     dep = verify(project, second)
     assert dep.hedge.spot_pool() == second.spot_pool != manifest.spot_pool
