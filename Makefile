@@ -77,9 +77,10 @@ node: setup ## run a standalone anvil for scripts and the keeper (Ctrl-C stops i
 bench: setup compile ## gas table (vault vs snekmate erc4626), keeper tick, replay speed and memory, sweep speed-up over serial -> reports/bench.json
 	ape run bench --network $(TEST_NETWORK) -v WARNING
 
-# DATA=<file> replays any supported funding file (PRICES=<file>, FROM=, TO= optional).
+# DATA=<file> replays any supported funding file (PRICES=<file>, FROM=, TO= optional);
+# SPOT=uniswap-v3 puts the spot leg on the official Uniswap v3 contracts (full range).
 demo: setup compile ## own anvil, deploy, 3 depositors, a year replayed with the real keeper; report + charts in reports/demo
-	basis-keeper demo $(if $(DATA),--data $(DATA)) $(if $(PRICES),--prices $(PRICES)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO))
+	basis-keeper demo $(if $(DATA),--data $(DATA)) $(if $(PRICES),--prices $(PRICES)) $(if $(FROM),--from $(FROM)) $(if $(TO),--to $(TO)) $(if $(SPOT),--spot $(SPOT))
 
 demo-ops: setup compile ## the operator tools by hand on a throwaway anvil: deploy, deposits, a rebalance, a week of prices
 	ape run demo --network $(TEST_NETWORK) -v WARNING

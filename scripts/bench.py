@@ -105,6 +105,7 @@ def main() -> None:
         f"keeper tick that deploys a deposit: {tick['act_round_trips']} round trips, "
         f"CPU {tick['act_cpu_ms']:.1f} ms, rebalance gas {tick['act_gas']:,}"
     )
+    spot = bench_spot_venues(params)
     replay = bench_replay()
     from keeper.replay.speed import bench_sweep
 
@@ -116,6 +117,7 @@ def main() -> None:
         "deposit_new_holder_ratio": ratio,
         "keeper_call_overhead": derived["keeper_call_overhead"],
         "keeper_tick": tick,
+        "spot_venues": spot,
         "replay": replay,
         "sweep": sweep,
     }
@@ -303,6 +305,84 @@ def bench_vault(v, params: VenueParams) -> tuple[dict[str, int], dict[str, objec
     )
     derived["keeper_call_overhead"] = overhead
     return gas, derived
+
+
+# The hedge's calls that trade spot, in `bench_spot_venues`' order.
+SPOT_SEQUENCE = (
+    "hedge: rebalance (open)",
+    "hedge: rebalance (adjust)",
+    "vault: redeem (with unwind)",
+    "vault: withdraw (with unwind)",
+    "hedge: emergency_deleverage",
+    "hedge: rebalance (park)",
+    "hedge: unwind (after shutdown)",
+    "spot venue: swap asset -> base (30,000)",
+    "spot venue: swap base -> asset (10)",
+)
+
+
+def bench_spot_venues(params: VenueParams) -> dict[str, dict[str, int]]:
+    """The same vault sequence on a fresh venue whose spot leg is the reference SpotPool,
+    then on one whose spot leg is the official Uniswap v3 (a full-range fee-500 pool as deep,
+    through the UniswapV3Spot adapter): the gas of each call that trades spot, side by side,
+    and the adapter's and the pool's runtime size."""
+    deployer, gov, keeper_acct, alice, bob = (accounts.test_accounts[i] for i in (0, 5, 6, 7, 3))
+    table: dict[str, dict[str, int]] = {}
+    for kind in ("reference", "uniswap-v3"):
+        v = deploy_venue(project, deployer, params, spot=kind)
+        usdc, weth, pool, perp, feed = v.asset, v.base, v.spot_pool, v.perp_market, v.price_feed
+        vault = deploy_vault(project, gov, v, VaultRules(), keeper=keeper_acct.address)
+        hedge = hedge_of(project, vault)
+        gas: dict[str, int] = {}
+        for who in (alice, bob):
+            usdc.mint(who, params.asset_wei(1_000_000), sender=who)
+            usdc.approve(vault, 2**256 - 1, sender=who)
+        vault.deposit(params.asset_wei(300_000), alice, sender=alice)
+        vault.deposit(params.asset_wei(700_000), bob, sender=bob)
+
+        def targets(leverage: float, vault=vault, perp=perp) -> tuple[int, int]:
+            nav, price = vault.totalAssets(), perp.index_price()
+            spot_value = int(nav * leverage / (leverage + 1))
+            size = spot_value * 9_980 // 10_000 * 10**18 * 10**8 // (price * params.asset_unit)
+            return size, nav - spot_value
+
+        def deadline() -> int:
+            return chain.pending_timestamp + 3_600
+
+        gas[SPOT_SEQUENCE[0]] = hedge.rebalance(*targets(2.0), 50, deadline(), sender=keeper_acct).gas_used
+        gas[SPOT_SEQUENCE[1]] = hedge.rebalance(*targets(3.0), 50, deadline(), sender=keeper_acct).gas_used
+        shares = vault.balanceOf(alice) // 2
+        gas[SPOT_SEQUENCE[2]] = vault.redeem(shares, alice, alice, sender=alice).gas_used
+        gas[SPOT_SEQUENCE[3]] = vault.withdraw(params.asset_wei(50_000), alice, alice, sender=alice).gas_used
+        perp.accrue_funding(sender=deployer)
+        feed.set_price(feed.latestAnswer() * 122 // 100, sender=deployer)  # +22 %: under critical
+        arb_to_oracle(v, deployer)
+        gas[SPOT_SEQUENCE[4]] = hedge.emergency_deleverage(sender=deployer).gas_used
+        gas[SPOT_SEQUENCE[5]] = hedge.rebalance(0, 0, 50, deadline(), sender=keeper_acct).gas_used
+        hedge.rebalance(*targets(2.0), 50, deadline(), sender=keeper_acct)
+        vault.shutdown(sender=gov)
+        gas[SPOT_SEQUENCE[6]] = hedge.unwind(2**256 - 1, sender=deployer).gas_used
+        usdc.mint(alice, params.asset_wei(30_000), sender=alice)
+        weth.mint(alice, params.base_wei(10), sender=alice)
+        usdc.approve(pool, 2**256 - 1, sender=alice)
+        weth.approve(pool, 2**256 - 1, sender=alice)
+        gas[SPOT_SEQUENCE[7]] = pool.swap(usdc, params.asset_wei(30_000), 0, alice, sender=alice).gas_used
+        gas[SPOT_SEQUENCE[8]] = pool.swap(weth, params.base_wei(10), 0, alice, sender=alice).gas_used
+        sizes = {"spot venue": pool}
+        if v.uniswap_v3 is not None:
+            sizes["UniswapV3Pool"] = v.uniswap_v3.pool
+        gas.update({f"runtime size (bytes): {k}": n for k, n in code_sizes(sizes).items()})
+        table[kind] = gas
+    ref, v3 = table["reference"], table["uniswap-v3"]
+    width = max(len(k) for k in v3)
+    print("\nspot leg on the reference SpotPool vs on Uniswap v3 (full range, fee 500, via UniswapV3Spot):")
+    print(f"  {'call':<{width}}  {'reference':>9}  {'uniswap-v3':>10}  {'v3 - ref':>8}")
+    for name, used in v3.items():
+        before = ref.get(name)
+        shown = f"{before:,}" if before is not None else ""
+        extra = f"{used - before:+,}" if before is not None else ""
+        print(f"  {name:<{width}}  {shown:>9}  {used:>10,}  {extra:>8}")
+    return table
 
 
 def bench_replay() -> dict[str, object]:

@@ -7,5 +7,6 @@ pytest_plugins = [
     "tests.fixtures.chain",  # time travel, batched view reads
     "tests.fixtures.venue",  # the reference venue and the perp market's lockstep harness
     "tests.fixtures.vault",  # a vault's factory, its hedge, the keeper's hedging moves
+    "tests.fixtures.uniswap_v3",  # the official Uniswap v3 contracts, the adapter, a vault on them
     "tests.fixtures.data",  # the project's fixtures and the shared market data folder
 ]

@@ -28,6 +28,7 @@ PREFIXES = {
     "BasisHedge": "hedge",
     "PerpMarket": "perp",
     "SpotPool": "pool",
+    "UniswapV3Spot": "pool",
     "PriceFeed": "feed",
     "TestToken": "token",
     "ERC4626Reference": "reference",

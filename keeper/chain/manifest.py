@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Literal
 
 from eth_utils.address import is_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -34,6 +35,7 @@ ADDRESS_KEYS = (
     "spot_pool",
     "hedge_blueprint",
 )
+V3_ADDRESS_KEYS = ("factory", "router", "quoter", "position_manager", "pool")
 
 
 class Manifest(BaseModel):
@@ -68,6 +70,12 @@ class Manifest(BaseModel):
     venue_deployed: bool  # True when this deploy created the reference venue
 
     rules: dict[str, int]  # keeper.core.rules.VaultRules as deployed (vault and hedge), contract units
+    # Where the spot leg trades: the reference SpotPool, or a Uniswap v3 pool deployed here
+    # ("uniswap-v3") or someone else's ("existing"), behind the UniswapV3Spot adapter that
+    # `spot_pool` then names. `uniswap_v3`: factory, router, quoter, position_manager, pool
+    # (addresses), fee (pips), tick_lower, tick_upper, position_id (the seeded position).
+    spot_kind: Literal["reference", "uniswap-v3", "existing"] = "reference"
+    uniswap_v3: dict[str, str | int | None] | None = None
     transactions: int = Field(ge=0)
     gas_used: int = Field(ge=0)
 
@@ -85,8 +93,22 @@ class Manifest(BaseModel):
             raise ValueError(f"'{value}' is not a checksummed address")
         return value
 
+    @field_validator("uniswap_v3")
+    @classmethod
+    def _v3_checksummed(cls, value: dict[str, str | int | None] | None) -> dict[str, str | int | None] | None:
+        for key in V3_ADDRESS_KEYS:
+            address = (value or {}).get(key)
+            if address is not None and not (isinstance(address, str) and is_checksum_address(address)):
+                raise ValueError(f"uniswap_v3.{key}: '{address}' is not a checksummed address")
+        return value
+
     def addresses(self) -> dict[str, str]:
         return {key: getattr(self, key) for key in ADDRESS_KEYS}
+
+    def v3_addresses(self) -> dict[str, str]:
+        """The Uniswap v3 contracts the spot leg trades on (none on the reference pool)."""
+        v3 = self.uniswap_v3 or {}
+        return {key: str(v3[key]) for key in V3_ADDRESS_KEYS if v3.get(key)}
 
 
 def deployments_dir() -> Path:

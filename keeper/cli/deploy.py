@@ -12,7 +12,7 @@ import click
 from keeper.chain.manifest import ADDRESS_KEYS, check_can_write, manifest_path, write_manifest
 from keeper.cli.common import Session, operator_command
 from keeper.core.errors import UserError
-from keeper.ops.config import config_path, load_deploy_config
+from keeper.ops.config import config_path, load_deploy_config, with_spot
 from keeper.ops.deploy import deploy
 
 # Chains the reference venue (an open faucet, an oracle its feeder sets) may go to without
@@ -43,9 +43,20 @@ def refuse_mainnet(network: str, options: dict[str, Any]) -> None:
     type=click.Path(path_type=Path),
     help="deploy config (default: deploy/<network>.yaml, e.g. deploy/local.yaml)",
 )
+@click.option(
+    "--spot",
+    type=click.Choice(["reference", "uniswap-v3"]),
+    help="override the config's venue.spot.kind (uniswap-v3: the official v3 contracts, full range, "
+    "unless the config sets range_bps)",
+)
 @click.option("--force", is_flag=True, help="replace an existing deployments/<chain_id>.json")
 def _deploy(
-    session: Session, account: Any, config_file: Path | None, force: bool, force_mainnet: bool
+    session: Session,
+    account: Any,
+    config_file: Path | None,
+    force: bool,
+    force_mainnet: bool,
+    spot: str | None = None,
 ) -> None:
     if session.chain_id not in TEST_CHAIN_IDS and not session.is_local and not force_mainnet:
         raise UserError(
@@ -55,6 +66,8 @@ def _deploy(
     network = session.provider.network
     path = config_file or config_path(network.name)
     config = load_deploy_config(path)
+    if spot is not None:
+        config = with_spot(config, spot, str(path))
     if not session.ephemeral:
         check_can_write(session.chain_id, force=force)
     click.echo(
@@ -72,6 +85,10 @@ def _deploy(
     click.echo("")
     for key in ADDRESS_KEYS:
         click.echo(f"  {key:<15} {getattr(manifest, key)}")
+    for key, address in manifest.v3_addresses().items():
+        click.echo(f"  {'v3 ' + key:<15} {address}")
+    if manifest.uniswap_v3 is not None:
+        click.echo(f"  {'v3 fee':<15} {manifest.uniswap_v3['fee']} (spot_pool is the UniswapV3Spot adapter)")
     click.echo(
         f"  {'owner':<15} {manifest.owner}"
         + (f" (offered to {manifest.pending_owner})" if manifest.pending_owner else "")

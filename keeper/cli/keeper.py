@@ -299,6 +299,16 @@ def format_status(info: dict[str, Any], asset_decimals: int, base_decimals: int,
     return "\n".join(lines)
 
 
+# Where the replay's hedge trades spot (ReplayConfig.spot).
+SPOT_OPTION = click.option(
+    "--spot",
+    type=click.Choice(["reference", "uniswap-v3"]),
+    default="reference",
+    show_default=True,
+    help="the spot venue: the reference pool or the official Uniswap v3 contracts (full range, fee 500)",
+)
+
+
 @cli.command()
 @click.option("--funding", "funding_path", type=click.Path(dir_okay=False), help="funding history file")
 @click.option(
@@ -327,6 +337,7 @@ def format_status(info: dict[str, Any], asset_decimals: int, base_decimals: int,
 @click.option("--eth-price", type=float, default=3_000.0, show_default=True, help="USD, to price gas")
 @click.option("--management-fee-bps", type=int, default=0, show_default=True)
 @click.option("--performance-fee-bps", type=int, default=0, show_default=True)
+@SPOT_OPTION
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the report here")
 @click.option(
     "--charts",
@@ -398,6 +409,7 @@ def replay(**options: Any) -> None:
 @click.option("--depositors", type=int, default=3, show_default=True)
 @click.option("--mode", type=click.Choice(["chain", "model"]), default="chain", show_default=True)
 @click.option("--allow-gaps", is_flag=True, help="replay through funding gaps longer than 3 intervals")
+@SPOT_OPTION
 def demo(**options: Any) -> None:
     """`make demo`: a fresh anvil, deploy, depositors, a year replayed with the keeper acting;
     report, JSON and charts under --out."""

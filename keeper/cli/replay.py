@@ -253,6 +253,7 @@ def run_replay(
     perp_fee_ppm: int | None = None,
     perp_depth: int | None = None,
     leverage: Decimal | None = None,
+    spot: str = "reference",
 ) -> dict[str, Any]:
     """`basis-keeper replay`; returns the report (`--strict`: the caller fails on a
     verdict other than OK)."""
@@ -271,7 +272,7 @@ def run_replay(
     config = ReplayConfig(
         deposit=deposit, depositors=depositors, venue=venue, settings=settings,
         gas_gwei=gas_gwei, eth_price_usd=eth_price,
-        management_fee_bps=management_fee_bps, performance_fee_bps=performance_fee_bps,
+        management_fee_bps=management_fee_bps, performance_fee_bps=performance_fee_bps, spot=spot,
     )  # fmt: skip
     problems = settings.problems(config.rules)
     if problems:
@@ -322,12 +323,13 @@ def run_demo(
     depositors: int,
     mode: str = "chain",
     allow_gaps: bool = False,
+    spot: str = "reference",
 ) -> dict[str, Any]:
     """`make demo`: a chain replay on a fresh anvil, three depositors, the real keeper
     (with the strategy settings `BASIS_KEEPER_STRATEGY__*` give it, as `replay`), over real
     history when it is here (else a labelled synthetic one); report, JSON and charts under
     `out_dir`."""
-    config = ReplayConfig(depositors=depositors, settings=strategy_settings())
+    config = ReplayConfig(depositors=depositors, settings=strategy_settings(), spot=spot)
     start, end = _moment(date_from, "--from"), _moment(date_to, "--to")
     if data is not None:
         label = f"{data}" + (f" with prices {prices_path}" if prices_path else " (no price series)")
@@ -354,7 +356,9 @@ def run_demo(
             inputs = history_inputs(
                 prints, points, config, [], start, end, ["SYNTHETIC data"], premium=modelled_premium(prints)
             )
-    click.echo(f"demo data: {label}")
+    click.echo(
+        f"demo data: {label}" + ("; spot on Uniswap v3 (full range, fee 500)" if spot != "reference" else "")
+    )
     result = run(inputs, config, mode)
     out = Path(out_dir)
     return emit(

@@ -86,21 +86,31 @@ class SpotPoolModel:
         return cls(asset * v.base_unit * PRICE_UNIT // (price_e8 * v.asset_unit), asset, v.spot_fee_bps)
 
     def amount_out(self, base_in: bool, amount_in: int) -> int:
-        r_in, r_out = (
-            (self.reserve_base, self.reserve_asset) if base_in else (self.reserve_asset, self.reserve_base)
-        )
-        in_after_fee = amount_in * (BPS - self.fee_bps)
-        return in_after_fee * r_out // (r_in * BPS + in_after_fee)
+        r_in, r_out = self._reserves(base_in)
+        return self._out(r_in, r_out, amount_in)
 
     def amount_in(self, base_out: bool, amount_out: int) -> int | None:
         """`get_amount_in`; None where the contract returns max_value(uint256)."""
-        r_out, r_in = (
-            (self.reserve_base, self.reserve_asset) if base_out else (self.reserve_asset, self.reserve_base)
-        )
+        r_out, r_in = self._reserves(base_out)
         if amount_out == 0:
             return 0
         if amount_out >= r_out:
             return None
+        return self._cost(r_in, r_out, amount_out)
+
+    def _reserves(self, base_first: bool) -> tuple[int, int]:
+        """(base, asset) reserves when `base_first`, else (asset, base)."""
+        if base_first:
+            return self.reserve_base, self.reserve_asset
+        return self.reserve_asset, self.reserve_base
+
+    def _out(self, r_in: int, r_out: int, amount_in: int) -> int:
+        """Uniswap V2 `getAmountOut`: the fee off the input, the output rounded down."""
+        in_after_fee = amount_in * (BPS - self.fee_bps)
+        return in_after_fee * r_out // (r_in * BPS + in_after_fee)
+
+    def _cost(self, r_in: int, r_out: int, amount_out: int) -> int:
+        """Uniswap V2 `getAmountIn`, rounded up (0 < amount_out < r_out)."""
         return mul_div(r_in * BPS, amount_out, (r_out - amount_out) * (BPS - self.fee_bps), True)
 
     def swap(self, base_in: bool, amount_in: int, min_out: int = 0) -> int:
@@ -111,18 +121,49 @@ class SpotPoolModel:
             raise ModelRevert("pool: zero output")
         if out < min_out:
             raise ModelRevert("pool: output below minimum")
+        curve_in = self._curve_in(amount_in)
         if base_in:
-            self.reserve_base += amount_in
+            self.reserve_base += curve_in
             self.reserve_asset -= out
         else:
-            self.reserve_asset += amount_in
+            self.reserve_asset += curve_in
             self.reserve_base -= out
         return out
+
+    def _curve_in(self, amount_in: int) -> int:
+        """What of the input joins the reserves: all of it (the fee stays in the pool)."""
+        return amount_in
 
     def price_e8(self, base_unit: int, asset_unit: int) -> int:
         if self.reserve_base == 0:
             return 0
         return mul_div(self.reserve_asset * base_unit, PRICE_UNIT, self.reserve_base * asset_unit, False)
+
+
+@dataclass
+class UniswapV3FullRangeModel(SpotPoolModel):
+    """A full-range Uniswap v3 pool (through `UniswapV3Spot.vy`) on its virtual reserves
+    (L / sqrt(P), L * sqrt(P): what the adapter's `get_reserves` answers). Its curve is
+    x * y = L**2 with the fee off the input, as `SpotPoolModel`'s, but v3 pays the fee to
+    the position (fee growth), not into the curve: the reserves move by the input less the
+    fee, so L stays put where the reference pool's k grows. Quotes match the pool's to
+    its sqrt-price rounding (wei)."""
+
+    def _out(self, r_in: int, r_out: int, amount_in: int) -> int:
+        """v3 `SwapMath` on the curve: the fee comes off first, rounded down (so an input of
+        a few wei buys nothing), then x * y on what is left."""
+        curve_in = self._curve_in(amount_in)
+        return curve_in * r_out // (r_in + curve_in)
+
+    def _cost(self, r_in: int, r_out: int, amount_out: int) -> int:
+        """v3's exact-output cost: the curve input rounded up, plus its fee rounded up."""
+        curve_in = mul_div(r_in, amount_out, r_out - amount_out, True)
+        return curve_in + mul_div(curve_in, self.fee_bps, BPS - self.fee_bps, True)
+
+    def _curve_in(self, amount_in: int) -> int:
+        """v3 `SwapMath`: the fee is the input's fee-pips part, paid to the position; only
+        the rest moves the price."""
+        return amount_in * (BPS - self.fee_bps) // BPS
 
 
 # ----------------------------------------------------------------------------- perp market

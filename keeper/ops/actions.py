@@ -978,7 +978,21 @@ def _spot_fits(dep: Deployment, base_amount: int, price: int, slippage: int) -> 
     au, bu = int(10 ** _decimals(dep.asset)), int(10 ** _decimals(dep.base))
     value = base_amount * price * au // (bu * PRICE_UNIT)
     floor = -(-value * (BPS - slippage) // BPS)
-    return int(dep.spot_pool.get_amount_out(dep.base.address, base_amount)) >= floor
+    out = _spot_quote(dep, base_amount)
+    return out is not None and out >= floor
+
+
+def _spot_quote(dep: Deployment, base_amount: int) -> int | None:
+    """The pool's price for selling `base_amount`; None where the quote reverts (a Uniswap
+    v3 pool's adapter: "pool: trade leaves the liquidity range"), so a step shrinks to
+    what the range can take."""
+    pool = dep.spot_pool
+    data = pool.get_amount_out.encode_input(dep.base.address, base_amount)
+    try:  # a raw eth_call: ape traces a reverted call to explain it, seconds each
+        answer = pool.provider.web3.eth.call({"to": pool.address, "data": data})
+    except Exception:  # a revert of the quote: the sale does not fit
+        return None
+    return int.from_bytes(bytes(answer), "big")
 
 
 def _perp_fits(dep: Deployment, size: int, mark: int, slippage: int) -> bool:
@@ -997,7 +1011,7 @@ def check_unwind_step(dep: Deployment, step: int) -> None:
     bu = int(10 ** _decimals(dep.base))
     spot_part = min(int(hedge.spot_base()), step * bu // SIZE_UNIT)
     short_part = min(int(hedge.short_size()), step)
-    spot_ok = not spot_part or not int(dep.spot_pool.get_amount_out(dep.base.address, spot_part))
+    spot_ok = not spot_part or _spot_quote(dep, spot_part) == 0
     spot_ok = spot_ok or _spot_fits(dep, spot_part, price, slippage)
     if not spot_ok or (short_part and not _perp_fits(dep, short_part, price, slippage)):
         leg = "spot sale" if not spot_ok else "short buy-back"

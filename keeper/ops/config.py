@@ -134,21 +134,73 @@ class VaultConfig(Strict):
     deposit_cap: StrictInt | None = Field(default=None, ge=0)
 
 
+def _contract_address(value: Any) -> str | None:
+    if value == DEPLOYER:
+        raise ValueError("must be a contract address")
+    return _address_or_keyword(value, allow_none=False)
+
+
 class ExistingVenue(Strict):
     asset: str
     base: str
     price_feed: str
     # The asset's own USD feed (e.g. Chainlink's USDC / USD): the vault's de-peg guard.
     asset_feed: str
-    spot_pool: str
+    # An ISpotPool for (base, asset): needed unless venue.spot names a Uniswap v3 deployment.
+    spot_pool: str | None = None
     perp_market: str
 
     @field_validator("*", mode="before")
     @classmethod
     def _address(cls, value: Any) -> str | None:
-        if value == DEPLOYER:
-            raise ValueError("must be a contract address")
-        return _address_or_keyword(value, allow_none=False)
+        return None if value is None else _contract_address(value)
+
+
+class ExistingSpot(Strict):
+    """A Uniswap v3 deployment someone else made (a public testnet, a fork)."""
+
+    factory: str
+    pool: str  # the factory's pool for (base, asset) at venue.spot.fee
+    router: str  # SwapRouter: recorded for operators; the vault trades the pool directly
+    quoter: str  # QuoterV2
+    position_manager: str | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> str | None:
+        return None if value is None else _contract_address(value)
+
+
+SpotKind = Literal["reference", "uniswap-v3", "existing"]
+# Fee tiers a fresh v3 factory enables (`keeper.ops.uniswap_v3.FEE_TIERS`).
+V3_FEE_TIERS = (500, 3000, 10000)
+
+
+class SpotConfig(Strict):
+    """Where the hedge trades spot. `reference`: the reference venue's SpotPool (or
+    venue.existing.spot_pool). `uniswap-v3`: the official v3 contracts deployed here, a
+    pool at the start price seeded with the reference pool's amounts, full range unless
+    `range_bps`. `existing`: a v3 deployment's addresses. Both v3 kinds trade through a
+    UniswapV3Spot adapter this deploy creates."""
+
+    kind: SpotKind = "reference"
+    fee: StrictInt = 500  # the v3 pool's fee tier, pips (500 = 0.05 %)
+    range_bps: StrictInt | None = Field(default=None, gt=0, lt=BPS)  # uniswap-v3: +/- around the price
+    existing: ExistingSpot | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> SpotConfig:
+        if self.kind == "existing" and self.existing is None:
+            raise ValueError("kind is 'existing' but venue.spot.existing lists no addresses")
+        if self.kind != "existing" and self.existing is not None:
+            raise ValueError("venue.spot.existing is set but kind is not 'existing'")
+        if self.kind == "uniswap-v3" and self.fee not in V3_FEE_TIERS:
+            raise ValueError(f"fee {self.fee} is not a tier a fresh v3 factory enables {V3_FEE_TIERS}")
+        if self.kind != "reference" and (self.fee <= 0 or self.fee % 100):
+            raise ValueError(f"fee {self.fee} must be a positive whole number of bps in pips (500, 3000 ...)")
+        if self.range_bps is not None and self.kind != "uniswap-v3":
+            raise ValueError("range_bps applies to kind 'uniswap-v3' only")
+        return self
 
 
 _VENUE_FIELDS = {f.name for f in dataclasses.fields(VenueParams)}
@@ -194,6 +246,7 @@ class VenueConfig(Strict):
     mode: Literal["deploy", "existing"] = "deploy"
     deploy: VenueDeployConfig = Field(default_factory=VenueDeployConfig)
     existing: ExistingVenue | None = None
+    spot: SpotConfig = Field(default_factory=SpotConfig)
 
     @model_validator(mode="after")
     def _mode(self) -> VenueConfig:
@@ -201,6 +254,22 @@ class VenueConfig(Strict):
             raise ValueError("mode is 'existing' but venue.existing lists no addresses")
         if self.mode == "deploy" and self.existing is not None:
             raise ValueError("venue.existing is set but mode is 'deploy'; set mode: existing to use it")
+        kind = self.spot.kind
+        if kind == "uniswap-v3" and self.mode != "deploy":
+            raise ValueError(
+                "spot.kind 'uniswap-v3' seeds its pool with the reference venue's test tokens: use it with "
+                "mode: deploy, or name an existing v3 deployment with spot.kind: existing"
+            )
+        if kind == "existing" and self.mode != "existing":
+            raise ValueError(
+                "spot.kind 'existing' trades an existing pool of existing tokens: set mode: existing "
+                "and name them in venue.existing (or use spot.kind: uniswap-v3 to deploy v3 here)"
+            )
+        if self.existing is not None:
+            if kind == "reference" and self.existing.spot_pool is None:
+                raise ValueError("venue.existing.spot_pool: missing (or set venue.spot.kind: existing)")
+            if kind != "reference" and self.existing.spot_pool is not None:
+                raise ValueError("venue.existing.spot_pool is set, but venue.spot names a v3 pool: drop one")
         return self
 
 
@@ -296,3 +365,13 @@ def load_deploy_config(path: Path) -> DeployConfig:
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise UserError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
     return parse_deploy_config(data, str(path))
+
+
+def with_spot(config: DeployConfig, kind: str, source: str = "deploy config") -> DeployConfig:
+    """`config` with `venue.spot.kind` set to `kind` (`ape run deploy --spot`), validated
+    again as a whole: `uniswap-v3` with an existing venue is refused like in the file."""
+    data = config.model_dump(mode="json")
+    data["venue"]["spot"]["kind"] = kind
+    if kind == "reference":
+        data["venue"]["spot"].update(range_bps=None, existing=None)
+    return parse_deploy_config(data, f"{source} with --spot {kind}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from keeper.core.rules import VaultRules, VenueParams
 from keeper.model.markets import arb_trade
+from keeper.ops.uniswap_v3 import deploy_uniswap_v3, range_ticks
 
 # The venue's contracts: each role and its contract type on the reference venue.
 VENUE_ROLES = (
@@ -31,21 +32,28 @@ class Venue:
     asset: Any
     base: Any
     price_feed: Any
-    spot_pool: Any
+    spot_pool: Any  # SpotPool, or the UniswapV3Spot adapter when the spot leg trades on v3
     perp_market: Any
     asset_feed: Any
+    uniswap_v3: Any = None  # keeper.ops.uniswap_v3.UniswapV3 behind `spot_pool`, if any
 
     @classmethod
-    def bind(cls, project: Any, addresses: Any) -> Venue:
-        """Contract objects for `addresses` (anything with an attribute per role), unchecked."""
-        return cls(
-            **{role: getattr(project, kind).at(getattr(addresses, role)) for role, kind in VENUE_ROLES}
-        )
+    def bind(cls, project: Any, addresses: Any, spot_kind: str = "SpotPool") -> Venue:
+        """Contract objects for `addresses` (anything with an attribute per role), unchecked;
+        `spot_pool` as `spot_kind` (UniswapV3Spot for an adapter), None where no address."""
+
+        def at(role: str, kind: str) -> Any:
+            address = getattr(addresses, role)
+            kind = spot_kind if role == "spot_pool" else kind
+            return None if address is None else getattr(project, kind).at(address)
+
+        return cls(**{role: at(role, kind) for role, kind in VENUE_ROLES})
 
     @classmethod
     def of(cls, holder: Any) -> Venue:
         """The venue part of anything holding its contracts (a `Deployment`)."""
-        return cls(**{role: getattr(holder, role) for role, _ in VENUE_ROLES})
+        roles = {role: getattr(holder, role) for role, _ in VENUE_ROLES}
+        return cls(**roles, uniswap_v3=getattr(holder, "uniswap_v3", None))
 
     def addresses(self) -> dict[str, str]:
         return {
@@ -58,25 +66,40 @@ class Venue:
         }
 
 
-def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None) -> Venue:
+def deploy_venue(
+    project: Any,
+    deployer: Any,
+    params: VenueParams | None = None,
+    *,
+    spot: str = "reference",
+    spot_fee: int = 500,
+    spot_range_bps: int | None = None,
+) -> Venue:
     """Deploys and seeds the whole venue from `deployer`, who keeps admin, feeder and
-    operator roles (grant them onwards and renounce as the deployment requires)."""
+    operator roles (grant them onwards and renounce as the deployment requires).
+    `spot="uniswap-v3"` puts the spot leg on the official Uniswap v3 contracts instead of
+    the SpotPool: a `spot_fee` pool at the start price holding the same seed, full range
+    unless `spot_range_bps` (+/- around the price), behind a UniswapV3Spot adapter."""
     p = params or VenueParams()
     spot_base = p.spot_seed_base_wei
+    spot_asset = p.asset_wei(p.spot_seed_asset)
+    # The tokens' initial supply: the spot seed (for either spot venue) and the perp pool's.
     asset = deployer.deploy(
         project.TestToken,
         p.asset_name,
         p.asset_symbol,
         p.asset_decimals,
         p.asset_wei(p.asset_mint_cap),
-        p.asset_wei(p.spot_seed_asset + p.perp_pool_seed_asset),
+        spot_asset + p.asset_wei(p.perp_pool_seed_asset),
     )
     base = deployer.deploy(
         project.TestToken, p.base_name, p.base_symbol, p.base_decimals, p.base_wei(p.base_mint_cap), spot_base
     )
     feed = deployer.deploy(project.PriceFeed, p.price_description, p.price_e8)
     asset_feed = deployer.deploy(project.PriceFeed, p.asset_price_description, p.asset_price_e8)
-    pool = deployer.deploy(project.SpotPool, base.address, asset.address, p.spot_fee_bps)
+    reference = spot != "uniswap-v3"
+    if reference:
+        pool = deployer.deploy(project.SpotPool, base.address, asset.address, p.spot_fee_bps)
     perp = deployer.deploy(
         project.PerpMarket,
         asset.address,
@@ -88,13 +111,31 @@ def deploy_venue(project: Any, deployer: Any, params: VenueParams | None = None)
         p.max_oracle_age,
         p.asset_wei(p.depth_asset),
     )
-    asset.approve(pool.address, p.asset_wei(p.spot_seed_asset), sender=deployer)
-    base.approve(pool.address, spot_base, sender=deployer)
-    pool.add_liquidity(spot_base, p.asset_wei(p.spot_seed_asset), 0, deployer.address, sender=deployer)
+    v3 = None
+    if reference:
+        asset.approve(pool.address, spot_asset, sender=deployer)
+        base.approve(pool.address, spot_base, sender=deployer)
+        pool.add_liquidity(spot_base, spot_asset, 0, deployer.address, sender=deployer)
+    else:
+        ticks = None
+        if spot_range_bps is not None:
+            token0 = int(base.address, 16) < int(asset.address, 16)
+            decimals = (p.base_decimals, p.asset_decimals)
+            ticks = range_ticks(p.price_e8, spot_range_bps, spot_fee, *decimals, token0)
+        v3 = deploy_uniswap_v3(
+            project, deployer, base, asset, p.price_e8, spot_base, spot_asset, fee=spot_fee, ticks=ticks
+        )
+        pool = v3.adapter
     asset.approve(perp.address, p.asset_wei(p.perp_pool_seed_asset), sender=deployer)
     perp.add_liquidity(p.asset_wei(p.perp_pool_seed_asset), 0, sender=deployer)
     return Venue(
-        asset=asset, base=base, price_feed=feed, spot_pool=pool, perp_market=perp, asset_feed=asset_feed
+        asset=asset,
+        base=base,
+        price_feed=feed,
+        spot_pool=pool,
+        perp_market=perp,
+        asset_feed=asset_feed,
+        uniswap_v3=v3,
     )
 
 

@@ -25,12 +25,19 @@ from keeper.core.rules import VaultRules
 from keeper.ops.config import DEPLOYER, DeployConfig
 from keeper.ops.contracts import ZERO_ADDRESS, Venue, declare_hedge, deploy_vault, deploy_venue
 from keeper.ops.deployment import Deployment, chain_id_of, genesis_hash_of
+from keeper.ops.uniswap_v3 import bind_existing
 
 # Gas a full deploy uses with the reference venue (measured 22.43 M: 13 transactions, of
 # which the BasisHedge blueprint and the vault 11.80 M; `ape run deploy` prints the actual
 # figure); the balance check asks for this much at the current gas price, plus 50 %.
 DEPLOY_GAS_ESTIMATE = 24_000_000
 VAULT_ONLY_GAS_ESTIMATE = 13_000_000
+# Uniswap v3 deployed here (factory, SwapRouter, QuoterV2, NonfungiblePositionManager, a
+# pool, its position, the adapter: 21.6 M more than the reference pool, measured 44.03 M in
+# all for 19 transactions) on top; or only the adapter on an existing v3 pool (3.26 M:
+# with the blueprint and the vault 15.06 M).
+UNISWAP_V3_GAS_ESTIMATE = 23_000_000
+ADAPTER_GAS_ESTIMATE = 4_000_000
 
 Progress = Callable[[str], None]
 
@@ -54,6 +61,9 @@ def _resolve(value: str | None, deployer: str) -> str | None:
 def check_funds(deployer: Any, provider: Any, config: DeployConfig) -> None:
     """Refuses to start a deploy the account cannot pay for."""
     gas = DEPLOY_GAS_ESTIMATE if config.venue.mode == "deploy" else VAULT_ONLY_GAS_ESTIMATE
+    gas += {"uniswap-v3": UNISWAP_V3_GAS_ESTIMATE, "existing": ADAPTER_GAS_ESTIMATE}.get(
+        config.venue.spot.kind, 0
+    )
     # A chain quoting no gas price (a local dev chain) is checked at 1 gwei, so an empty
     # account still fails here rather than half-way.
     price = int(provider.gas_price) or 10**9
@@ -72,15 +82,18 @@ def bind_existing_venue(project: Any, provider: Any, config: DeployConfig) -> Ve
     existing = config.venue.existing
     assert existing is not None
     for key, address in existing.model_dump().items():
-        if not provider.get_code(address):
+        if address is not None and not provider.get_code(address):
             raise UserError(f"venue.existing.{key}: no contract at {address} on this chain")
     venue = Venue.bind(project, existing)
-    checks = (
+    checks = [
         ("perp_market.asset()", venue.perp_market.asset(), existing.asset),
         ("perp_market.oracle()", venue.perp_market.oracle(), existing.price_feed),
-        ("spot_pool.asset()", venue.spot_pool.asset(), existing.asset),
-        ("spot_pool.base()", venue.spot_pool.base(), existing.base),
-    )
+    ]
+    if venue.spot_pool is not None:
+        checks += [
+            ("spot_pool.asset()", venue.spot_pool.asset(), existing.asset),
+            ("spot_pool.base()", venue.spot_pool.base(), existing.base),
+        ]
     for what, actual, expected in checks:
         if str(actual).lower() != expected.lower():
             raise UserError(f"venue.existing: {what} is {actual}, not the configured {expected}")
@@ -108,6 +121,13 @@ def bind_existing_venue(project: Any, provider: Any, config: DeployConfig) -> Ve
             f"venue.existing.asset_feed answers {answer / PRICE_UNIT:.4f} USD, more than rules.max_depeg_bps "
             f"({config.rules.max_depeg_bps}) from 1: the vault would refuse every deposit"
         )
+    spot = config.venue.spot
+    if spot.kind == "existing":
+        assert spot.existing is not None
+        v3 = bind_existing(
+            project, provider, spot.existing.model_dump(), existing.base, existing.asset, spot.fee
+        )
+        venue = dataclasses.replace(venue, uniswap_v3=v3)
     return venue
 
 
@@ -147,13 +167,34 @@ def deploy(
         if venue is None:
             step = "deploy the reference venue"
             progress(f"deploying the reference venue (price {config.venue.deploy.price_usd} USD) ...")
-            venue = deploy_venue(project, deployer, config.venue.deploy.to_params())
+            spot = config.venue.spot
+            if spot.kind == "uniswap-v3":
+                progress(f"... the spot leg on Uniswap v3 (fee {spot.fee}, from the npm artifacts)")
+            venue = deploy_venue(
+                project,
+                deployer,
+                config.venue.deploy.to_params(),
+                spot=spot.kind,
+                spot_fee=spot.fee,
+                spot_range_bps=spot.range_bps,
+            )
             stats.contracts.update(venue.addresses())
             if feeder is not None and feeder != me:
                 step = "grant the feeder roles"
                 venue.price_feed.grantRole(venue.price_feed.FEEDER_ROLE(), feeder, sender=deployer)
                 venue.asset_feed.grantRole(venue.asset_feed.FEEDER_ROLE(), feeder, sender=deployer)
                 venue.perp_market.grantRole(venue.perp_market.OPERATOR_ROLE(), feeder, sender=deployer)
+        elif venue.uniswap_v3 is not None and venue.spot_pool is None:
+            step = "deploy the Uniswap v3 adapter"
+            v3 = venue.uniswap_v3
+            progress(f"deploying the UniswapV3Spot adapter on pool {v3.pool.address} ...")
+            v3.adapter = deployer.deploy(
+                project.UniswapV3Spot, v3.factory.address, v3.pool.address, venue.base, venue.asset, v3.fee
+            )
+            venue = dataclasses.replace(venue, spot_pool=v3.adapter)
+            stats.contracts["spot_pool"] = v3.adapter.address
+        if venue.uniswap_v3 is not None:
+            stats.contracts.update(venue.uniswap_v3.addresses())
         step = "declare the BasisHedge blueprint"
         progress("declaring the BasisHedge blueprint ...")
         blueprint = declare_hedge(project, deployer)
@@ -232,6 +273,8 @@ def deploy(
         feeder=None if venue_existing else feeder,
         venue_deployed=not venue_existing,
         rules=rules,
+        spot_kind=config.venue.spot.kind,
+        uniswap_v3=venue.uniswap_v3.record() if venue.uniswap_v3 is not None else None,
         transactions=stats.transactions,
         gas_used=stats.gas_used,
     )

@@ -50,7 +50,8 @@ class Deployment:
     @classmethod
     def bind(cls, project: Any, manifest: Manifest) -> Deployment:
         """Contract objects for the manifest's addresses (no checks)."""
-        venue = Venue.bind(project, manifest)
+        spot_kind = "SpotPool" if manifest.spot_kind == "reference" else "UniswapV3Spot"
+        venue = Venue.bind(project, manifest, spot_kind)
         return cls(
             manifest,
             vault=project.BasisVault.at(manifest.vault),

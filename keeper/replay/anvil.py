@@ -56,7 +56,7 @@ from keeper.chain.manifest import write_manifest
 from keeper.chain.reader import Addresses, run_calls
 from keeper.core.errors import UserError
 from keeper.core.fixed import BPS, PRICE_UNIT, SIZE_UNIT, mark_price, mul_div, value
-from keeper.model.markets import SpotPoolModel, arb_trade
+from keeper.model.markets import SpotPoolModel, UniswapV3FullRangeModel, arb_trade
 from keeper.model.vault import DECIMALS_OFFSET
 from keeper.net.rpc import Rpc, RpcError
 from keeper.replay import driver
@@ -160,7 +160,10 @@ def _deploy_config(config: ReplayConfig, price_e8: int, keeper_address: str) -> 
                 update={
                     "deploy": base.venue.deploy.model_copy(
                         update={"price_usd": Decimal(price_e8) / PRICE_UNIT, "params": params}
-                    )
+                    ),
+                    "spot": base.venue.spot.model_copy(
+                        update={"kind": config.spot, "fee": v.spot_fee_bps * 100}
+                    ),
                 }
             ),
         }
@@ -189,6 +192,8 @@ class ChainBackend:
         self.prober, self.holder = prober, holder
         v = config.venue
         self.asset_unit, self.base_unit, self.pool_fee_bps = v.asset_unit, v.base_unit, v.spot_fee_bps
+        # the arbitrageur's model of the pool it reads (v3: the adapter's virtual reserves)
+        self.pool_model = UniswapV3FullRangeModel if config.spot == "uniswap-v3" else SpotPoolModel
         self.rate = rate
         self.premium = 0  # the perp's premium as last set (deployed at 0)
         self.costs = driver.Costs()
@@ -389,7 +394,7 @@ class ChainBackend:
         if moved["liquidatable"]:
             moved = self._liquidate(step.time, moved)
         base, asset = moved["reserves"]
-        pool = SpotPoolModel(base, asset, self.pool_fee_bps)
+        pool = self.pool_model(base, asset, self.pool_fee_bps)
         pool_before = pool.price_e8(self.base_unit, self.asset_unit)
         targets = []
         if step.arbitrage:

@@ -71,6 +71,10 @@ class ReplayConfig:
     gas_gwei: float = 20.0
     eth_price_usd: float = 3_000.0
     constant_price: float = 3_000.0  # the oracle price when no price series is given
+    # Where the hedge trades spot: the reference SpotPool, or a full-range Uniswap v3 pool
+    # (fee 500) behind the UniswapV3Spot adapter (chain mode), modelled as x * y on its
+    # virtual reserves with the fee kept out of the curve (`UniswapV3FullRangeModel`).
+    spot: str = "reference"
 
     def deposits_wei(self) -> list[int]:
         total = self.venue.asset_wei(self.deposit)

@@ -41,7 +41,13 @@ from keeper.core.fixed import BPS, mul_div_signed, value
 from keeper.core.state import VaultState
 from keeper.data.files import FundingPrint, PricePoint, SeriesReport
 from keeper.data.records import Limits
-from keeper.model.markets import FUNDING_DENOMINATOR, ModelRevert, PerpModel, SpotPoolModel
+from keeper.model.markets import (
+    FUNDING_DENOMINATOR,
+    ModelRevert,
+    PerpModel,
+    SpotPoolModel,
+    UniswapV3FullRangeModel,
+)
 from keeper.model.vault import DECIMALS_OFFSET, HEDGE, BasisModel
 from keeper.replay.driver import (
     GAS_UNITS,
@@ -87,6 +93,10 @@ class _RecordingPool(SpotPoolModel):
         return out
 
 
+class _RecordingV3Pool(_RecordingPool, UniswapV3FullRangeModel):
+    """A full-range Uniswap v3 pool (`--spot uniswap-v3`), noting the vault's swaps."""
+
+
 class _RecordingPerp(PerpModel):
     """The perp market, noting the vault's fills and the funding it settled."""
 
@@ -114,7 +124,7 @@ class ModelBackend:
         v = c.venue
         perp = _RecordingPerp.deployed(v, price_e8, start, pool_liquidity=10**30)
         perp.fills = []
-        pool = _RecordingPool.seeded(v, price_e8)
+        pool = (_RecordingV3Pool if c.spot == "uniswap-v3" else _RecordingPool).seeded(v, price_e8)
         pool.swaps = []
         self.world = w = BasisModel(perp, pool, c.rules, v.asset_unit, v.base_unit)
         self.perp, self.pool = perp, pool
