@@ -63,6 +63,7 @@ test-chain: setup compile ## the chain tests only, in two halves at once on thei
 
 chain-halves:
 	@a=$$(mktemp); b=$$(mktemp); sa=0; sb=0; \
+	trap 'echo "== interrupted: the halves so far"; cat "$$a" "$$b"; rm -f "$$a" "$$b"; exit 130' INT TERM; \
 	ape test $(CHAIN_A) -m chain --network $(TEST_NETWORK) -p no:cacheprovider -q >"$$a" 2>&1 & pa=$$!; \
 	ape test tests $(addprefix --ignore=,$(CHAIN_A)) -m chain --network $(TEST_NETWORK) -p no:cacheprovider -q \
 	  >"$$b" 2>&1 & pb=$$!; \

@@ -305,7 +305,8 @@ SPOT_OPTION = click.option(
     type=click.Choice(["reference", "uniswap-v3"]),
     default="reference",
     show_default=True,
-    help="the spot venue: the reference pool or the official Uniswap v3 contracts (full range, fee 500)",
+    help="the spot venue: the reference pool or the official Uniswap v3 contracts (full range; fee tier "
+    "--spot-fee-bps x 100: 5, 30 or 100 bps)",
 )
 
 
@@ -352,12 +353,10 @@ SPOT_OPTION = click.option(
 )
 @click.option(
     "--premium",
-    default="model",
-    show_default=True,
     metavar="model|none|FILE",
-    help="the perp's premium over spot: modelled from the funding prints (labelled so), none (the perp "
-    "marks at its index), or measured: a file of the perp's mark prices (needs --prices) or a Hyperliquid "
-    "fundingHistory JSON",
+    help="the perp's premium over spot [default: model]: modelled from the funding prints (labelled so), "
+    "none (the perp marks at its index), or measured: a file of the perp's mark prices (needs --prices) or "
+    "a Hyperliquid fundingHistory JSON",
 )
 @click.option(
     "--strict",

@@ -29,6 +29,7 @@ from keeper.data.files import (
 )
 from keeper.data.premium import modelled_premium
 from keeper.ops.config import VenueDeployConfig
+from keeper.ops.uniswap_v3 import FEE_TIERS
 from keeper.replay.driver import ReplayConfig, ReplayResult
 from keeper.replay.exact import run_steps
 from keeper.replay.inputs import Inputs, _moment, check_venue, history_inputs, load_inputs, read_yaml
@@ -245,7 +246,7 @@ def run_replay(
     json_path: str | None,
     charts_dir: str | None = None,
     allow_gaps: bool = False,
-    premium: str = "model",
+    premium: str | None = None,
     strict: bool = False,
     sets: Sequence[str] = (),
     venue_path: str | None = None,
@@ -274,6 +275,11 @@ def run_replay(
         gas_gwei=gas_gwei, eth_price_usd=eth_price,
         management_fee_bps=management_fee_bps, performance_fee_bps=performance_fee_bps, spot=spot,
     )  # fmt: skip
+    if spot == "uniswap-v3" and venue.spot_fee_bps * 100 not in FEE_TIERS:
+        tiers = ", ".join(str(f // 100) for f in FEE_TIERS)
+        raise UserError(
+            f"--spot uniswap-v3: --spot-fee-bps {venue.spot_fee_bps} is not a v3 fee tier ({tiers} bps)"
+        )
     problems = settings.problems(config.rules)
     if problems:
         raise UserError(f"strategy settings: {'; '.join(problems)}")
@@ -285,8 +291,8 @@ def run_replay(
     if scenario is not None:
         if scenario not in SCENARIOS:
             raise UserError(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
-        if prices_path or date_from or date_to:
-            raise UserError("--scenario builds its own market: drop --prices/--from/--to")
+        if prices_path or date_from or date_to or premium:
+            raise UserError("--scenario builds its own market: drop --prices/--from/--to/--premium")
         inputs = Inputs(SCENARIOS[scenario].steps(), None, [], ["synthetic stress scenario"], scenario)
     else:
         assert funding_path is not None
@@ -299,7 +305,7 @@ def run_replay(
             end,
             utc_shift_hours,
             allow_gaps=allow_gaps,
-            premium=premium,
+            premium=premium or "model",
         )
     result = run(inputs, config, mode)
     return emit(result, config, json_path=json_path, charts_dir=charts_dir)
@@ -344,9 +350,10 @@ def run_demo(
             label = f"real history: Binance ETH 8h funding and spot, {root}"
             start = start if start is not None else _moment(DEMO_WINDOW[0], "--from")
             end = end if end is not None else _moment(DEMO_WINDOW[1], "--to")
-            # the perp's recorded mark covers 2023: its premium measured, else modelled
-            marks = root / DEMO_MARKS
-            premium = str(marks) if marks.is_file() else "model"
+            # the perp's recorded mark covers 2023: its premium measured there, else modelled
+            marks, (y0, y1) = root / DEMO_MARKS, (_moment(d, "") for d in DEMO_WINDOW)
+            inside = None not in (y0, y1, start, end) and y0 <= start < end <= y1  # type: ignore[operator]
+            premium = str(marks) if marks.is_file() and inside else "model"
             inputs = load_inputs(
                 str(funding), str(prices), config, start, end, allow_gaps=allow_gaps, premium=premium
             )

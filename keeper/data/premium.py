@@ -5,14 +5,19 @@ Two kinds, and the report says which one a run used:
 - **measured**: a perp's own mark prices against the spot series the replay prices the
   oracle from (`premium_from_marks`: Binance USD-M mark 8h bars against Binance spot), or
   a venue's recorded premium (`load_premium` on a Hyperliquid `fundingHistory` response,
-  whose rows carry `premium`).
+  whose rows carry `premium`, sampled over the interval the row's time ends: placed at its
+  start, as a modelled premium is).
 - **modelled** (`modelled_premium`): for a history without one, the premium its funding
-  prints imply under the premium-index formula CEX perps publish (Binance, Bybit, OKX,
-  Hyperliquid's 8h form): funding = P + clamp(I - P, -C, +C) per 8 hours, with interest
-  I = 0.01 % and clamp C = 0.05 %. Inverted: a print above I came from P = F + C, one
-  below from P = F - C, one at I from a premium inside the band, taken as I. Nothing is
-  fitted: on Binance 2023, where the mark is recorded, this model's error is 2.6 bps (ETH)
-  and 3.0 bps (BTC) root-mean-square against 4.6 and 4.5 for no premium at all
+  prints imply. Where the series carries the signature of the premium-index formula CEX
+  perps publish (Binance, Bybit, Gate, HTX, KuCoin, BitMEX): funding = P + clamp(I - P, -C,
+  +C) per 8 hours, with interest I = 0.01 % and clamp C = 0.05 %, so a large share of its
+  prints sit exactly at I (32-51 % on those files; `BAND_SHARE`), the formula inverted: a
+  print above I came from P = F + C, one below from P = F - C, one at I from a premium
+  inside the band, taken as I. Elsewhere (dYdX v3, whose hourly rate is the premium / 8;
+  Deribit; MEXC, 0-13 % at I) the premium is the print's 8-hour equivalent, P = F x 8 h /
+  interval: the band inversion there would add +-5 bps to almost every print. Nothing is
+  fitted: on Binance 2023, where the mark is recorded, the band model's error is 2.6 bps
+  (ETH) and 3.0 bps (BTC) root-mean-square against 4.6 and 4.5 for no premium at all
   (`tests/replay/test_premium.py` measures it).
 
 Either is held from each point to the next: the feeder sets the premium when a new one is
@@ -26,14 +31,19 @@ from __future__ import annotations
 import json
 from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from keeper.data.files import FundingPrint, HistoryError, PricePoint, load_prices
+from keeper.data.hyperliquid import native_interval_at
 
 # The premium-index formula's interest and clamp, per 8 hours (Binance's published values).
 INTEREST_8H = 0.000_1
 CLAMP_8H = 0.000_5
 EIGHT_HOURS = 8 * 3_600
+# A series with at least this share of its prints exactly at the interest rate follows the
+# band formula (the recorded band venues: 32-51 %; dYdX, Deribit, MEXC: 0-13 %).
+BAND_SHARE = 0.25
 # The reference venue's bound on |premium| (PerpMarket.MAX_PREMIUM, 10 %).
 MAX_PREMIUM = 0.1
 
@@ -70,19 +80,23 @@ def modelled_premium(prints: list[FundingPrint]) -> PremiumSeries:
     """The premium each print implies (module docstring), from the start of its interval."""
     if not prints:
         raise HistoryError("no funding prints to model a premium from")
+    f8s = [p.rate * EIGHT_HOURS / p.interval for p in prints]
+    band = sum(abs(f - INTEREST_8H) < 1e-12 for f in f8s) >= BAND_SHARE * len(f8s)
     points = []
-    for p in prints:
-        f8 = p.rate * EIGHT_HOURS / p.interval
-        if abs(f8 - INTEREST_8H) < 1e-12:
+    for p, f8 in zip(prints, f8s, strict=True):
+        if not band:
+            premium = f8
+        elif abs(f8 - INTEREST_8H) < 1e-12:
             premium = INTEREST_8H
         else:
             premium = f8 + CLAMP_8H if f8 > INTEREST_8H else f8 - CLAMP_8H
         points.append(PremiumPoint(p.time - p.interval, _bounded(premium)))
-    return PremiumSeries(
-        tuple(points),
-        "modelled from the funding prints (premium-index formula, I 0.01 %, clamp 0.05 % per 8 h)",
-        measured=False,
+    how = (
+        "premium-index formula inverted, I 0.01 %, clamp 0.05 % per 8 h"
+        if band
+        else "the 8-hour funding, no interest band in this series"
     )
+    return PremiumSeries(tuple(points), f"modelled from the funding prints ({how})", measured=False)
 
 
 def _spot_at(spot: list[PricePoint], t: int) -> float:
@@ -140,7 +154,9 @@ def _hyperliquid(path: Path) -> PremiumSeries:
         if row.get("premium") is None:
             continue
         try:
-            points.append(PremiumPoint(int(row["time"]) // 1_000, _bounded(float(row["premium"]))))
+            t = int(row["time"]) // 1_000  # the end of the interval it was sampled over
+            start = t - native_interval_at(datetime.fromtimestamp(t, UTC))
+            points.append(PremiumPoint(start, _bounded(float(row["premium"]))))
         except (TypeError, ValueError):
             raise HistoryError(
                 f"premium file {path}: row {i} premium {row['premium']!r} is not a number"

@@ -146,7 +146,8 @@ class Costs:
     funding_paid: int = 0
     spot_pnl: int = 0  # the spot leg's value change at the oracle between trades
     perp_pnl: int = 0  # the short's unrealised PnL change at the index between trades
-    basis_pnl: int = 0  # the rest of its change at the mark: the premium's moves
+    # the rest of its change at the mark: (premium x index)'s moves, the premium's and the index's
+    basis_pnl: int = 0
     spot_fees: int = 0
     spot_impact: int = 0
     perp_fees: int = 0

@@ -90,7 +90,8 @@ class History:
     label: str
     allow_gaps: bool = False
     utc_shift_hours: int | None = None
-    premium: str = "model"  # as `replay --premium`: model, none, or a measured file
+    premium: str = "model"  # as `replay --premium`: model, none, or a measured file (absolute)
+    premium_key: str = "model"  # the premium as the grid names it (what cell ids use)
     windows: tuple[tuple[int | None, int | None], ...] = ((None, None),)
     prices_key: str | None = None  # the price file as the grid names it
 
@@ -132,8 +133,8 @@ class Cell:
         }
         if self.history.utc_shift_hours is not None:  # only when set: the other ids stay as they were
             payload["utc_shift_hours"] = self.history.utc_shift_hours
-        if self.history.premium != "model":  # likewise
-            payload["premium"] = self.history.premium
+        if self.history.premium_key != "model":  # likewise
+            payload["premium"] = self.history.premium_key
         return _digest(payload)
 
 
@@ -297,7 +298,7 @@ def _histories(data: dict[str, Any], path: str, root: Path) -> list[History]:
                 raise UserError(f"{where}: windows[{j}]: from {_when(start)} is not before to {_when(end)}")
             spans.append((start, end))
         shift = item.get("utc_shift_hours")
-        premium = str(item.get("premium", "model"))
+        premium = premium_key = str(item.get("premium", "model"))
         if premium not in ("model", "none"):
             premium = str(root / premium)
             if not Path(premium).is_file():
@@ -314,6 +315,7 @@ def _histories(data: dict[str, Any], path: str, root: Path) -> list[History]:
                     allow_gaps=bool(item.get("allow_gaps", False)),
                     utc_shift_hours=None if shift is None else int(shift),
                     premium=premium,
+                    premium_key=premium_key,
                     windows=tuple(dict.fromkeys(spans)),
                     prices_key=None if prices is None else str(prices),
                 )

@@ -162,7 +162,7 @@ def premium_series(
     try:
         return load_premium(premium, prices)
     except HistoryError as err:
-        raise UserError(str(err)) from None
+        raise UserError(f"--premium: {err} (model, none, or a file of measured premium)") from None
 
 
 def load_series(

@@ -136,13 +136,24 @@ def test_modes_agree__liquidated_at_a_bars_high() -> None:
             PricePoint(start + i * 8 * hour, price, price * (1.7 if i == 12 else 1.002), price * 0.998)
         )
     config = ReplayConfig()
-    steps = history_steps(prints, bars, config.constant_price)
+    # and a premium that changes every print (so the extreme is valued at the mark)
+    steps = with_premium(
+        history_steps(prints, bars, config.constant_price), lambda t: 0.001 * (t // (8 * hour) % 3)
+    )
     end = end_price(prints, bars, config)
     model = run_steps(steps, config, end_price_e8=end, passive=False)
     chain = run_chain_steps(steps, config, end_price_e8=end, passive=False)
     assert len(model.liquidations) == 1
     _agree(model, chain)
-    for name in ("funding", "spot_pnl", "perp_pnl", "liquidation_loss", "spot_fees", "perp_fees"):
+    for name in (
+        "funding",
+        "spot_pnl",
+        "perp_pnl",
+        "basis_pnl",
+        "liquidation_loss",
+        "spot_fees",
+        "perp_fees",
+    ):
         assert getattr(chain.costs, name) == getattr(model.costs, name), name
 
 

@@ -43,18 +43,36 @@ def test_modelled__inverts_the_premium_index_formula() -> None:
         FundingPrint(START + 24 * HOUR, -0.0002, 8 * HOUR),  # below: F = P + C
         FundingPrint(START + 25 * HOUR, 0.0003 / 8, HOUR),  # hourly: scaled to 8 h first
         FundingPrint(START + 33 * HOUR, 0.5, 8 * HOUR),  # bounded to the venue's 10 %
+        FundingPrint(START + 41 * HOUR, INTEREST_8H, 8 * HOUR),  # 2 of 6 at I: the band's signature
     ]
     series = modelled_premium(prints)
     got = [p.premium for p in series.points]
-    assert got == pytest.approx([INTEREST_8H, 0.0003 + CLAMP_8H, -0.0002 - CLAMP_8H, 0.0003 + CLAMP_8H, 0.1])
+    assert got == pytest.approx(
+        [INTEREST_8H, 0.0003 + CLAMP_8H, -0.0002 - CLAMP_8H, 0.0003 + CLAMP_8H, 0.1, INTEREST_8H]
+    )
+    assert "premium-index formula inverted" in series.source
     # each premium from the start of its print's interval, held to the next
     assert [p.time for p in series.points] == [START, START + 8 * HOUR, START + 16 * HOUR, START + 24 * HOUR,
-                                              START + 25 * HOUR]  # fmt: skip
+                                              START + 25 * HOUR, START + 33 * HOUR]  # fmt: skip
     assert series.at(START + 12 * HOUR) == series.points[1].premium
     assert not series.measured and series.source.startswith("modelled")
     # forward: the formula gives back each print
     for p, f in zip(got[:3], (INTEREST_8H, 0.0003, -0.0002), strict=True):
         assert p + max(-CLAMP_8H, min(CLAMP_8H, INTEREST_8H - p)) == pytest.approx(f)
+
+
+def test_modelled__without_the_bands_signature_the_premium_is_the_8h_funding() -> None:
+    """dYdX v3, Deribit, MEXC: almost no print sits at the interest rate, so the band
+    inversion would add +-5 bps to nearly every print; the premium is the 8-hour rate."""
+    prints = [
+        FundingPrint(START + (i + 1) * HOUR, r, HOUR) for i, r in enumerate([1e-5, -2e-5, 1.5e-5, 3e-6])
+    ]
+    series = modelled_premium(prints)
+    assert [p.premium for p in series.points] == pytest.approx([8e-5, -1.6e-4, 1.2e-4, 2.4e-5])
+    assert "no interest band" in series.source
+    dydx, _ = load_funding(data_file("funding/dydx_eth_funding.csv"))
+    median = sorted(p.premium for p in modelled_premium(dydx).points)[len(dydx) // 2]
+    assert median > 0  # funding was mostly positive: so is the premium (the band model gave -4.6 bps)
 
 
 @pytest.mark.parametrize("coin", ["ETH", "BTC"])
@@ -204,4 +222,9 @@ def test_cli__premium_kinds_and_a_bad_file(tmp_path: Path) -> None:
         cli, ["replay", "--mode", "model", "--funding", str(funding), *window, "--premium", str(marks)]
     )
     assert result.exit_code == 1 and result.output.count("\n") == 1
-    assert result.output.startswith("error: premium file") and "--prices" in result.output
+    assert result.output.startswith("error: --premium: premium file") and "--prices" in result.output
+    # with a scenario, which builds its own market: refused
+    result = CliRunner().invoke(
+        cli, ["replay", "--mode", "model", "--scenario", "crash", "--premium", "none"]
+    )
+    assert result.exit_code == 1 and "drop --prices/--from/--to/--premium" in result.output
