@@ -18,8 +18,8 @@ import pytest
 from keeper.core.fixed import PREMIUM_UNIT, value
 from keeper.model.markets import ModelRevert
 from tests.fixtures.vault import fund
-from tests.units import E8, SIZE, USDC
-from tests.vault.test_vault_stateful import _model_from_chain
+from tests.units import E8, USDC
+from tests.vault.test_vault_stateful import _model_from_chain, leverage_split
 
 PCT = PREMIUM_UNIT // 100
 V = 10**6  # virtual shares
@@ -56,6 +56,10 @@ class Pair:
             assert got == expected, (got, expected)
         return expected
 
+    def deposit(self, assets, who):
+        """`who` deposits `assets` for itself, on the model and on chain alike."""
+        self.both(lambda m: m.deposit(assets, who.address), self.vault.deposit, assets, who, sender=who)
+
     def set_premium(self, premium, operator):
         self.both(
             lambda m: m.set_premium(premium), self.venue.perp_market.set_premium, premium, sender=operator
@@ -63,11 +67,7 @@ class Pair:
 
     def rebalance(self, leverage, keeper, slippage=50):
         """The keeper moves to `leverage` x (the state machine's split; 0 parks)."""
-        m = self.model
-        nav = m.nav()
-        spot_value = int(nav * leverage / (leverage + 1))
-        size = spot_value * 9_950 // 10_000 * SIZE * E8 // (m.price * USDC)
-        margin = nav - spot_value if size else 0
+        size, margin = leverage_split(self.model, leverage)
         deadline = self.ts + 3_600
         return self.both(
             lambda mm: mm.rebalance(size, margin, slippage),
@@ -109,13 +109,7 @@ def test_basis__entry_and_exit_at_a_1pct_premium__priced_at_the_mark_to_the_wei(
     pair, vault, hedge, perp, keeper, operator, alice, bob, arb
 ):
     p = pair
-    p.both(
-        lambda m: m.deposit(1_000_000 * USDC, alice.address),
-        vault.deposit,
-        1_000_000 * USDC,
-        alice,
-        sender=alice,
-    )
+    p.deposit(1_000_000 * USDC, alice)
     p.rebalance(3.0, keeper)  # ~75 % spot, a 250-ETH short, ~25 % margin
     p.arb(arb)
     p.check()
@@ -188,13 +182,7 @@ def test_rebalance__perp_fills_bounded_against_the_mark_not_the_oracle(
     pair, vault, hedge, perp, keeper, operator, alice, arb
 ):
     p = pair
-    p.both(
-        lambda m: m.deposit(1_000_000 * USDC, alice.address),
-        vault.deposit,
-        1_000_000 * USDC,
-        alice,
-        sender=alice,
-    )
+    p.deposit(1_000_000 * USDC, alice)
 
     # At a 1 % discount the short sells ~100 bps below the oracle (beyond the 50 bps rule
     # were it measured there), within a few bps of the mark: the keeper can open.

@@ -102,6 +102,16 @@ def stateful(
     )  # fmt: skip
 
 
+def leverage_split(m: BasisModel, leverage: float) -> tuple[int, int]:
+    """(short size, margin) that take the model's vault to `leverage` x: the spot leg
+    NAV x L / (L + 1), a short of it less 0.5 % for the buy's fees and impact, the rest as
+    margin (0 parks)."""
+    nav = m.nav()
+    spot_value = int(nav * leverage / (leverage + 1))
+    size = spot_value * 9_950 // 10_000 * SIZE * E8 // (m.price * USDC)
+    return size, nav - spot_value if size else 0
+
+
 def _model_from_chain(stateful, now: int) -> BasisModel:
     """The model of the freshly deployed vault and the venue as they are (read once)."""
     venue, vault, hedge = stateful["venue"], stateful["vault"], stateful["hedge"]
@@ -279,12 +289,8 @@ def run_machine(stateful):
 
         @rule(leverage=st.sampled_from((0.0, 1.0, 2.0, 3.0)), slippage=st.sampled_from((50, 20)))
         def rebalance(self, leverage, slippage):
-            m = self.model
-            nav = m.nav()
-            spot_value = int(nav * leverage / (leverage + 1))
-            size = spot_value * 9_950 // 10_000 * SIZE * E8 // (m.price * USDC)
-            margin = nav - spot_value if size else 0
-            deadline = m.now + 3_600
+            size, margin = leverage_split(self.model, leverage)
+            deadline = self.model.now + 3_600
             self.both(
                 lambda mm: mm.rebalance(size, margin, slippage),
                 hedge.rebalance,

@@ -64,21 +64,22 @@ ops = st.one_of(
 )
 
 
-def liquidation_premium(h: PerpHarness, who) -> int | None:
-    """The premium (1e18 = 100 %) at which `who` first becomes liquidatable at the current
-    index, by bisection on a copy of the model; None when flat, already liquidatable or
-    not within the market's bound."""
+def _first_liquidating(
+    h: PerpHarness, who, field: str, unsafe_for_short: int, unsafe_for_long: int
+) -> int | None:
+    """The value of the model's `field` at which `who` first becomes liquidatable, by
+    bisection on a copy of the model between its value now and the unsafe end for the
+    account's side; None when flat, already liquidatable or safe even there."""
     m = copy.deepcopy(h.model)
     size = m.account(who.address).size
     if size == 0:
         return None
 
-    def liquidatable(premium: int) -> bool:
-        m.premium = premium
+    def liquidatable(x: int) -> bool:
+        setattr(m, field, x)
         return m.is_liquidatable(who.address)
 
-    # A short loses as the mark rises, a long as it falls.
-    safe, unsafe = h.model.premium, MAX_PREMIUM if size < 0 else -MAX_PREMIUM
+    safe, unsafe = getattr(h.model, field), unsafe_for_short if size < 0 else unsafe_for_long
     if liquidatable(safe) or not liquidatable(unsafe):
         return None
     while abs(unsafe - safe) > 1:
@@ -88,31 +89,18 @@ def liquidation_premium(h: PerpHarness, who) -> int | None:
         else:
             safe = mid
     return unsafe
+
+
+def liquidation_premium(h: PerpHarness, who) -> int | None:
+    """The premium (1e18 = 100 %) at which `who` first becomes liquidatable at the current
+    index (a short loses as the mark rises, a long as it falls), within the market's bound."""
+    return _first_liquidating(h, who, "premium", MAX_PREMIUM, -MAX_PREMIUM)
 
 
 def liquidation_price(h: PerpHarness, who) -> int | None:
-    """The price (8 decimals) at which `who` first becomes liquidatable, by bisection on
-    a copy of the model; None when flat or beyond a 10x move."""
-    m = copy.deepcopy(h.model)
-    size = m.account(who.address).size
-    if size == 0:
-        return None
-
-    def liquidatable(price: int) -> bool:
-        m.price_e8 = price
-        return m.is_liquidatable(who.address)
-
-    # Shorts are liquidated above the threshold, longs below it.
-    safe, unsafe = h.model.price_e8, h.model.price_e8 * 10 if size < 0 else 1
-    if liquidatable(safe) or not liquidatable(unsafe):
-        return None
-    while abs(unsafe - safe) > 1:
-        mid = (safe + unsafe) // 2
-        if liquidatable(mid):
-            unsafe = mid
-        else:
-            safe = mid
-    return unsafe
+    """The price (8 decimals) at which `who` first becomes liquidatable (shorts above, longs
+    below), within a 10x move."""
+    return _first_liquidating(h, who, "price_e8", h.model.price_e8 * 10, 1)
 
 
 leverages = st.one_of(
